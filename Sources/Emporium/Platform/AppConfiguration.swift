@@ -1,0 +1,46 @@
+public import EmporiumStorage
+public import Logging
+
+/// Everything an operator can set, with the defaults `swift run emporium` uses.
+/// The command line fills it from flags and `EMPORIUM_*` variables; tests build it directly.
+public struct AppConfiguration: Sendable {
+    public static let defaultMaxBodyBytes = 1 << 20
+
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var databaseURL: DatabaseURL = .sqliteFile(path: "emporium.sqlite")
+    /// Reader connections beside the single writer, for a SQLite file.
+    public var sqliteReaders = 4
+    /// Largest PostgreSQL pool size.
+    public var postgresPoolSize = 16
+    public var logFormat: LogFormat = .text
+    public var logLevel: Logger.Level = .info
+    /// Request bodies larger than this are refused with 413.
+    public var maxBodyBytes = defaultMaxBodyBytes
+    /// A connection that sends nothing for this long is closed (slow or idle clients).
+    public var idleTimeout: Duration = .seconds(60)
+    /// How long a shutdown waits for in-flight requests before it cancels them.
+    public var shutdownGracePeriod: Duration = .seconds(30)
+    /// Requests per second each client address may make; `nil` turns limiting off.
+    public var rateLimit: RateLimit? = RateLimit(requestsPerSecond: 100, burst: 200)
+    /// Take the client address from `X-Forwarded-For` (set this only behind a proxy that
+    /// overwrites that header).
+    public var trustForwardedFor = false
+
+    public init() {}
+
+    public enum LogFormat: String, Sendable, CaseIterable {
+        case text
+        case json
+    }
+
+    public struct RateLimit: Sendable, Equatable {
+        public var requestsPerSecond: Double
+        public var burst: Double
+
+        public init(requestsPerSecond: Double, burst: Double) {
+            self.requestsPerSecond = requestsPerSecond
+            self.burst = burst
+        }
+    }
+}

@@ -1,0 +1,22 @@
+public import Hummingbird
+import Logging
+import NIOCore
+
+/// What travels with every request: the request id, the client's address and the limits
+/// that apply. Middleware fills it in before any handler runs.
+public struct AppRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The request's id, also in `X-Request-ID` and in every log line of the request.
+    public var requestID: String = ""
+    /// The peer's IP address (or the forwarded client's, when proxies are trusted).
+    public var clientAddress: String
+    /// The largest request body a handler may read.
+    public var bodyLimit: Int = AppConfiguration.defaultMaxBodyBytes
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        clientAddress = source.channel.remoteAddress?.ipAddress ?? "local"
+    }
+
+    public var maxUploadSize: Int { bodyLimit }
+}

@@ -1,0 +1,113 @@
+public import EmporiumCore
+public import EmporiumStorage
+import Foundation
+public import Hummingbird
+public import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// What the application is given rather than makes: time, ids, where logs go, and
+/// optionally a database that is already open. The command line passes the live ones;
+/// tests pass their own.
+public struct AppDependencies: Sendable {
+    public var clock: any WallClock
+    public var ids: any IDGenerator
+    public var logSink: any LogSink
+    /// Use this database instead of opening `AppConfiguration.databaseURL`.
+    public var database: (any Database)?
+    /// Receives every route as it is registered.
+    public var routeTable: RouteTable
+    /// Routes of the embedding program, added after Emporium's own and behind the same
+    /// middleware.
+    public var customRoutes: (@Sendable (RouteRegistrar) -> Void)?
+
+    public init(
+        clock: any WallClock = SystemClock(),
+        ids: (any IDGenerator)? = nil,
+        logSink: any LogSink = StandardErrorSink(),
+        database: (any Database)? = nil,
+        routeTable: RouteTable = RouteTable(),
+        customRoutes: (@Sendable (RouteRegistrar) -> Void)? = nil
+    ) {
+        self.clock = clock
+        self.ids = ids ?? TimeOrderedIDGenerator(clock: clock)
+        self.logSink = logSink
+        self.database = database
+        self.routeTable = routeTable
+        self.customRoutes = customRoutes
+    }
+}
+
+/// The logger every part of the application derives its own from.
+public func makeLogger(_ configuration: AppConfiguration, sink: any LogSink) -> Logger {
+    Logger(label: "emporium") { label in
+        EmporiumLogHandler(label: label, format: configuration.logFormat, level: configuration.logLevel, sink: sink)
+    }
+}
+
+/// Opens the configured database, failing with one clear `DatabaseError` when it cannot be
+/// reached, before anything else starts.
+public func openDatabase(_ configuration: AppConfiguration, logger: Logger) async throws(DatabaseError) -> any Database {
+    switch configuration.databaseURL {
+    case .sqliteFile, .sqliteMemory:
+        return try await SQLiteStorage.open(
+            configuration.databaseURL, readerCount: configuration.sqliteReaders, logger: logger)
+    case .postgres(let location):
+        let storage = try PostgresStorage(location, maximumConnections: configuration.postgresPoolSize, logger: logger)
+        try await storage.checkReachable()
+        return storage
+    }
+}
+
+/// Assembles the whole service: database, migrations, middleware and routes. `emporium
+/// serve` runs what this returns; the tests drive the same thing through Hummingbird's
+/// test client.
+public func buildApplication(
+    _ configuration: AppConfiguration, dependencies: AppDependencies = AppDependencies()
+) async throws -> some ApplicationProtocol {
+    let logger = makeLogger(configuration, sink: dependencies.logSink)
+    let database: any Database
+    if let given = dependencies.database {
+        database = given
+    } else {
+        database = try await openDatabase(configuration, logger: logger)
+    }
+    let document = try OpenAPIDocument.load()
+    let metrics = AppMetrics()
+    let routes = dependencies.routeTable
+
+    let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
+    // Outermost first. The problem middleware sits inside the ones that stamp headers and
+    // count, so that they see every error already turned into its response.
+    router.add(middleware: RequestContextMiddleware(
+        bodyLimit: configuration.maxBodyBytes, trustForwardedFor: configuration.trustForwardedFor))
+    router.add(middleware: SecurityHeadersMiddleware())
+    router.add(middleware: MetricsMiddleware(metrics: metrics))
+    router.add(middleware: AccessLogMiddleware())
+    router.add(middleware: ProblemMiddleware(routes: routes))
+    router.add(middleware: RequestLimitsMiddleware(
+        rateLimiter: configuration.rateLimit.map { RateLimiter(requestsPerSecond: $0.requestsPerSecond, burst: $0.burst) }))
+
+    let registrar = RouteRegistrar(router: router, table: routes)
+    PlatformRoutes(database: database, metrics: metrics, document: document).register(on: registrar)
+    dependencies.customRoutes?(registrar)
+
+    let migrator = MigrationRunner(migrations: Migrations.all, clock: dependencies.clock, logger: logger)
+    var app = Application(
+        router: router,
+        server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+        services: [database],
+        onServerRunning: { channel in
+            let port = channel.localAddress?.port ?? configuration.port
+            let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+            logger.info("Emporium listening on http://\(host):\(port) with database \(database.displayName)")
+        },
+        logger: logger
+    )
+    // Runs once the database service is up and before the first connection is accepted.
+    app.beforeServerStarts {
+        try await migrator.migrate(database)
+    }
+    return app
+}

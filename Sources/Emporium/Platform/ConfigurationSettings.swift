@@ -1,0 +1,167 @@
+import EmporiumStorage
+import Foundation
+import Logging
+
+/// Every operator setting in one table: its flag, its environment variable, its default and
+/// how its text is read. The command line and the README's configuration table both come
+/// from here, so the three can never disagree.
+public struct ConfigurationSetting: Sendable {
+    /// The flag without dashes, e.g. `database-url`.
+    public let name: String
+    public let defaultValue: String
+    public let summary: String
+    let apply: @Sendable (inout AppConfiguration, String) throws(ConfigurationError) -> Void
+
+    public var flag: String { "--\(name)" }
+    public var environmentVariable: String { Self.environmentVariable(of: name) }
+
+    static func environmentVariable(of name: String) -> String {
+        "EMPORIUM_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+}
+
+/// A setting whose text cannot be used, named by both its flag and its variable.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let description: String
+}
+
+extension ConfigurationSetting {
+    public static let host = ConfigurationSetting(
+        name: "host", defaultValue: "127.0.0.1", summary: "Address to listen on; 0.0.0.0 for every interface."
+    ) { configuration, text throws(ConfigurationError) in
+        guard !text.isEmpty, !text.contains(where: \.isWhitespace) else { throw invalid("host", text, "a host name or IP address") }
+        configuration.host = text
+    }
+
+    public static let port = ConfigurationSetting(
+        name: "port", defaultValue: "8080", summary: "TCP port; 0 picks a free one."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.port = try integer("port", text, in: 0...65535)
+    }
+
+    public static let databaseURL = ConfigurationSetting(
+        name: "database-url", defaultValue: "sqlite://emporium.sqlite",
+        summary: "sqlite://FILE, sqlite::memory: or postgres://USER:PASSWORD@HOST:PORT/DB (sslmode=, schema= as query items)."
+    ) { configuration, text throws(ConfigurationError) in
+        do {
+            configuration.databaseURL = try DatabaseURL(parsing: text)
+        } catch {
+            throw ConfigurationError(description: "invalid \(names("database-url")): \(error)")
+        }
+    }
+
+    public static let logFormat = ConfigurationSetting(
+        name: "log-format", defaultValue: "text", summary: "text (readable) or json (one JSON object per line)."
+    ) { configuration, text throws(ConfigurationError) in
+        guard let format = AppConfiguration.LogFormat(rawValue: text) else { throw invalid("log-format", text, "text or json") }
+        configuration.logFormat = format
+    }
+
+    public static let logLevel = ConfigurationSetting(
+        name: "log-level", defaultValue: "info", summary: "trace, debug, info, notice, warning, error or critical."
+    ) { configuration, text throws(ConfigurationError) in
+        guard let level = Logger.Level(rawValue: text) else {
+            throw invalid("log-level", text, "trace, debug, info, notice, warning, error or critical")
+        }
+        configuration.logLevel = level
+    }
+
+    public static let maxBodyBytes = ConfigurationSetting(
+        name: "max-body-bytes", defaultValue: "1048576", summary: "Largest request body; larger ones get 413."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.maxBodyBytes = try integer("max-body-bytes", text, in: 1...(1 << 30))
+    }
+
+    public static let idleTimeout = ConfigurationSetting(
+        name: "idle-timeout", defaultValue: "60", summary: "Seconds a connection may stay silent before it is closed."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.idleTimeout = .seconds(try integer("idle-timeout", text, in: 1...86_400))
+    }
+
+    public static let shutdownGrace = ConfigurationSetting(
+        name: "shutdown-grace", defaultValue: "30",
+        summary: "Seconds a shutdown waits for in-flight requests before cancelling them."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.shutdownGracePeriod = .seconds(try integer("shutdown-grace", text, in: 0...3_600))
+    }
+
+    public static let rateLimit = ConfigurationSetting(
+        name: "rate-limit", defaultValue: "100", summary: "Requests per second per client address; 0 turns limiting off."
+    ) { configuration, text throws(ConfigurationError) in
+        let rate = try integer("rate-limit", text, in: 0...1_000_000)
+        if rate == 0 {
+            configuration.rateLimit = nil
+        } else {
+            let burst = configuration.rateLimit?.burst ?? Double(rate * 2)
+            configuration.rateLimit = .init(requestsPerSecond: Double(rate), burst: burst)
+        }
+    }
+
+    public static let rateLimitBurst = ConfigurationSetting(
+        name: "rate-limit-burst", defaultValue: "200", summary: "Requests a client may send at once before the rate applies."
+    ) { configuration, text throws(ConfigurationError) in
+        let burst = try integer("rate-limit-burst", text, in: 1...10_000_000)
+        configuration.rateLimit?.burst = Double(burst)
+    }
+
+    public static let trustForwardedFor = ConfigurationSetting(
+        name: "trust-forwarded-for", defaultValue: "false",
+        summary: "Take the client address from X-Forwarded-For; only behind a proxy that sets it."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.trustForwardedFor = try boolean("trust-forwarded-for", text)
+    }
+
+    public static let sqliteReaders = ConfigurationSetting(
+        name: "sqlite-readers", defaultValue: "4", summary: "Reader connections beside the single SQLite writer."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.sqliteReaders = try integer("sqlite-readers", text, in: 1...64)
+    }
+
+    public static let postgresPoolSize = ConfigurationSetting(
+        name: "postgres-pool-size", defaultValue: "16", summary: "Most PostgreSQL connections this node opens."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.postgresPoolSize = try integer("postgres-pool-size", text, in: 1...1_000)
+    }
+
+    /// In the order they are applied: `rate-limit` before `rate-limit-burst`.
+    public static let all: [ConfigurationSetting] = [
+        .host, .port, .databaseURL, .logFormat, .logLevel, .maxBodyBytes, .idleTimeout, .shutdownGrace,
+        .rateLimit, .rateLimitBurst, .trustForwardedFor, .sqliteReaders, .postgresPoolSize,
+    ]
+
+    /// "--port (EMPORIUM_PORT)": how messages name a setting.
+    private static func names(_ name: String) -> String { "--\(name) (\(environmentVariable(of: name)))" }
+
+    private static func invalid(_ name: String, _ text: String, _ expected: String) -> ConfigurationError {
+        let shown = text.count > 64 ? String(text.prefix(64)) + "…" : text
+        return ConfigurationError(description: "invalid value '\(shown)' for \(names(name)): expected \(expected)")
+    }
+
+    private static func integer(_ name: String, _ text: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let value = Int(text), range.contains(value) else {
+            throw invalid(name, text, "a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    private static func boolean(_ name: String, _ text: String) throws(ConfigurationError) -> Bool {
+        switch text.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw invalid(name, text, "true or false")
+        }
+    }
+}
+
+extension AppConfiguration {
+    /// The configuration from flags given on the command line (by setting name) and the
+    /// environment; a flag wins over its variable, which wins over the default.
+    public init(flags: [String: String], environment: [String: String]) throws(ConfigurationError) {
+        self.init()
+        for setting in ConfigurationSetting.all {
+            if let text = flags[setting.name] ?? environment[setting.environmentVariable] {
+                try setting.apply(&self, text)
+            }
+        }
+    }
+}

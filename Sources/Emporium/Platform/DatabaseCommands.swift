@@ -1,0 +1,36 @@
+public import EmporiumStorage
+public import Logging
+import ServiceLifecycle
+
+/// Opens the configured database for a one-off command (migrate, import, seed), keeps its
+/// pool running while `body` works, and closes it afterwards.
+public func withDatabase<Result: Sendable>(
+    _ configuration: AppConfiguration, logger: Logger,
+    _ body: @escaping @Sendable (any Database) async throws -> Result
+) async throws -> Result {
+    let database = try await openDatabase(configuration, logger: logger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await database.run() }
+        defer { group.cancelAll() }
+        do {
+            let result = try await body(database)
+            await database.close()
+            return result
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+}
+
+/// Applies pending migrations; returns the versions applied.
+public func migrate(_ database: any Database, logger: Logger) async throws -> [Int] {
+    try await MigrationRunner(migrations: Migrations.all, clock: SystemClock(), logger: logger).migrate(database)
+}
+
+/// How many migrations are pending, without applying any.
+public func pendingMigrations(_ database: any Database, logger: Logger) async throws -> Int {
+    try await MigrationRunner(migrations: Migrations.all, clock: SystemClock(), logger: logger).pendingCount(database)
+}
+
+import EmporiumCore

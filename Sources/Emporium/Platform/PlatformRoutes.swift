@@ -1,0 +1,79 @@
+import EmporiumStorage
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// Health, metrics and the API document: what load balancers, Prometheus and client
+/// generators read.
+struct PlatformRoutes {
+    let database: any Database
+    let metrics: AppMetrics
+    let document: OpenAPIDocument
+
+    struct HealthStatus: ResponseEncodable {
+        let status = "ok"
+    }
+
+    struct ReadinessStatus: ResponseEncodable {
+        let status = "ok"
+        let database: String
+    }
+
+    func register(on routes: RouteRegistrar) {
+        routes.get("/health/live") { _, _ in HealthStatus() }
+
+        routes.get("/health/ready") { _, context in
+            do {
+                try await withTimeout(.seconds(2)) { try await database.execute("SELECT 1") }
+            } catch {
+                context.logger.warning("readiness check failed", metadata: ["error": "\(error)"])
+                throw Problem.unavailable("The database is not answering.")
+            }
+            return ReadinessStatus(database: database.dialect.rawValue)
+        }
+
+        routes.get("/metrics") { _, _ in
+            let body = metrics.exposition(database: database.statistics)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+
+        routes.get("/openapi.json") { request, _ in
+            if let match = request.headers[.ifNoneMatch], Self.matches(match, etag: document.etag) {
+                return Response(status: .notModified, headers: [.eTag: document.etag, .cacheControl: "public, max-age=300"])
+            }
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "application/json", .eTag: document.etag, .cacheControl: "public, max-age=300",
+                ],
+                body: .init(byteBuffer: ByteBuffer(bytes: document.json)))
+        }
+    }
+
+    /// `If-None-Match` holds a list of tags or `*`.
+    static func matches(_ header: String, etag: String) -> Bool {
+        header.split(separator: ",").contains { candidate in
+            let tag = candidate.trimmingCharacters(in: .whitespaces)
+            return tag == "*" || tag == etag || tag == "W/" + etag
+        }
+    }
+}
+
+/// Runs `operation`, or throws `CancellationError` once `limit` has passed.
+func withTimeout<Result: Sendable>(
+    _ limit: Duration, _ operation: @escaping @Sendable () async throws -> Result
+) async throws -> Result {
+    try await withThrowingTaskGroup(of: Result?.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let result = first else { throw CancellationError() }
+        return result
+    }
+}

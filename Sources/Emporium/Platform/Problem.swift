@@ -1,0 +1,141 @@
+import Foundation
+public import HTTPTypes
+public import Hummingbird
+
+/// An RFC 9457 problem: the one shape every error response of the API takes.
+///
+/// Throw it from anywhere in a request; `ProblemMiddleware` turns it, and every other
+/// error, into an `application/problem+json` response.
+public struct Problem: Error, Sendable {
+    /// The last part of the problem's `type` URI, e.g. `validation` in
+    /// `urn:emporium:problem:validation`. Clients branch on it.
+    public var slug: String
+    public var title: String
+    public var status: HTTPResponse.Status
+    public var detail: String?
+    public var errors: [FieldError]
+    /// Extra response headers, e.g. `Retry-After` or `Allow`.
+    public var headers: HTTPFields
+
+    public init(
+        _ status: HTTPResponse.Status, slug: String, title: String, detail: String? = nil,
+        errors: [FieldError] = [], headers: HTTPFields = [:]
+    ) {
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+    }
+
+    public static let typePrefix = "urn:emporium:problem:"
+    public var type: String { Self.typePrefix + slug }
+
+    /// One invalid input: where it is (a JSON pointer into the body, or a query parameter
+    /// or header name) and what is wrong with it.
+    public struct FieldError: Sendable, Equatable, Codable {
+        public var pointer: String?
+        public var parameter: String?
+        public var detail: String
+
+        public init(pointer: String, detail: String) {
+            self.pointer = pointer
+            self.detail = detail
+        }
+
+        public init(parameter: String, detail: String) {
+            self.parameter = parameter
+            self.detail = detail
+        }
+    }
+}
+
+// MARK: The problems the platform itself raises
+
+extension Problem {
+    public static func notFound(_ detail: String = "There is nothing at this path.") -> Problem {
+        Problem(.notFound, slug: "not-found", title: "Not found", detail: detail)
+    }
+
+    public static func methodNotAllowed(allowed: [HTTPRequest.Method]) -> Problem {
+        let list = allowed.map(\.rawValue).joined(separator: ", ")
+        return Problem(
+            .methodNotAllowed, slug: "method-not-allowed", title: "Method not allowed",
+            detail: "This path accepts \(list).", headers: [.allow: list])
+    }
+
+    public static func validation(_ errors: [FieldError], detail: String = "The request has invalid fields.") -> Problem {
+        Problem(.badRequest, slug: "validation", title: "Invalid request", detail: detail, errors: errors)
+    }
+
+    public static func malformedJSON(_ detail: String) -> Problem {
+        Problem(.badRequest, slug: "malformed-json", title: "Malformed JSON", detail: detail)
+    }
+
+    public static func badRequest(_ detail: String) -> Problem {
+        Problem(.badRequest, slug: "bad-request", title: "Bad request", detail: detail)
+    }
+
+    public static func unsupportedMediaType(expected: String) -> Problem {
+        Problem(
+            .unsupportedMediaType, slug: "unsupported-media-type", title: "Unsupported media type",
+            detail: "Send the body as \(expected) with a matching Content-Type header.")
+    }
+
+    public static func payloadTooLarge(limit: Int) -> Problem {
+        Problem(
+            .contentTooLarge, slug: "payload-too-large", title: "Request body too large",
+            detail: "The request body exceeds the limit of \(limit) bytes.")
+    }
+
+    public static func rateLimited(retryAfterSeconds: Int) -> Problem {
+        Problem(
+            .tooManyRequests, slug: "rate-limited", title: "Too many requests",
+            detail: "Slow down and retry after \(retryAfterSeconds) s.",
+            headers: [.retryAfter: String(retryAfterSeconds)])
+    }
+
+    public static func unavailable(_ detail: String) -> Problem {
+        Problem(.serviceUnavailable, slug: "unavailable", title: "Service unavailable", detail: detail)
+    }
+
+    /// For errors the client did not cause. The detail never says more than this: the
+    /// cause goes to the log under the same request id.
+    public static let internalError = Problem(
+        .internalServerError, slug: "internal", title: "Internal server error",
+        detail: "Something went wrong on our side. Quote the request id when reporting it.")
+}
+
+// MARK: Encoding
+
+extension Problem {
+    private struct Body: Encodable {
+        let type: String
+        let title: String
+        let status: Int
+        let detail: String?
+        let instance: String?
+        let requestID: String?
+        let errors: [FieldError]?
+
+        enum CodingKeys: String, CodingKey {
+            case type, title, status, detail, instance, errors
+            case requestID = "request_id"
+        }
+    }
+
+    private static let encoder = JSONEncoder()
+
+    /// The problem document as a response.
+    public func response(path: String?, requestID: String?) -> Response {
+        let body = Body(
+            type: type, title: title, status: status.code, detail: detail, instance: path,
+            requestID: requestID, errors: errors.isEmpty ? nil : errors)
+        // Encoding these plain strings and numbers cannot fail.
+        let data = (try? Self.encoder.encode(body)) ?? Data(#"{"type":"urn:emporium:problem:internal"}"#.utf8)
+        var headers = headers
+        headers[.contentType] = "application/problem+json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,3 @@
+// The types and client in this module are generated at build time from openapi.yaml by
+// swift-openapi-generator. Create a client with `Client(serverURL:transport:)` and any
+// `ClientTransport` (URLSession, AsyncHTTPClient, or your own).

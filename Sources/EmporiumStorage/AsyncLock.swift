@@ -1,0 +1,67 @@
+import Synchronization
+
+/// A lock for async code: `withLock` suspends, rather than blocks a thread, while another
+/// task holds it, and hands it over in arrival order.
+final class AsyncLock: Sendable {
+    private struct State {
+        var isLocked = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var head = 0
+
+        var waitingCount: Int { waiters.count - head }
+    }
+
+    private let state = Mutex(State())
+
+    /// How many tasks are waiting for the lock now.
+    var waitingCount: Int { state.withLock { $0.waitingCount } }
+    var isLocked: Bool { state.withLock { $0.isLocked } }
+
+    func withLock<Result>(_ body: () async throws -> Result) async rethrows -> Result {
+        await lock()
+        defer { unlock() }
+        return try await body()
+    }
+
+    private func lock() async {
+        let acquired = state.withLock { state -> Bool in
+            guard state.isLocked else {
+                state.isLocked = true
+                return true
+            }
+            return false
+        }
+        if acquired { return }
+        await withCheckedContinuation { continuation in
+            let acquiredMeanwhile = state.withLock { state -> Bool in
+                if !state.isLocked {
+                    state.isLocked = true
+                    return true
+                }
+                state.waiters.append(continuation)
+                return false
+            }
+            if acquiredMeanwhile { continuation.resume() }
+        }
+    }
+
+    private func unlock() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard state.head < state.waiters.count else {
+                state.isLocked = false
+                state.waiters.removeAll(keepingCapacity: true)
+                state.head = 0
+                return nil
+            }
+            // Ownership passes straight to the next waiter; the lock stays locked.
+            let next = state.waiters[state.head]
+            state.head += 1
+            if state.head > 64, state.head * 2 > state.waiters.count {
+                state.waiters.removeFirst(state.head)
+                state.head = 0
+            }
+            return next
+        }
+        next?.resume()
+    }
+}

@@ -1,0 +1,73 @@
+import Logging
+public import ServiceLifecycle
+
+/// Something statements run on: the database as a whole, one connection, or an open
+/// transaction. Stores are written against this, so the same store code runs inside or
+/// outside a transaction.
+public protocol SQLExecutor: Sendable {
+    var dialect: SQLDialect { get }
+    func query(_ sql: SQL) async throws(DatabaseError) -> [SQLRow]
+}
+
+extension SQLExecutor {
+    /// Runs a statement whose rows, if any, are not needed.
+    public func execute(_ sql: SQL) async throws(DatabaseError) {
+        _ = try await query(sql)
+    }
+
+    /// The first row, or `nil` when there is none.
+    public func queryFirst(_ sql: SQL) async throws(DatabaseError) -> SQLRow? {
+        try await query(sql).first
+    }
+}
+
+/// One connection held for a while, for work that must stay on one session (an advisory
+/// lock, then several transactions).
+public protocol DatabaseConnection: SQLExecutor {
+    /// Runs `body` in a transaction on this connection: committed when it returns,
+    /// rolled back when it throws.
+    func transaction<Result: Sendable>(
+        _ body: (any SQLExecutor) async throws -> Result
+    ) async throws -> Result
+}
+
+/// The database handle the application holds: a pool over SQLite or PostgreSQL.
+///
+/// It is a `Service`: run it in the service group, which keeps the pool alive and closes
+/// every connection on shutdown.
+public protocol Database: SQLExecutor, Service {
+    /// What to say about this database in a log line: engine and location, never a password.
+    var displayName: String { get }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    func transaction<Result: Sendable>(
+        _ body: (any SQLExecutor) async throws -> Result
+    ) async throws -> Result
+
+    /// Holds one connection for the duration of `body`.
+    func withConnection<Result: Sendable>(
+        _ body: (any DatabaseConnection) async throws -> Result
+    ) async throws -> Result
+
+    /// Pool figures for /metrics.
+    var statistics: DatabaseStatistics { get }
+
+    /// Closes every connection; later calls fail with `DatabaseError.unavailable`.
+    func close() async
+}
+
+/// A snapshot of a pool's figures.
+public struct DatabaseStatistics: Sendable, Equatable {
+    /// Connections the pool may open.
+    public var maximumConnections: Int
+    /// Statements and transactions running now.
+    public var inUse: Int
+    /// Callers waiting for a connection (SQLite: for the single writer).
+    public var waiting: Int
+
+    public init(maximumConnections: Int, inUse: Int, waiting: Int) {
+        self.maximumConnections = maximumConnections
+        self.inUse = inUse
+        self.waiting = waiting
+    }
+}

@@ -1,0 +1,308 @@
+import Foundation
+public import Logging
+import NIOSSL
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// PostgreSQL through postgres-nio's `PostgresClient` pool, for production and for running
+/// several API nodes against one database.
+public final class PostgresStorage: Database {
+    public let dialect = SQLDialect.postgres
+    public let displayName: String
+
+    private let client: PostgresClient
+    private let configuration: PostgresClient.Configuration
+    private let location: DatabaseURL.PostgresLocation
+    private let maximumConnections: Int
+    private let active = Atomic<Int>(0)
+    private let isClosed = Atomic<Bool>(false)
+    private let logger: Logger
+
+    /// Prepares the pool; connections are made once `run()` runs in the service group.
+    public init(
+        _ location: DatabaseURL.PostgresLocation,
+        maximumConnections: Int = 16,
+        connectTimeout: Duration = .seconds(10),
+        logger: Logger
+    ) throws(DatabaseError) {
+        var configuration: PostgresClient.Configuration
+        let tls: PostgresClient.Configuration.TLS
+        switch location.tls {
+        case .disable: tls = .disable
+        case .prefer: tls = .prefer(.makeClientConfiguration())
+        case .require: tls = .require(.makeClientConfiguration())
+        }
+        if let socket = location.unixSocketPath {
+            configuration = .init(
+                unixSocketPath: socket, username: location.username, password: location.password,
+                database: location.database)
+        } else {
+            configuration = .init(
+                host: location.host, port: location.port, username: location.username,
+                password: location.password, database: location.database, tls: tls)
+        }
+        configuration.options.maximumConnections = max(1, maximumConnections)
+        configuration.options.connectTimeout = connectTimeout
+        if let schema = location.schema {
+            configuration.options.additionalStartupParameters = [("search_path", schema)]
+        }
+        self.configuration = configuration
+        self.location = location
+        self.maximumConnections = max(1, maximumConnections)
+        self.displayName = DatabaseURL.postgres(location).description
+        self.logger = logger
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+    }
+
+    /// Opens and closes one connection outside the pool, so that a wrong address, password
+    /// or database name is reported at start-up with the server's own reason rather than
+    /// as requests that wait for a pool that never fills.
+    public func checkReachable() async throws(DatabaseError) {
+        var connectionConfiguration: PostgresConnection.Configuration
+        if let socket = location.unixSocketPath {
+            connectionConfiguration = .init(
+                unixSocketPath: socket, username: location.username,
+                password: location.password, database: location.database)
+        } else {
+            let tls: PostgresConnection.Configuration.TLS =
+                switch location.tls {
+                case .disable: .disable
+                case .prefer: .prefer(try Self.tlsContext())
+                case .require: .require(try Self.tlsContext())
+                }
+            connectionConfiguration = .init(
+                host: location.host, port: location.port, username: location.username,
+                password: location.password, database: location.database, tls: tls)
+        }
+        connectionConfiguration.options.connectTimeout = .init(configuration.options.connectTimeout)
+        do {
+            let connection = try await PostgresConnection.connect(
+                configuration: connectionConfiguration, id: 0, logger: logger)
+            try await connection.close()
+        } catch {
+            throw .unavailable("cannot connect to \(displayName): \(Self.reason(error))")
+        }
+    }
+
+    private static func tlsContext() throws(DatabaseError) -> NIOSSLContext {
+        do {
+            return try NIOSSLContext(configuration: .makeClientConfiguration())
+        } catch {
+            throw .unavailable("cannot set up TLS: \(error)")
+        }
+    }
+
+    // MARK: Database
+
+    public func query(_ sql: SQL) async throws(DatabaseError) -> [SQLRow] {
+        try checkOpen()
+        active.add(1, ordering: .relaxed)
+        defer { active.subtract(1, ordering: .relaxed) }
+        let query = Self.postgresQuery(sql)
+        do {
+            return try await Self.collect(client.query(query, logger: logger))
+        } catch {
+            throw DatabaseError(postgres: error)
+        }
+    }
+
+    public func transaction<Result: Sendable>(
+        _ body: (any SQLExecutor) async throws -> Result
+    ) async throws -> Result {
+        try await withConnection { connection in
+            try await connection.transaction(body)
+        }
+    }
+
+    public func withConnection<Result: Sendable>(
+        _ body: (any DatabaseConnection) async throws -> Result
+    ) async throws -> Result {
+        try checkOpen()
+        active.add(1, ordering: .relaxed)
+        defer { active.subtract(1, ordering: .relaxed) }
+        do {
+            return try await client.withConnection { connection in
+                try await body(PostgresSession(connection: connection, logger: logger))
+            }
+        } catch let error as PSQLError {
+            throw DatabaseError(postgres: error)
+        }
+    }
+
+    public var statistics: DatabaseStatistics {
+        let inUse = active.load(ordering: .relaxed)
+        return DatabaseStatistics(
+            maximumConnections: maximumConnections,
+            inUse: min(inUse, maximumConnections),
+            waiting: max(0, inUse - maximumConnections))
+    }
+
+    /// Runs the pool until graceful shutdown, which closes its connections.
+    public func run() async throws {
+        await client.run()
+    }
+
+    public func close() async {
+        isClosed.store(true, ordering: .relaxed)
+    }
+
+    // MARK: Internals
+
+    private func checkOpen() throws(DatabaseError) {
+        if isClosed.load(ordering: .relaxed) { throw .unavailable("the database handle is closed") }
+    }
+
+    static func postgresQuery(_ sql: SQL) -> PostgresQuery {
+        let (text, values) = sql.rendered(for: .postgres)
+        var binds = PostgresBindings(capacity: values.count)
+        for value in values {
+            switch value {
+            case .null: binds.appendNull()
+            case .integer(let integer): binds.append(integer)
+            case .real(let real): binds.append(real)
+            case .text(let text): binds.append(text)
+            case .bool(let bool): binds.append(bool)
+            case .blob(let bytes): binds.append(ByteBuffer(bytes: bytes))
+            }
+        }
+        return PostgresQuery(unsafeSQL: text, binds: binds)
+    }
+
+    static func collect(_ sequence: PostgresRowSequence) async throws -> [SQLRow] {
+        var rows: [SQLRow] = []
+        var columns: SQLColumnIndex?
+        for try await row in sequence {
+            var values: [SQLValue] = []
+            var names: [String] = []
+            for cell in row {
+                values.append(try SQLValue(cell))
+                if columns == nil { names.append(cell.columnName) }
+            }
+            if columns == nil { columns = SQLColumnIndex(names: names) }
+            rows.append(SQLRow(columns: columns!, values: values))
+        }
+        return rows
+    }
+
+    /// The server's or the network's reason, without the statement or its values.
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] { return message }
+            if let underlying = error.underlying { return "\(underlying)" }
+            return "\(error.code)"
+        }
+        return "\(error)"
+    }
+}
+
+/// One leased PostgreSQL connection.
+struct PostgresSession: DatabaseConnection {
+    let connection: PostgresConnection
+    let logger: Logger
+    var dialect: SQLDialect { .postgres }
+
+    func query(_ sql: SQL) async throws(DatabaseError) -> [SQLRow] {
+        do {
+            return try await PostgresStorage.collect(
+                connection.query(PostgresStorage.postgresQuery(sql), logger: logger))
+        } catch {
+            throw DatabaseError(postgres: error)
+        }
+    }
+
+    func transaction<Result: Sendable>(_ body: (any SQLExecutor) async throws -> Result) async throws -> Result {
+        try await execute("BEGIN")
+        let result: Result
+        do {
+            result = try await body(self)
+        } catch {
+            try? await execute("ROLLBACK")
+            throw error
+        }
+        do {
+            try await execute("COMMIT")
+        } catch {
+            try? await execute("ROLLBACK")
+            throw error
+        }
+        return result
+    }
+}
+
+extension SQLValue {
+    init(_ cell: PostgresCell) throws {
+        guard cell.bytes != nil else {
+            self = .null
+            return
+        }
+        switch cell.dataType {
+        case .int2, .int4, .int8:
+            self = .integer(try cell.decode(Int64.self))
+        case .bool:
+            self = .bool(try cell.decode(Bool.self))
+        case .float4, .float8:
+            self = .real(try cell.decode(Double.self))
+        case .bytea:
+            self = .blob(Array(try cell.decode(ByteBuffer.self).readableBytesView))
+        case .numeric:
+            // SUM() over BIGINT yields NUMERIC; keep whole numbers integers.
+            let decimal = try cell.decode(Decimal.self)
+            if decimal == decimal.rounded(), let integer = Int64(exactly: NSDecimalNumber(decimal: decimal).int64Value),
+                Decimal(integer) == decimal
+            {
+                self = .integer(integer)
+            } else {
+                self = .real(NSDecimalNumber(decimal: decimal).doubleValue)
+            }
+        case .uuid:
+            self = .text(try cell.decode(UUID.self).uuidString.lowercased())
+        case .timestamptz, .timestamp:
+            self = .text(Timestamp.string(from: try cell.decode(Date.self)))
+        default:
+            self = .text(try cell.decode(String.self))
+        }
+    }
+}
+
+extension Decimal {
+    fileprivate func rounded() -> Decimal {
+        var source = self
+        var result = Decimal()
+        NSDecimalRound(&result, &source, 0, .plain)
+        return result
+    }
+}
+
+extension DatabaseError {
+    init(postgres error: any Error) {
+        if let error = error as? DatabaseError {
+            self = error
+            return
+        }
+        guard let error = error as? PSQLError else {
+            self = .engine("\(error)")
+            return
+        }
+        if let state = error.serverInfo?[.sqlState] {
+            let constraint = error.serverInfo?[.constraintName]
+            switch state {
+            case "23505": self = .uniqueViolation(constraint: constraint)
+            case _ where state.hasPrefix("23"): self = .constraintViolation(constraint: constraint)
+            case "40001", "40P01": self = .transactionConflict
+            case _ where state.hasPrefix("08") || state.hasPrefix("57P"):
+                self = .unavailable(error.serverInfo?[.message] ?? state)
+            default: self = .engine("\(state): \(error.serverInfo?[.message] ?? "")")
+            }
+            return
+        }
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown:
+            self = .unavailable(PostgresStorage.reason(error))
+        default:
+            self = .engine(PostgresStorage.reason(error))
+        }
+    }
+}
+
+import EmporiumCore

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Emporium
+
+/// The settings shared by the commands, one option per entry of `ConfigurationSetting.all`.
+struct ServerOptions: ParsableArguments {
+    @Option(help: .init(ConfigurationSetting.host.help)) var host: String?
+    @Option(help: .init(ConfigurationSetting.port.help)) var port: String?
+    @Option(help: .init(ConfigurationSetting.databaseURL.help)) var databaseUrl: String?
+    @Option(help: .init(ConfigurationSetting.logFormat.help)) var logFormat: String?
+    @Option(help: .init(ConfigurationSetting.logLevel.help)) var logLevel: String?
+    @Option(help: .init(ConfigurationSetting.maxBodyBytes.help)) var maxBodyBytes: String?
+    @Option(help: .init(ConfigurationSetting.idleTimeout.help)) var idleTimeout: String?
+    @Option(help: .init(ConfigurationSetting.shutdownGrace.help)) var shutdownGrace: String?
+    @Option(help: .init(ConfigurationSetting.rateLimit.help)) var rateLimit: String?
+    @Option(help: .init(ConfigurationSetting.rateLimitBurst.help)) var rateLimitBurst: String?
+    @Option(help: .init(ConfigurationSetting.trustForwardedFor.help)) var trustForwardedFor: String?
+    @Option(help: .init(ConfigurationSetting.sqliteReaders.help)) var sqliteReaders: String?
+    @Option(help: .init(ConfigurationSetting.postgresPoolSize.help)) var postgresPoolSize: String?
+
+    /// The flags that were given, by setting name.
+    var flags: [String: String] {
+        let given: [(ConfigurationSetting, String?)] = [
+            (.host, host), (.port, port), (.databaseURL, databaseUrl), (.logFormat, logFormat),
+            (.logLevel, logLevel), (.maxBodyBytes, maxBodyBytes), (.idleTimeout, idleTimeout),
+            (.shutdownGrace, shutdownGrace), (.rateLimit, rateLimit), (.rateLimitBurst, rateLimitBurst),
+            (.trustForwardedFor, trustForwardedFor), (.sqliteReaders, sqliteReaders),
+            (.postgresPoolSize, postgresPoolSize),
+        ]
+        return Dictionary(uniqueKeysWithValues: given.compactMap { setting, value in value.map { (setting.name, $0) } })
+    }
+
+    func configuration() throws(ConfigurationError) -> AppConfiguration {
+        try AppConfiguration(flags: flags, environment: ProcessInfo.processInfo.environment)
+    }
+}
+
+extension ConfigurationSetting {
+    var help: String { "\(summary) [\(environmentVariable), default \(defaultValue)]" }
+}
+
+import Foundation

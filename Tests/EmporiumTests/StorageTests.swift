@@ -1,0 +1,137 @@
+import Emporium
+import EmporiumCore
+import EmporiumStorage
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+
+@Suite struct StorageTests {
+    func withDatabase(_ body: @escaping @Sendable (any Database) async throws -> Void) async throws {
+        try await TestDatabase.withFresh { url in
+            var configuration = AppConfiguration()
+            configuration.databaseURL = url
+            try await Emporium.withDatabase(configuration, logger: Logger(label: "storage-test")) { database in
+                try await database.execute("CREATE TABLE items (id TEXT PRIMARY KEY, quantity BIGINT NOT NULL CHECK (quantity >= 0), price REAL, active BOOLEAN NOT NULL, note TEXT, data BYTEA_OR_BLOB)".replacingDataType(database.dialect))
+                try await body(database)
+            }
+        }
+    }
+
+    @Test func valuesRoundTripThroughBindsAndRows() async throws {
+        try await withDatabase { database in
+            let id = TimeOrderedIDGenerator().make(StorageTests.self)
+            let note: String? = nil
+            let quote = "O'Brien; DROP TABLE items; --"
+            try await database.execute("""
+                INSERT INTO items (id, quantity, price, active, note, data)
+                VALUES (\(id), \(Int64.max), \(12.5), \(true), \(note), \(SQLValue.blob([0, 1, 255])))
+                """)
+            try await database.execute("INSERT INTO items (id, quantity, active, note) VALUES ('b', 0, \(false), \(quote))")
+            let row = try #require(try await database.queryFirst("SELECT * FROM items WHERE id = \(id)"))
+            #expect(try row.decode("id", as: ID<StorageTests>.self) == id)
+            #expect(try row.decode("quantity", as: Int64.self) == .max)
+            #expect(try row.decode("price", as: Double.self) == 12.5)
+            #expect(try row.decode("active", as: Bool.self))
+            #expect(try row.decode("note", as: String?.self) == nil)
+            #expect(row["data"] == .blob([0, 1, 255]))
+            let other = try #require(try await database.queryFirst("SELECT note, active FROM items WHERE id = 'b'"))
+            #expect(try other.decode("note", as: String.self) == quote)
+            #expect(try !other.decode("active", as: Bool.self))
+            let count = try #require(try await database.queryFirst("SELECT COUNT(*) AS n, SUM(quantity) AS total FROM items WHERE id = 'b'"))
+            #expect(try count.decode("n", as: Int.self) == 1)
+            #expect(try count.decode("total", as: Int64.self) == 0)
+        }
+    }
+
+    @Test func decodingTheWrongTypeIsADecodingError() async throws {
+        try await withDatabase { database in
+            try await database.execute("INSERT INTO items (id, quantity, active) VALUES ('a', 1, \(true))")
+            let row = try #require(try await database.queryFirst("SELECT id, quantity FROM items"))
+            #expect(throws: DatabaseError.decoding(column: "id", expected: "Int", found: "text")) { try row.decode("id", as: Int.self) }
+            #expect(throws: DatabaseError.self) { try row.decode("missing", as: Int.self) }
+        }
+    }
+
+    @Test func constraintViolationsAreNamed() async throws {
+        try await withDatabase { database in
+            try await database.execute("INSERT INTO items (id, quantity, active) VALUES ('a', 1, \(true))")
+            await #expect {
+                try await database.execute("INSERT INTO items (id, quantity, active) VALUES ('a', 2, \(true))")
+            } throws: { error in
+                if case .uniqueViolation = error as? DatabaseError { return true }
+                return false
+            }
+            await #expect {
+                try await database.execute("INSERT INTO items (id, quantity, active) VALUES ('b', -1, \(true))")
+            } throws: { error in
+                if case .constraintViolation = error as? DatabaseError { return true }
+                return false
+            }
+        }
+    }
+
+    @Test func transactionsCommitTogetherOrNotAtAll() async throws {
+        try await withDatabase { database in
+            try await database.transaction { transaction in
+                try await transaction.execute("INSERT INTO items (id, quantity, active) VALUES ('a', 1, \(true))")
+                try await transaction.execute("INSERT INTO items (id, quantity, active) VALUES ('b', 1, \(true))")
+            }
+            await #expect(throws: DatabaseError.self) {
+                try await database.transaction { transaction in
+                    try await transaction.execute("INSERT INTO items (id, quantity, active) VALUES ('c', 1, \(true))")
+                    try await transaction.execute("INSERT INTO items (id, quantity, active) VALUES ('a', 1, \(true))")
+                }
+            }
+            let ids = try await database.query("SELECT id FROM items ORDER BY id").map { try $0.decode("id", as: String.self) }
+            #expect(ids == ["a", "b"])
+        }
+    }
+
+    @Test func concurrentConditionalUpdatesNeverOvershoot() async throws {
+        try await withDatabase { database in
+            try await database.execute("INSERT INTO items (id, quantity, active) VALUES ('stock', 10, \(true))")
+            // 40 tasks each try to take 1 of 10 with one conditional UPDATE: exactly 10 succeed.
+            let successes = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<40 {
+                    group.addTask {
+                        try await database.transaction { transaction in
+                            let taken = try await transaction.query(
+                                "UPDATE items SET quantity = quantity - 1 WHERE id = 'stock' AND quantity >= 1 RETURNING quantity")
+                            return !taken.isEmpty
+                        }
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(successes == 10)
+            let left = try #require(try await database.queryFirst("SELECT quantity FROM items WHERE id = 'stock'"))
+            #expect(try left.decode("quantity", as: Int.self) == 0)
+        }
+    }
+
+    @Test func aClosedDatabaseSaysSo() async throws {
+        try await withDatabase { database in
+            await database.close()
+            await #expect(throws: DatabaseError.unavailable("the database handle is closed")) {
+                try await database.execute("SELECT 1")
+            }
+        }
+    }
+
+    @Test func sqlRendersPlaceholdersPerEngine() {
+        let name = "x"
+        let sql: SQL = "SELECT * FROM t WHERE a = \(name) AND b IN (\(1), \(2))"
+        #expect(sql.rendered(for: .sqlite).text == "SELECT * FROM t WHERE a = ? AND b IN (?, ?)")
+        #expect(sql.rendered(for: .postgres).text == "SELECT * FROM t WHERE a = $1 AND b IN ($2, $3)")
+        #expect(sql.rendered(for: .postgres).binds == [.text("x"), .integer(1), .integer(2)])
+        let joined = SQL.joined(["a = \(1)", "b = \(2)"], separator: " AND ")
+        #expect(("WHERE \(joined) LIMIT \(3)" as SQL).rendered(for: .postgres).text == "WHERE a = $1 AND b = $2 LIMIT $3")
+    }
+}
+
+extension String {
+    fileprivate func replacingDataType(_ dialect: SQLDialect) -> SQL {
+        SQL(stringLiteral: replacingOccurrences(of: "BYTEA_OR_BLOB", with: dialect == .postgres ? "BYTEA" : "BLOB"))
+    }
+}

@@ -1,0 +1,82 @@
+import Emporium
+import EmporiumClient
+import EmporiumCore
+import EmporiumStorage
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+
+/// What a test can reach besides HTTP: the database itself, the captured log lines, the
+/// routes, the clock.
+struct TestApp: Sendable {
+    let database: any Database
+    let logs: CapturingLogSink
+    let routes: RouteTable
+    let clock: ManualClock
+    let http: any TestClientProtocol
+
+    /// The generated client over the same test connection.
+    var api: EmporiumClient.Client {
+        Client(serverURL: URL(string: "http://emporium.test")!, transport: TestClientTransport(client: http))
+    }
+}
+
+/// Runs `test` against a complete application on a fresh database, through Hummingbird's
+/// in-process test client. Rate limiting is off unless the test turns it on.
+func withApp(
+    configure: (inout AppConfiguration) -> Void = { _ in },
+    customRoutes: (@Sendable (RouteRegistrar) -> Void)? = nil,
+    _ test: @escaping @Sendable (TestApp) async throws -> Void
+) async throws {
+    try await TestDatabase.withFresh { url in
+        var configuration = AppConfiguration()
+        configuration.databaseURL = url
+        configuration.port = 0
+        configuration.rateLimit = nil
+        configuration.logLevel = .debug
+        configure(&configuration)
+        let logs = CapturingLogSink()
+        let clock = ManualClock(Date())
+        let routes = RouteTable()
+        let database = try await openDatabase(configuration, logger: makeLogger(configuration, sink: logs))
+        let app = try await buildApplication(
+            configuration,
+            dependencies: AppDependencies(
+                clock: clock, logSink: logs, database: database, routeTable: routes, customRoutes: customRoutes))
+        do {
+            try await app.test(.router) { client in
+                try await test(TestApp(database: database, logs: logs, routes: routes, clock: clock, http: client))
+            }
+        } catch {
+            await database.close()
+            throw error
+        }
+        await database.close()
+    }
+}
+
+extension TestResponse {
+    /// The body parsed as a JSON object.
+    func jsonObject() throws -> [String: Any] {
+        guard let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
+            throw TestFailure("response body is not a JSON object: \(String(buffer: body))")
+        }
+        return object
+    }
+
+    var text: String { String(buffer: body) }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension ByteBuffer {
+    init(json: String) {
+        self.init(string: json)
+    }
+}

@@ -1,0 +1,66 @@
+import EmporiumStorage
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A fresh, empty database for one test: a new SQLite file in a temporary folder, or a new
+/// schema on the PostgreSQL server named by `EMPORIUM_TEST_DATABASE_URL` when it is set.
+/// It is removed when the test ends, whatever the outcome.
+enum TestDatabase {
+    static let postgresURL: DatabaseURL? = {
+        guard let text = ProcessInfo.processInfo.environment["EMPORIUM_TEST_DATABASE_URL"], !text.isEmpty else {
+            return nil
+        }
+        do {
+            return try DatabaseURL(parsing: text)
+        } catch {
+            fatalError("EMPORIUM_TEST_DATABASE_URL is not usable: \(error)")
+        }
+    }()
+
+    static var dialect: SQLDialect { postgresURL == nil ? .sqlite : .postgres }
+
+    static func withFresh<Result>(_ body: (DatabaseURL) async throws -> Result) async throws -> Result {
+        switch postgresURL {
+        case .postgres(let server)?:
+            let schema = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
+            try await runOnServer(server, "CREATE SCHEMA \(schema)")
+            var location = server
+            location.schema = String(schema)
+            do {
+                let result = try await body(.postgres(location))
+                try await runOnServer(server, "DROP SCHEMA \(schema) CASCADE")
+                return result
+            } catch {
+                try? await runOnServer(server, "DROP SCHEMA \(schema) CASCADE")
+                throw error
+            }
+        default:
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("emporium-test-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            return try await body(.sqliteFile(path: folder.appendingPathComponent("test.sqlite").path))
+        }
+    }
+
+    /// Runs one administrative statement over a connection of its own.
+    static func runOnServer(_ location: DatabaseURL.PostgresLocation, _ statement: String) async throws {
+        var configuration = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.username, password: location.password,
+            database: location.database, tls: .disable)
+        if let socket = location.unixSocketPath {
+            configuration = .init(
+                unixSocketPath: socket, username: location.username, password: location.password,
+                database: location.database)
+        }
+        let connection = try await PostgresConnection.connect(
+            configuration: configuration, id: 1, logger: Logger(label: "test-admin"))
+        do {
+            try await connection.query(PostgresQuery(unsafeSQL: statement), logger: Logger(label: "test-admin"))
+            try await connection.close()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+}
