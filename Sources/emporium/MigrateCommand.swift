@@ -14,12 +14,7 @@ struct MigrateCommand: AsyncParsableCommand {
     var check = false
 
     func run() async throws {
-        let configuration: AppConfiguration
-        do {
-            configuration = try options.configuration()
-        } catch {
-            throw fail(error.description)
-        }
+        let configuration = try options.configuration()
         let logger = makeLogger(configuration, sink: StandardErrorSink())
         do {
             let pending = try await withDatabase(configuration, logger: logger) { database in

@@ -13,12 +13,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
-        let configuration: AppConfiguration
-        do {
-            configuration = try options.configuration()
-        } catch {
-            throw fail(error.description)
-        }
+        let configuration = try options.configuration()
         do {
             let app = try await buildApplication(configuration)
             var groupConfiguration = ServiceGroupConfiguration(

@@ -29,8 +29,13 @@ struct ServerOptions: ParsableArguments {
         return Dictionary(uniqueKeysWithValues: given.compactMap { setting, value in value.map { (setting.name, $0) } })
     }
 
-    func configuration() throws(ConfigurationError) -> AppConfiguration {
-        try AppConfiguration(flags: flags, environment: ProcessInfo.processInfo.environment)
+    /// The configuration, or the one-line failure that names the unusable setting.
+    func configuration() throws(ExitCode) -> AppConfiguration {
+        do {
+            return try AppConfiguration(flags: flags, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw fail(error.description)
+        }
     }
 }
 

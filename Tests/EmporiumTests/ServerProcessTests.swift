@@ -7,6 +7,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import ServiceLifecycle
 import Testing
 
@@ -84,6 +85,27 @@ import Testing
         expectOneLineFailure(try await run(["migrate", "--database-url", url]), mentioning: "newer emporium")
     }
 
+    @Test func fourMigrateProcessesAtOnceApplyEachMigrationOnce() async throws {
+        try await TestDatabase.withFresh { url in
+            let outcomes = try await withThrowingTaskGroup(of: Outcome.self) { group in
+                for _ in 0..<4 {
+                    group.addTask { try await run(["migrate", "--database-url", url.connectionString]) }
+                }
+                return try await group.reduce(into: [Outcome]()) { $0.append($1) }
+            }
+            for outcome in outcomes { #expect(outcome.status == 0, "\(outcome.standardError)") }
+            var configuration = AppConfiguration()
+            configuration.databaseURL = url
+            try await withDatabase(configuration, logger: Logger(label: "test")) { database in
+                let rows = try await database.query("SELECT version, COUNT(*) AS copies FROM schema_migrations GROUP BY version")
+                #expect(!rows.isEmpty)
+                #expect(try rows.allSatisfy { try $0.decode("copies", as: Int.self) == 1 })
+                let pending = try await pendingMigrations(database, logger: Logger(label: "test"))
+                #expect(pending == 0)
+            }
+        }
+    }
+
     @Test func servesOnARealSocketAndExitsCleanlyOnSIGTERM() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("emporium-serve-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -132,25 +154,56 @@ import Testing
     }
 
     @Test func gracefulShutdownFinishesRequestsInFlight() async throws {
+        let slowRoute: @Sendable (RouteRegistrar) -> Void = { routes in
+            routes.get("/test/slow") { _, _ -> String in
+                try await Task.sleep(for: .milliseconds(800))
+                return "done"
+            }
+        }
+        try await withRunningServer(customRoutes: slowRoute) { port, group in
+            async let slow = HTTPClient.shared.execute(
+                HTTPClientRequest(url: "http://127.0.0.1:\(port)/test/slow"), timeout: .seconds(10))
+            try await Task.sleep(for: .milliseconds(200))
+            await group.triggerGracefulShutdown()
+            let response = try await slow
+            #expect(response.status == .ok)
+            #expect(String(buffer: try await response.body.collect(upTo: 1024)) == "done")
+        }
+    }
+
+    @Test func idleConnectionsAreClosed() async throws {
+        try await withRunningServer(configure: { $0.idleTimeout = .seconds(1) }) { port, group in
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port).get()
+            let started = ContinuousClock.now
+            // Say nothing; the server must hang up after about a second.
+            try await withTimeout(.seconds(10)) { try await channel.closeFuture.get() }
+            #expect(ContinuousClock.now - started < .seconds(5))
+            await group.triggerGracefulShutdown()
+        }
+    }
+
+    /// Runs the application on a real socket in a service group until `body` triggers its
+    /// graceful shutdown, and waits for the group to finish.
+    func withRunningServer(
+        configure: (inout AppConfiguration) -> Void = { _ in },
+        customRoutes: (@Sendable (RouteRegistrar) -> Void)? = nil,
+        _ body: @escaping @Sendable (Int, ServiceGroup) async throws -> Void
+    ) async throws {
         try await TestDatabase.withFresh { url in
             var configuration = AppConfiguration()
             configuration.databaseURL = url
             configuration.port = 0
             configuration.rateLimit = nil
+            configure(&configuration)
             let logs = CapturingLogSink()
             let app = try await buildApplication(
-                configuration,
-                dependencies: AppDependencies(logSink: logs, customRoutes: { routes in
-                    routes.get("/test/slow") { _, _ -> String in
-                        try await Task.sleep(for: .milliseconds(800))
-                        return "done"
-                    }
-                }))
+                configuration, dependencies: AppDependencies(logSink: logs, customRoutes: customRoutes))
             let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test")))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 var port: Int?
-                for _ in 0..<500 where port == nil {
+                for _ in 0..<1000 where port == nil {
                     try await Task.sleep(for: .milliseconds(10))
                     if let line = logs.lines.first(where: { $0.contains("listening on http://") }),
                         let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression)
@@ -158,14 +211,16 @@ import Testing
                         port = Int(line[range].split(separator: ":").last!)
                     }
                 }
-                let boundPort = try #require(port)
-                async let slow = HTTPClient.shared.execute(
-                    HTTPClientRequest(url: "http://127.0.0.1:\(boundPort)/test/slow"), timeout: .seconds(10))
-                try await Task.sleep(for: .milliseconds(200))
-                await group.triggerGracefulShutdown()
-                let response = try await slow
-                #expect(response.status == .ok)
-                #expect(String(buffer: try await response.body.collect(upTo: 1024)) == "done")
+                guard let port else {
+                    await group.triggerGracefulShutdown()
+                    throw TestFailure("the server never said where it listens")
+                }
+                do {
+                    try await body(port, group)
+                } catch {
+                    await group.triggerGracefulShutdown()
+                    throw error
+                }
                 try await tasks.waitForAll()
             }
         }

@@ -61,19 +61,3 @@ struct PlatformRoutes {
         }
     }
 }
-
-/// Runs `operation`, or throws `CancellationError` once `limit` has passed.
-func withTimeout<Result: Sendable>(
-    _ limit: Duration, _ operation: @escaping @Sendable () async throws -> Result
-) async throws -> Result {
-    try await withThrowingTaskGroup(of: Result?.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let result = first else { throw CancellationError() }
-        return result
-    }
-}

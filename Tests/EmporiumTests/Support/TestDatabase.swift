@@ -64,3 +64,18 @@ enum TestDatabase {
         }
     }
 }
+
+extension DatabaseURL {
+    /// The URL as a command line takes it, password and all.
+    var connectionString: String {
+        guard case .postgres(let location) = self else { return description }
+        var text = "postgres://\(location.username)"
+        if let password = location.password {
+            text += ":" + (password.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? password)
+        }
+        let host = location.host.contains(":") ? "[\(location.host)]" : location.host
+        text += "@\(host):\(location.port)/\(location.database)?sslmode=\(location.tls.rawValue)"
+        if let schema = location.schema { text += "&schema=\(schema)" }
+        return text
+    }
+}
