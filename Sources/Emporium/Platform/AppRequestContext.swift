@@ -1,3 +1,5 @@
+import EmporiumCore
+public import Foundation
 public import Hummingbird
 import Logging
 import NIOCore
@@ -19,4 +21,17 @@ public struct AppRequestContext: RequestContext {
     }
 
     public var maxUploadSize: Int { bodyLimit }
+
+    /// Every JSON response is encoded alike: dates as `Timestamp` text, slashes unescaped.
+    public var responseEncoder: JSONEncoder { Self.encoder }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Timestamp.string(from: date))
+        }
+        return encoder
+    }()
 }

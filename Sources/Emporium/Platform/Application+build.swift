@@ -80,7 +80,8 @@ public func buildApplication(
     // Outermost first. The problem middleware sits inside the ones that stamp headers and
     // count, so that they see every error already turned into its response.
     router.add(middleware: RequestContextMiddleware(
-        bodyLimit: configuration.maxBodyBytes, trustForwardedFor: configuration.trustForwardedFor))
+        bodyLimit: configuration.maxBodyBytes, trustForwardedFor: configuration.trustForwardedFor,
+        logLevel: configuration.logLevel))
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: MetricsMiddleware(metrics: metrics))
     router.add(middleware: AccessLogMiddleware())
@@ -103,7 +104,14 @@ public func buildApplication(
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
             logger.info("Emporium listening on http://\(host):\(port) with database \(database.displayName)")
         },
-        logger: logger
+        // Hummingbird's own start-up line would repeat ours; its logger speaks only from
+        // `notice` up. Request loggers derive from it and get the configured level back in
+        // RequestContextMiddleware.
+        logger: {
+            var quieter = logger
+            quieter.logLevel = max(configuration.logLevel, .notice)
+            return quieter
+        }()
     )
     // Runs once the database service is up and before the first connection is accepted.
     app.beforeServerStarts {

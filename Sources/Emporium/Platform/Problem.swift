@@ -125,7 +125,11 @@ extension Problem {
         }
     }
 
-    private static let encoder = JSONEncoder()
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }()
 
     /// The problem document as a response.
     public func response(path: String?, requestID: String?) -> Response {

@@ -12,6 +12,7 @@ struct RequestContextMiddleware: RouterMiddleware {
 
     let bodyLimit: Int
     let trustForwardedFor: Bool
+    let logLevel: Logger.Level
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -27,6 +28,7 @@ struct RequestContextMiddleware: RouterMiddleware {
         context.requestID = id
         context.logger[metadataKey: "hb.request.id"] = nil
         context.logger[metadataKey: "request_id"] = .string(id)
+        context.logger.logLevel = logLevel
         var response = try await next(request, context)
         response.headers[.requestID] = id
         return response
