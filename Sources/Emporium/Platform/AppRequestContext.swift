@@ -10,14 +10,21 @@ public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The request's id, also in `X-Request-ID` and in every log line of the request.
     public var requestID: String = ""
-    /// The peer's IP address (or the forwarded client's, when proxies are trusted).
-    public var clientAddress: String
+    /// The client's address as the trusted proxy reported it, when proxies are trusted.
+    var forwardedClientAddress: String?
+    private let channel: any Channel
     /// The largest request body a handler may read.
     public var bodyLimit: Int = AppConfiguration.defaultMaxBodyBytes
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        clientAddress = source.channel.remoteAddress?.ipAddress ?? "local"
+        channel = source.channel
+    }
+
+    /// The peer's IP address, or the forwarded client's when proxies are trusted. Computed
+    /// on demand: most requests never ask.
+    public var clientAddress: String {
+        forwardedClientAddress ?? channel.remoteAddress?.ipAddress ?? "local"
     }
 
     public var maxUploadSize: Int { bodyLimit }

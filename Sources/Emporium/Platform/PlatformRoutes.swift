@@ -11,17 +11,12 @@ struct PlatformRoutes {
     let metrics: AppMetrics
     let document: OpenAPIDocument
 
-    struct HealthStatus: ResponseEncodable {
-        let status = "ok"
-    }
-
-    struct ReadinessStatus: ResponseEncodable {
-        let status = "ok"
-        let database: String
-    }
-
     func register(on routes: RouteRegistrar) {
-        routes.get("/health/live") { _, _ in HealthStatus() }
+        // Probes call these often and their bodies never change: they are written once.
+        let live = Self.json(#"{"status":"ok"}"#)
+        let ready = Self.json(#"{"database":"\#(database.dialect.rawValue)","status":"ok"}"#)
+
+        routes.get("/health/live") { _, _ in live }
 
         routes.get("/health/ready") { _, context in
             do {
@@ -30,7 +25,7 @@ struct PlatformRoutes {
                 context.logger.warning("readiness check failed", metadata: ["error": "\(error)"])
                 throw Problem.unavailable("The database is not answering.")
             }
-            return ReadinessStatus(database: database.dialect.rawValue)
+            return ready
         }
 
         routes.get("/metrics") { _, _ in
@@ -51,6 +46,12 @@ struct PlatformRoutes {
                 ],
                 body: .init(byteBuffer: ByteBuffer(bytes: document.json)))
         }
+    }
+
+    static func json(_ text: String) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// `If-None-Match` holds a list of tags or `*`.

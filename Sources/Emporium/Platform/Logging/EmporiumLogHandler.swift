@@ -19,6 +19,9 @@ public struct EmporiumLogHandler: LogHandler {
         self.sink = sink
     }
 
+    /// Hummingbird files each request's logger under this key; lines call it `request_id`.
+    static let requestIDKey = "hb.request.id"
+
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
@@ -34,16 +37,20 @@ public struct EmporiumLogHandler: LogHandler {
             var line = "\(time) \(event.level.rawValue.uppercased()) \(Self.needsQuoting(message) ? Self.quoted(message) : message)"
             for key in merged.keys.sorted() {
                 let value = Self.textValue(merged[key]!)
-                line += " \(key)=\(value.isEmpty || value.contains(" ") || Self.needsQuoting(value) ? Self.quoted(value) : value)"
+                line += " \(Self.displayName(key))=\(value.isEmpty || value.contains(" ") || Self.needsQuoting(value) ? Self.quoted(value) : value)"
             }
             sink.write(line)
         case .json:
             var line = "{\"time\":\"\(time)\",\"level\":\"\(event.level.rawValue)\",\"label\":\(Self.quoted(label)),\"message\":\(Self.quoted(event.message.description))"
             for key in merged.keys.sorted() {
-                line += ",\(Self.quoted(key)):\(Self.quoted(Self.textValue(merged[key]!)))"
+                line += ",\(Self.quoted(Self.displayName(key))):\(Self.quoted(Self.textValue(merged[key]!)))"
             }
             sink.write(line + "}")
         }
+    }
+
+    private static func displayName(_ key: String) -> String {
+        key == requestIDKey ? "request_id" : key
     }
 
     private static func textValue(_ value: Logger.MetadataValue) -> String {

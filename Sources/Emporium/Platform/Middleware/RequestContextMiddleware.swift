@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Synchronization
 
 /// Fills in the request context before anything else runs: the body limit, the client's
 /// address, and the request id — the client's `X-Request-ID` when it is well-formed, a new
@@ -22,12 +23,13 @@ struct RequestContextMiddleware: RouterMiddleware {
         if trustForwardedFor, let forwarded = request.headers[.xForwardedFor],
             let client = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !client.isEmpty
         {
-            context.clientAddress = client
+            context.forwardedClientAddress = client
         }
         let id = request.headers[.requestID].flatMap { Self.isWellFormed($0) ? $0 : nil } ?? Self.makeID()
         context.requestID = id
-        context.logger[metadataKey: "hb.request.id"] = nil
-        context.logger[metadataKey: "request_id"] = .string(id)
+        // Replaces the id Hummingbird made under its own key, which EmporiumLogHandler
+        // writes as `request_id`: one change to the logger instead of two.
+        context.logger[metadataKey: EmporiumLogHandler.requestIDKey] = .string(id)
         context.logger.logLevel = logLevel
         var response = try await next(request, context)
         response.headers[.requestID] = id
@@ -51,20 +53,30 @@ struct RequestContextMiddleware: RouterMiddleware {
             }
     }
 
-    /// 128 random bits as 32 hex digits.
+    /// A process-wide random prefix and a counter, as 32 hex digits: unique without a
+    /// system call per request (ids correlate logs; they are not secrets).
     static func makeID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in
-            let hex = String(generator.next() as UInt64, radix: 16)
-            return String(repeating: "0", count: 16 - hex.count) + hex
-        }.joined()
+        let sequence = counter.add(1, ordering: .relaxed).newValue
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            writeHex(prefix, into: buffer, at: 0)
+            writeHex(sequence, into: buffer, at: 16)
+            return 32
+        }
+    }
+
+    private static let prefix = UInt64.random(in: .min ... .max)
+    private static let counter = Atomic<UInt64>(UInt64.random(in: 0..<(1 << 32)))
+
+    private static func writeHex(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        let digits: StaticString = "0123456789abcdef"
+        for index in 0..<16 {
+            let nibble = Int((value >> (60 - 4 * UInt64(index))) & 0xF)
+            buffer[offset + index] = digits.utf8Start[nibble]
+        }
     }
 }
 
 extension HTTPField.Name {
     static let requestID = HTTPField.Name("X-Request-ID")!
-}
-
-extension HTTPField.Name {
     static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
 }
