@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Builds RFC 9562 version 7 UUIDs: a 48-bit Unix millisecond timestamp, then random bits.
 /// Sorting them as text or bytes sorts them by creation time, which keeps B-tree inserts at

@@ -14,6 +14,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: .init(ConfigurationSetting.rateLimit.help)) var rateLimit: String?
     @Option(help: .init(ConfigurationSetting.rateLimitBurst.help)) var rateLimitBurst: String?
     @Option(help: .init(ConfigurationSetting.trustForwardedFor.help)) var trustForwardedFor: String?
+    @Option(help: .init(ConfigurationSetting.corsOrigins.help)) var corsOrigins: String?
     @Option(help: .init(ConfigurationSetting.sqliteReaders.help)) var sqliteReaders: String?
     @Option(help: .init(ConfigurationSetting.postgresPoolSize.help)) var postgresPoolSize: String?
 
@@ -23,7 +24,7 @@ struct ServerOptions: ParsableArguments {
             (.host, host), (.port, port), (.databaseURL, databaseUrl), (.logFormat, logFormat),
             (.logLevel, logLevel), (.maxBodyBytes, maxBodyBytes), (.idleTimeout, idleTimeout),
             (.shutdownGrace, shutdownGrace), (.rateLimit, rateLimit), (.rateLimitBurst, rateLimitBurst),
-            (.trustForwardedFor, trustForwardedFor), (.sqliteReaders, sqliteReaders),
+            (.trustForwardedFor, trustForwardedFor), (.corsOrigins, corsOrigins), (.sqliteReaders, sqliteReaders),
             (.postgresPoolSize, postgresPoolSize),
         ]
         return Dictionary(uniqueKeysWithValues: given.compactMap { setting, value in value.map { (setting.name, $0) } })

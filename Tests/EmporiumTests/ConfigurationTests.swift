@@ -36,6 +36,13 @@ import Testing
         #expect(location.username == "shop" && location.password == "secret" && location.tls == .require)
     }
 
+    @Test func corsOriginsAreAListOfOrigins() throws {
+        let configuration = try AppConfiguration(
+            flags: [:], environment: ["EMPORIUM_CORS_ORIGINS": "https://shop.example.com, http://localhost:3000"])
+        #expect(configuration.corsOrigins == ["https://shop.example.com", "http://localhost:3000"])
+        #expect(try AppConfiguration(flags: ["cors-origins": "*"], environment: [:]).corsOrigins == ["*"])
+    }
+
     @Test func rateAndBurstCombine() throws {
         let configuration = try AppConfiguration(flags: ["rate-limit": "10", "rate-limit-burst": "15"], environment: [:])
         #expect(configuration.rateLimit == .init(requestsPerSecond: 10, burst: 15))
@@ -47,6 +54,8 @@ import Testing
         ("max-body-bytes", "0", "--max-body-bytes"), ("database-url", "mysql://x@y/z", "unsupported database URL scheme 'mysql'"),
         ("database-url", "", "not a database URL"), ("trust-forwarded-for", "maybe", "true or false"),
         ("host", "", "--host"), ("idle-timeout", "1.5", "--idle-timeout"),
+        ("cors-origins", "https://shop.example.com/", "--cors-origins"), ("cors-origins", "shop.example.com", "--cors-origins"),
+        ("cors-origins", "ftp://x.example", "--cors-origins"),
     ])
     func badValuesNameTheSettingAndWhatIsExpected(name: String, value: String, mentions: String) {
         #expect {
@@ -128,7 +137,8 @@ import Testing
         let rows = try String(contentsOf: readme, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("| `--") }
         #expect(rows.count == ConfigurationSetting.all.count)
         for setting in ConfigurationSetting.all {
-            let expected = "| `\(setting.flag)` | `\(setting.environmentVariable)` | `\(setting.defaultValue)` |"
+            let defaultCell = setting.defaultValue.isEmpty ? "(empty)" : "`\(setting.defaultValue)`"
+            let expected = "| `\(setting.flag)` | `\(setting.environmentVariable)` | \(defaultCell) |"
             #expect(rows.contains { $0.hasPrefix(expected) }, "README lacks \(expected)")
         }
     }

@@ -135,3 +135,21 @@ extension String {
         SQL(stringLiteral: replacingOccurrences(of: "BYTEA_OR_BLOB", with: dialect == .postgres ? "BYTEA" : "BLOB"))
     }
 }
+
+@Suite struct InMemorySQLiteTests {
+    @Test func anInMemoryDatabaseWorksAndIsPrivateToItsHandle() async throws {
+        var configuration = AppConfiguration()
+        configuration.databaseURL = .sqliteMemory
+        try await withDatabase(configuration, logger: Logger(label: "memory-test")) { database in
+            try await database.transaction { transaction in
+                try await transaction.execute("CREATE TABLE notes (body TEXT NOT NULL)")
+                try await transaction.execute("INSERT INTO notes (body) VALUES (\("kept"))")
+            }
+            let rows = try await database.query("SELECT body FROM notes")
+            #expect(try rows.map { try $0.decode("body", as: String.self) } == ["kept"])
+        }
+        try await withDatabase(configuration, logger: Logger(label: "memory-test")) { database in
+            await #expect(throws: DatabaseError.self) { try await database.execute("SELECT body FROM notes") }
+        }
+    }
+}

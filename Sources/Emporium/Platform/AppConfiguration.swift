@@ -26,6 +26,9 @@ public struct AppConfiguration: Sendable {
     /// Take the client address from `X-Forwarded-For` (set this only behind a proxy that
     /// overwrites that header).
     public var trustForwardedFor = false
+    /// Browser origins allowed to call the API (`https://shop.example.com`), or `*` for any;
+    /// empty turns CORS off.
+    public var corsOrigins: [String] = []
 
     public init() {}
 

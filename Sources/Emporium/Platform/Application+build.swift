@@ -83,6 +83,9 @@ public func buildApplication(
         bodyLimit: configuration.maxBodyBytes, trustForwardedFor: configuration.trustForwardedFor,
         logLevel: configuration.logLevel))
     router.add(middleware: SecurityHeadersMiddleware())
+    if !configuration.corsOrigins.isEmpty {
+        router.add(middleware: CORSMiddleware(origins: configuration.corsOrigins, routes: routes))
+    }
     router.add(middleware: MetricsMiddleware(metrics: metrics))
     router.add(middleware: AccessLogMiddleware())
     router.add(middleware: ProblemMiddleware(routes: routes))

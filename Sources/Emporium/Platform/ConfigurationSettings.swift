@@ -111,6 +111,20 @@ extension ConfigurationSetting {
         configuration.trustForwardedFor = try boolean("trust-forwarded-for", text)
     }
 
+    public static let corsOrigins = ConfigurationSetting(
+        name: "cors-origins", defaultValue: "",
+        summary: "Comma-separated browser origins allowed to call the API (https://shop.example.com), or *; empty is off."
+    ) { configuration, text throws(ConfigurationError) in
+        let origins = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for origin in origins where origin != "*" {
+            // An origin is scheme://host[:port], nothing more: no path, no trailing slash.
+            guard let url = URL(string: origin), let scheme = url.scheme, ["http", "https"].contains(scheme),
+                url.host != nil, url.path.isEmpty, url.query == nil, url.fragment == nil
+            else { throw invalid("cors-origins", origin, "origins such as https://shop.example.com, or *") }
+        }
+        configuration.corsOrigins = origins
+    }
+
     public static let sqliteReaders = ConfigurationSetting(
         name: "sqlite-readers", defaultValue: "4", summary: "Reader connections beside the single SQLite writer."
     ) { configuration, text throws(ConfigurationError) in
@@ -126,7 +140,7 @@ extension ConfigurationSetting {
     /// In the order they are applied: `rate-limit` before `rate-limit-burst`.
     public static let all: [ConfigurationSetting] = [
         .host, .port, .databaseURL, .logFormat, .logLevel, .maxBodyBytes, .idleTimeout, .shutdownGrace,
-        .rateLimit, .rateLimitBurst, .trustForwardedFor, .sqliteReaders, .postgresPoolSize,
+        .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .sqliteReaders, .postgresPoolSize,
     ]
 
     /// "--port (EMPORIUM_PORT)": how messages name a setting.

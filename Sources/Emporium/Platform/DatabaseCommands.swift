@@ -4,6 +4,7 @@ import ServiceLifecycle
 
 /// Opens the configured database for a one-off command (migrate, import, seed), keeps its
 /// pool running while `body` works, and closes it afterwards.
+@discardableResult
 public func withDatabase<Result: Sendable>(
     _ configuration: AppConfiguration, logger: Logger,
     _ body: @escaping @Sendable (any Database) async throws -> Result
