@@ -15,6 +15,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: .init(ConfigurationSetting.rateLimitBurst.help)) var rateLimitBurst: String?
     @Option(help: .init(ConfigurationSetting.trustForwardedFor.help)) var trustForwardedFor: String?
     @Option(help: .init(ConfigurationSetting.corsOrigins.help)) var corsOrigins: String?
+    @Option(help: .init(ConfigurationSetting.bcryptCost.help)) var bcryptCost: String?
+    @Option(help: .init(ConfigurationSetting.jwtKeyFile.help)) var jwtKeyFile: String?
     @Option(help: .init(ConfigurationSetting.sqliteReaders.help)) var sqliteReaders: String?
     @Option(help: .init(ConfigurationSetting.postgresPoolSize.help)) var postgresPoolSize: String?
 
@@ -24,7 +26,8 @@ struct ServerOptions: ParsableArguments {
             (.host, host), (.port, port), (.databaseURL, databaseUrl), (.logFormat, logFormat),
             (.logLevel, logLevel), (.maxBodyBytes, maxBodyBytes), (.idleTimeout, idleTimeout),
             (.shutdownGrace, shutdownGrace), (.rateLimit, rateLimit), (.rateLimitBurst, rateLimitBurst),
-            (.trustForwardedFor, trustForwardedFor), (.corsOrigins, corsOrigins), (.sqliteReaders, sqliteReaders),
+            (.trustForwardedFor, trustForwardedFor), (.corsOrigins, corsOrigins), (.bcryptCost, bcryptCost),
+            (.jwtKeyFile, jwtKeyFile), (.sqliteReaders, sqliteReaders),
             (.postgresPoolSize, postgresPoolSize),
         ]
         return Dictionary(uniqueKeysWithValues: given.compactMap { setting, value in value.map { (setting.name, $0) } })

@@ -191,10 +191,7 @@ import Testing
         _ body: @escaping @Sendable (Int, ServiceGroup) async throws -> Void
     ) async throws {
         try await TestDatabase.withFresh { url in
-            var configuration = AppConfiguration()
-            configuration.databaseURL = url
-            configuration.port = 0
-            configuration.rateLimit = nil
+            var configuration = TestDatabase.configuration(for: url)
             configure(&configuration)
             let logs = CapturingLogSink()
             let app = try await buildApplication(

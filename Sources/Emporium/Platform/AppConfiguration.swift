@@ -29,6 +29,11 @@ public struct AppConfiguration: Sendable {
     /// Browser origins allowed to call the API (`https://shop.example.com`), or `*` for any;
     /// empty turns CORS off.
     public var corsOrigins: [String] = []
+    /// bcrypt work factor for password hashes (each step doubles the time).
+    public var bcryptCost = 12
+    /// PEM file with the Ed25519 key that signs access tokens; beside an SQLite file it is
+    /// generated when absent, with PostgreSQL it is required.
+    public var jwtKeyFile: String?
 
     public init() {}
 

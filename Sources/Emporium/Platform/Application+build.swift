@@ -92,8 +92,18 @@ public func buildApplication(
     router.add(middleware: RequestLimitsMiddleware(
         rateLimiter: configuration.rateLimit.map { RateLimiter(requestsPerSecond: $0.requestsPerSecond, burst: $0.burst) }))
 
-    let registrar = RouteRegistrar(router: router, table: routes)
+    let accessTokens = await AccessTokens(
+        signingKey: try SigningKeySource.load(configuration), clock: dependencies.clock, ids: dependencies.ids)
+    let accountStore = AccountStore()
+    let accounts = AccountService(
+        database: database, accounts: accountStore, refreshTokens: RefreshTokenStore(), accessTokens: accessTokens,
+        hasher: PasswordHasher(cost: configuration.bcryptCost),
+        audit: AuditLog(clock: dependencies.clock, ids: dependencies.ids), clock: dependencies.clock, ids: dependencies.ids)
+    let registrar = RouteRegistrar(
+        router: router, table: routes,
+        authenticator: Authenticator(accessTokens: accessTokens, accounts: accountStore, database: database))
     PlatformRoutes(database: database, metrics: metrics, document: document).register(on: registrar)
+    AccountRoutes(service: accounts).register(on: registrar)
     dependencies.customRoutes?(registrar)
 
     let migrator = MigrationRunner(migrations: Migrations.all, clock: dependencies.clock, logger: logger)

@@ -125,6 +125,19 @@ extension ConfigurationSetting {
         configuration.corsOrigins = origins
     }
 
+    public static let bcryptCost = ConfigurationSetting(
+        name: "bcrypt-cost", defaultValue: "12", summary: "bcrypt work factor for password hashes (each step doubles the time)."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.bcryptCost = try integer("bcrypt-cost", text, in: 4...31)
+    }
+
+    public static let jwtKeyFile = ConfigurationSetting(
+        name: "jwt-key-file", defaultValue: "",
+        summary: "PEM Ed25519 private key that signs access tokens; generated beside an SQLite file when unset, required with PostgreSQL."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.jwtKeyFile = text.isEmpty ? nil : text
+    }
+
     public static let sqliteReaders = ConfigurationSetting(
         name: "sqlite-readers", defaultValue: "4", summary: "Reader connections beside the single SQLite writer."
     ) { configuration, text throws(ConfigurationError) in
@@ -140,7 +153,8 @@ extension ConfigurationSetting {
     /// In the order they are applied: `rate-limit` before `rate-limit-burst`.
     public static let all: [ConfigurationSetting] = [
         .host, .port, .databaseURL, .logFormat, .logLevel, .maxBodyBytes, .idleTimeout, .shutdownGrace,
-        .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .sqliteReaders, .postgresPoolSize,
+        .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .bcryptCost, .jwtKeyFile, .sqliteReaders,
+        .postgresPoolSize,
     ]
 
     /// "--port (EMPORIUM_PORT)": how messages name a setting.

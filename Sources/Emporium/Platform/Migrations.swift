@@ -38,6 +38,48 @@ enum Migrations {
             )
             """,
             "CREATE INDEX jobs_due ON jobs (run_at) WHERE state = 'pending'",
-        ])
+        ]),
+        Migration(version: 2, name: "accounts", [
+            """
+            CREATE TABLE users (
+                id TEXT PRIMARY KEY,
+                email TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                role TEXT NOT NULL CHECK (role IN ('customer', 'staff', 'admin')),
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )
+            """,
+            // Only digests of refresh tokens; a family is every token descended from one sign-in.
+            """
+            CREATE TABLE refresh_tokens (
+                id TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                family_id TEXT NOT NULL,
+                token_hash TEXT NOT NULL UNIQUE,
+                expires_at TEXT NOT NULL,
+                used_at TEXT,
+                revoked_at TEXT,
+                created_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id)",
+            "CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id)",
+            """
+            CREATE TABLE audit_log (
+                id TEXT PRIMARY KEY,
+                occurred_at TEXT NOT NULL,
+                actor_id TEXT,
+                action TEXT NOT NULL,
+                target TEXT,
+                client_address TEXT,
+                request_id TEXT
+            )
+            """,
+            "CREATE INDEX audit_log_time ON audit_log (occurred_at)",
+            "CREATE INDEX audit_log_actor ON audit_log (actor_id, occurred_at)",
+            "CREATE INDEX audit_log_action ON audit_log (action, occurred_at)",
+        ]),
     ]
 }

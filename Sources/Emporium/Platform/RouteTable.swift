@@ -10,6 +10,8 @@ public final class RouteTable: Sendable {
         public let method: HTTPRequest.Method
         /// The path as Hummingbird writes it: `/v1/products/:id`.
         public let path: String
+        /// Who may call it.
+        public let access: Access
 
         /// The path as OpenAPI writes it: `/v1/products/{id}`.
         public var openAPIPath: String {
@@ -59,13 +61,21 @@ public final class RouteTable: Sendable {
 public struct RouteRegistrar {
     let router: Router<AppRequestContext>
     let table: RouteTable
+    let authenticator: Authenticator
 
     public typealias Handler<Output: ResponseGenerator> = @Sendable (Request, AppRequestContext) async throws -> Output
 
+    /// An anonymous route.
     public func on<Output: ResponseGenerator>(
         _ method: HTTPRequest.Method, _ path: String, use handler: @escaping Handler<Output>
     ) {
-        table.record(.init(method: method, path: path))
+        on(method, path, access: .anonymous, use: handler)
+    }
+
+    func on<Output: ResponseGenerator>(
+        _ method: HTTPRequest.Method, _ path: String, access: Access, use handler: @escaping Handler<Output>
+    ) {
+        table.record(.init(method: method, path: path, access: access))
         router.on(RouterPath(path), method: method, use: handler)
     }
 

@@ -8,6 +8,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import OpenAPIRuntime
 
 /// What a test can reach besides HTTP: the database itself, the captured log lines, the
 /// routes, the clock.
@@ -20,22 +21,23 @@ struct TestApp: Sendable {
 
     /// The generated client over the same test connection.
     var api: EmporiumClient.Client {
-        Client(serverURL: URL(string: "http://emporium.test")!, transport: TestClientTransport(client: http))
+        Client(
+            serverURL: URL(string: "http://emporium.test")!,
+            configuration: .init(dateTranscoder: .iso8601WithFractionalSeconds),
+            transport: TestClientTransport(client: http))
     }
 }
 
 /// Runs `test` against a complete application on a fresh database, through Hummingbird's
 /// in-process test client. Rate limiting is off unless the test turns it on.
-func withApp(
+@discardableResult
+func withApp<Result: Sendable>(
     configure: (inout AppConfiguration) -> Void = { _ in },
     customRoutes: (@Sendable (RouteRegistrar) -> Void)? = nil,
-    _ test: @escaping @Sendable (TestApp) async throws -> Void
-) async throws {
+    _ test: @escaping @Sendable (TestApp) async throws -> Result
+) async throws -> Result {
     try await TestDatabase.withFresh { url in
-        var configuration = AppConfiguration()
-        configuration.databaseURL = url
-        configuration.port = 0
-        configuration.rateLimit = nil
+        var configuration = TestDatabase.configuration(for: url)
         configuration.logLevel = .debug
         configure(&configuration)
         let logs = CapturingLogSink()
@@ -47,14 +49,15 @@ func withApp(
             dependencies: AppDependencies(
                 clock: clock, logSink: logs, database: database, routeTable: routes, customRoutes: customRoutes))
         do {
-            try await app.test(.router) { client in
+            let result = try await app.test(.router) { client in
                 try await test(TestApp(database: database, logs: logs, routes: routes, clock: clock, http: client))
             }
+            await database.close()
+            return result
         } catch {
             await database.close()
             throw error
         }
-        await database.close()
     }
 }
 

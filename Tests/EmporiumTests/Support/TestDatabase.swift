@@ -1,6 +1,8 @@
+import Emporium
 import EmporiumStorage
 import Foundation
 import Logging
+import JWTKit
 import PostgresNIO
 
 /// A fresh, empty database for one test: a new SQLite file in a temporary folder, or a new
@@ -19,6 +21,25 @@ enum TestDatabase {
     }()
 
     static var dialect: SQLDialect { postgresURL == nil ? .sqlite : .postgres }
+
+    /// The configuration tests start from: this database, a free port, no rate limit, the
+    /// cheapest bcrypt cost, and for PostgreSQL a signing key shared by the whole run.
+    static func configuration(for url: DatabaseURL) -> AppConfiguration {
+        var configuration = AppConfiguration()
+        configuration.databaseURL = url
+        configuration.port = 0
+        configuration.rateLimit = nil
+        configuration.bcryptCost = 4
+        if case .postgres = url { configuration.jwtKeyFile = signingKeyFile }
+        return configuration
+    }
+
+    static let signingKeyFile: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("emporium-test-key-\(UUID().uuidString).pem").path
+        guard let key = try? EdDSA.PrivateKey(curve: .ed25519) else { fatalError("cannot generate an Ed25519 key") }
+        _ = FileManager.default.createFile(atPath: path, contents: Data(key.pemRepresentation.utf8))
+        return path
+    }()
 
     static func withFresh<Result>(_ body: (DatabaseURL) async throws -> Result) async throws -> Result {
         switch postgresURL {

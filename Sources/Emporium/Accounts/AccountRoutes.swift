@@ -1,0 +1,100 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// `/v1/auth/*` and `/v1/me`.
+struct AccountRoutes {
+    let service: AccountService
+
+    struct RegisterInput: Decodable {
+        let email: String
+        let password: String
+        let name: String
+    }
+
+    struct LoginInput: Decodable {
+        let email: String
+        let password: String
+    }
+
+    struct RefreshInput: Decodable {
+        let refreshToken: String
+
+        enum CodingKeys: String, CodingKey {
+            case refreshToken = "refresh_token"
+        }
+    }
+
+    /// Fields a user may change about themselves; anything else in the body (a role, an id)
+    /// is ignored.
+    struct ProfileInput: Decodable {
+        let name: String?
+    }
+
+    struct SessionResponse: ResponseEncodable {
+        let user: UserResponse
+        let accessToken: String
+        let refreshToken: String
+        let tokenType = "Bearer"
+        let expiresIn = Int(AccessTokens.lifetime)
+
+        enum CodingKeys: String, CodingKey {
+            case user
+            case accessToken = "access_token"
+            case refreshToken = "refresh_token"
+            case tokenType = "token_type"
+            case expiresIn = "expires_in"
+        }
+
+        init(_ session: AccountService.Session) {
+            user = UserResponse(session.user)
+            accessToken = session.accessToken
+            refreshToken = session.refreshToken
+        }
+    }
+
+    func register(on routes: RouteRegistrar) {
+        routes.post("/v1/auth/register") { request, context in
+            let input = try await request.decodeJSON(as: RegisterInput.self, context: context)
+            let session = try await service.register(
+                email: input.email, password: input.password, name: input.name, origin: context.origin)
+            return EditedResponse(status: .created, response: SessionResponse(session))
+        }
+
+        routes.post("/v1/auth/login") { request, context in
+            let input = try await request.decodeJSON(as: LoginInput.self, context: context)
+            return SessionResponse(try await service.login(email: input.email, password: input.password, origin: context.origin))
+        }
+
+        routes.post("/v1/auth/refresh") { request, context in
+            let input = try await request.decodeJSON(as: RefreshInput.self, context: context)
+            return SessionResponse(try await service.refresh(input.refreshToken, origin: context.origin))
+        }
+
+        routes.post("/v1/auth/logout") { request, context in
+            let input = try await request.decodeJSON(as: RefreshInput.self, context: context)
+            try await service.logout(input.refreshToken, origin: context.origin)
+            return HTTPResponse.Status.noContent
+        }
+
+        routes.on(.get, "/v1/me", access: .customer) { _, context in
+            EncodableUser(UserResponse(context.user))
+        }
+
+        routes.on(.patch, "/v1/me", access: .customer) { request, context in
+            let input = try await request.decodeJSON(as: ProfileInput.self, context: context.base)
+            guard let name = input.name else { return EncodableUser(UserResponse(context.user)) }
+            return EncodableUser(UserResponse(try await service.rename(context.user, to: name)))
+        }
+    }
+}
+
+struct EncodableUser: ResponseEncodable {
+    let user: UserResponse
+    init(_ user: UserResponse) { self.user = user }
+    func encode(to encoder: any Encoder) throws { try user.encode(to: encoder) }
+}
+
+extension AppRequestContext {
+    var origin: RequestOrigin { RequestOrigin(clientAddress: clientAddress, requestID: requestID) }
+}

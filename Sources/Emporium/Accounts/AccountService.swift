@@ -1,0 +1,186 @@
+import Crypto
+import EmporiumCore
+import EmporiumStorage
+import Foundation
+import HTTPTypes
+
+/// Where a request came from, for the audit log.
+struct RequestOrigin: Sendable {
+    let clientAddress: String
+    let requestID: String
+}
+
+/// Sign-up, sign-in, token refresh and sign-out.
+struct AccountService: Sendable {
+    static let refreshLifetime: TimeInterval = 30 * 24 * 3600
+
+    struct Session: Sendable {
+        let user: User
+        let accessToken: String
+        let refreshToken: String
+    }
+
+    let database: any Database
+    let accounts: AccountStore
+    let refreshTokens: RefreshTokenStore
+    let accessTokens: AccessTokens
+    let hasher: PasswordHasher
+    let audit: AuditLog
+    let clock: any WallClock
+    let ids: any IDGenerator
+
+    func register(email rawEmail: String, password: String, name rawName: String, origin: RequestOrigin) async throws -> Session {
+        let email = AccountRules.normalizedEmail(rawEmail)
+        let name = rawName.trimmingCharacters(in: .whitespacesAndNewlines)
+        var errors: [Problem.FieldError] = []
+        if let problem = AccountRules.emailProblem(email) { errors.append(.init(pointer: "/email", detail: problem)) }
+        if let problem = AccountRules.passwordProblem(password) { errors.append(.init(pointer: "/password", detail: problem)) }
+        if let problem = AccountRules.nameProblem(name) { errors.append(.init(pointer: "/name", detail: problem)) }
+        guard errors.isEmpty else { throw Problem.validation(errors) }
+
+        let passwordHash = try await hasher.hash(password)
+        let now = clock.now()
+        let user = User(id: ids.make(), email: email, name: name, role: .customer, createdAt: now, updatedAt: now)
+        do {
+            return try await database.transaction { db in
+                try await accounts.insert(user, passwordHash: passwordHash, on: db)
+                try await audit.record(
+                    .init(actor: user.id, action: "user.registered", target: user.id.description,
+                          clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
+                return try await startSession(for: user, family: ids.make(), on: db)
+            }
+        } catch DatabaseError.uniqueViolation {
+            throw Problem(.conflict, slug: "email-taken", title: "E-mail already registered",
+                          detail: "An account with this e-mail address exists; sign in instead.")
+        }
+    }
+
+    func login(email rawEmail: String, password: String, origin: RequestOrigin) async throws -> Session {
+        let email = AccountRules.normalizedEmail(rawEmail)
+        let stored = try await accounts.find(email: email, on: database)
+        // Unknown e-mails are checked against a decoy hash: both failures take as long.
+        guard try await hasher.verify(password, against: stored?.passwordHash), let user = stored?.user else {
+            try await audit.record(
+                .init(actor: stored?.user.id, action: "login.failed", target: email,
+                      clientAddress: origin.clientAddress, requestID: origin.requestID), on: database)
+            throw Problem.invalidCredentials
+        }
+        return try await database.transaction { db in
+            try await audit.record(
+                .init(actor: user.id, action: "login.succeeded", target: user.id.description,
+                      clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
+            return try await startSession(for: user, family: ids.make(), on: db)
+        }
+    }
+
+    /// Exchanges a current refresh token for a new pair. A token that was already used
+    /// means it leaked: its whole family is revoked and the attempt audited.
+    func refresh(_ token: String, origin: RequestOrigin) async throws -> Session {
+        let digest = Self.digest(token)
+        let now = clock.now()
+        enum Outcome: Sendable { case session(Session), refused }
+        let outcome = try await database.transaction { db -> Outcome in
+            switch try await refreshTokens.redeem(digest: digest, now: now, on: db) {
+            case .valid(let rotated):
+                guard let user = try await accounts.find(id: rotated.userID, on: db) else { return .refused }
+                return .session(try await startSession(for: user, family: rotated.family, on: db))
+            case .reused(let userID, let family):
+                try await refreshTokens.revokeFamily(family, now: now, on: db)
+                try await audit.record(
+                    .init(actor: userID, action: "refresh_token.reused", target: family.description,
+                          clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
+                return .refused
+            case .unknown:
+                return .refused
+            }
+        }
+        guard case .session(let session) = outcome else { throw Problem.invalidRefreshToken }
+        return session
+    }
+
+    /// Revokes the token's family. Unknown tokens are accepted silently: signing out twice is
+    /// not an error, and the answer must not tell whether a token exists.
+    func logout(_ token: String, origin: RequestOrigin) async throws {
+        let digest = Self.digest(token)
+        try await database.transaction { db in
+            guard let (userID, family) = try await refreshTokens.family(ofDigest: digest, on: db) else { return }
+            try await refreshTokens.revokeFamily(family, now: clock.now(), on: db)
+            try await audit.record(
+                .init(actor: userID, action: "logout", target: family.description,
+                      clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
+        }
+    }
+
+    func rename(_ user: User, to rawName: String) async throws -> User {
+        let name = rawName.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let problem = AccountRules.nameProblem(name) { throw Problem.validation([.init(pointer: "/name", detail: problem)]) }
+        guard let updated = try await accounts.updateName(name, of: user.id, at: clock.now(), on: database) else {
+            throw Problem.unauthenticated
+        }
+        return updated
+    }
+
+    private func startSession(for user: User, family: ID<RefreshTokenFamily>, on db: any SQLExecutor) async throws -> Session {
+        let token = Self.makeRefreshToken()
+        let now = clock.now()
+        try await refreshTokens.insert(
+            id: ids.makeUUID(), digest: Self.digest(token), userID: user.id, family: family,
+            expiresAt: now.addingTimeInterval(Self.refreshLifetime), now: now, on: db)
+        return Session(user: user, accessToken: try await accessTokens.issue(for: user), refreshToken: token)
+    }
+
+    /// 256 random bits, base64url without padding.
+    static func makeRefreshToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func digest(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// The rules for account fields, in one place.
+enum AccountRules {
+    static func normalizedEmail(_ email: String) -> String {
+        email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+    }
+
+    static func emailProblem(_ email: String) -> String? {
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard email.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
+            !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
+            !email.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 })
+        else { return "must be an e-mail address" }
+        return nil
+    }
+
+    static func passwordProblem(_ password: String) -> String? {
+        (12...128).contains(password.count) ? nil : "must be 12 to 128 characters"
+    }
+
+    static func nameProblem(_ name: String) -> String? {
+        guard (1...100).contains(name.count) else { return "must be 1 to 100 characters" }
+        return name.unicodeScalars.contains(where: { $0.value < 0x20 }) ? "must not contain control characters" : nil
+    }
+}
+
+extension Problem {
+    static let invalidCredentials = Problem(
+        .unauthorized, slug: "invalid-credentials", title: "Invalid credentials",
+        detail: "The e-mail address or the password is wrong.", headers: [.wwwAuthenticate: "Bearer"])
+
+    static let invalidRefreshToken = Problem(
+        .unauthorized, slug: "invalid-token", title: "Invalid refresh token",
+        detail: "The refresh token is unknown, expired, revoked or already used; sign in again.")
+
+    static let unauthenticated = Problem(
+        .unauthorized, slug: "unauthenticated", title: "Authentication required",
+        detail: "Send a valid access token as `Authorization: Bearer <token>`.", headers: [.wwwAuthenticate: "Bearer"])
+
+    static let forbidden = Problem(
+        .forbidden, slug: "forbidden", title: "Forbidden", detail: "Your role does not allow this.")
+}

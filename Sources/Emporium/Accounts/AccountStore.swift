@@ -1,0 +1,44 @@
+import EmporiumCore
+import EmporiumStorage
+import Foundation
+
+/// The `users` table.
+struct AccountStore: Sendable {
+    struct StoredUser {
+        let user: User
+        let passwordHash: String
+    }
+
+    func insert(_ user: User, passwordHash: String, on db: any SQLExecutor) async throws {
+        try await db.execute("""
+            INSERT INTO users (id, email, name, password_hash, role, created_at, updated_at)
+            VALUES (\(user.id), \(user.email), \(user.name), \(passwordHash), \(user.role.rawValue),
+                    \(user.createdAt), \(user.updatedAt))
+            """)
+    }
+
+    func find(email: String, on db: any SQLExecutor) async throws -> StoredUser? {
+        try await db.queryFirst("SELECT * FROM users WHERE email = \(email)").map(Self.decode)
+    }
+
+    func find(id: ID<User>, on db: any SQLExecutor) async throws -> User? {
+        try await db.queryFirst("SELECT * FROM users WHERE id = \(id)").map(Self.decode)?.user
+    }
+
+    func updateName(_ name: String, of id: ID<User>, at now: Date, on db: any SQLExecutor) async throws -> User? {
+        try await db.queryFirst("""
+            UPDATE users SET name = \(name), updated_at = \(now) WHERE id = \(id) RETURNING *
+            """).map(Self.decode)?.user
+    }
+
+    private static func decode(_ row: SQLRow) throws -> StoredUser {
+        guard let role = Role(rawValue: try row.decode("role")) else {
+            throw DatabaseError.decoding(column: "role", expected: "a role", found: "an unknown role")
+        }
+        return StoredUser(
+            user: User(
+                id: try row.decode("id"), email: try row.decode("email"), name: try row.decode("name"), role: role,
+                createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at")),
+            passwordHash: try row.decode("password_hash"))
+    }
+}
