@@ -258,3 +258,59 @@ extension TestApp {
         }
     }
 }
+
+@Suite struct BruteForceTests {
+    let wrong = #"{"email":"ada@example.com","password":"not the password!"}"#
+    let right = #"{"email":"ada@example.com","password":"correct horse battery"}"#
+
+    @Test func fiveFailuresLockTheAccountWithAGrowingRetryAfter() async throws {
+        try await withApp { app in
+            _ = try await app.register("ada@example.com")
+            for _ in 0..<5 {
+                #expect(try await app.post("/v1/auth/login", json: wrong).status == .unauthorized)
+            }
+            // Locked: even the right password is refused, without being checked.
+            let locked = try await app.post("/v1/auth/login", json: right)
+            #expect(locked.status == .tooManyRequests)
+            #expect(try app.problemType(locked) == "urn:emporium:problem:too-many-attempts")
+            #expect(locked.headers[.retryAfter] == "30")
+
+            app.clock.advance(by: 31)
+            #expect(try await app.post("/v1/auth/login", json: wrong).status == .unauthorized)
+            let longer = try await app.post("/v1/auth/login", json: right)
+            #expect(longer.status == .tooManyRequests)
+            #expect(longer.headers[.retryAfter] == "60")
+
+            app.clock.advance(by: 61)
+            #expect(try await app.post("/v1/auth/login", json: right).status == .ok)
+            // Success cleared the count: one more failure does not lock again.
+            #expect(try await app.post("/v1/auth/login", json: wrong).status == .unauthorized)
+            #expect(try await app.post("/v1/auth/login", json: right).status == .ok)
+
+            let lockouts = try await app.database.query("SELECT target FROM audit_log WHERE action = 'login.locked_out'")
+            #expect(lockouts.count == 2)
+        }
+    }
+
+    @Test func oneAddressGuessingManyAccountsIsLockedOut() async throws {
+        try await withApp { app in
+            for index in 0..<20 {
+                let body = #"{"email":"user\#(index)@example.com","password":"not the password!"}"#
+                #expect(try await app.post("/v1/auth/login", json: body).status == .unauthorized)
+            }
+            let next = try await app.post("/v1/auth/login", json: #"{"email":"other@example.com","password":"whatever it is"}"#)
+            #expect(next.status == .tooManyRequests)
+            #expect(Int(next.headers[.retryAfter] ?? "") ?? 0 >= 1)
+        }
+    }
+
+    @Test func failuresOlderThanTheWindowAreForgotten() async throws {
+        try await withApp { app in
+            _ = try await app.register("ada@example.com")
+            for _ in 0..<4 { _ = try await app.post("/v1/auth/login", json: wrong) }
+            app.clock.advance(by: 2 * 3600)
+            #expect(try await app.post("/v1/auth/login", json: wrong).status == .unauthorized)
+            #expect(try await app.post("/v1/auth/login", json: right).status == .ok)
+        }
+    }
+}

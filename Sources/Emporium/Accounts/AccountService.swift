@@ -26,6 +26,7 @@ struct AccountService: Sendable {
     let accessTokens: AccessTokens
     let hasher: PasswordHasher
     let audit: AuditLog
+    let throttle: LoginThrottle
     let clock: any WallClock
     let ids: any IDGenerator
 
@@ -57,15 +58,31 @@ struct AccountService: Sendable {
 
     func login(email rawEmail: String, password: String, origin: RequestOrigin) async throws -> Session {
         let email = AccountRules.normalizedEmail(rawEmail)
+        let accountKey = LoginThrottle.accountKey(email)
+        let addressKey = LoginThrottle.addressKey(origin.clientAddress)
+        for key in [accountKey, addressKey] {
+            if let seconds = try await throttle.lockedFor(key, on: database) {
+                throw Problem.tooManyAttempts(retryAfter: seconds)
+            }
+        }
         let stored = try await accounts.find(email: email, on: database)
         // Unknown e-mails are checked against a decoy hash: both failures take as long.
         guard try await hasher.verify(password, against: stored?.passwordHash), let user = stored?.user else {
-            try await audit.record(
-                .init(actor: stored?.user.id, action: "login.failed", target: email,
-                      clientAddress: origin.clientAddress, requestID: origin.requestID), on: database)
+            try await database.transaction { db in
+                try await audit.record(
+                    .init(actor: stored?.user.id, action: "login.failed", target: email,
+                          clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
+                for (key, policy) in [(accountKey, LoginThrottle.Policy.account), (addressKey, .address)]
+                where try await throttle.recordFailure(key, policy: policy, on: db) {
+                    try await audit.record(
+                        .init(actor: stored?.user.id, action: "login.locked_out", target: key,
+                              clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
+                }
+            }
             throw Problem.invalidCredentials
         }
         return try await database.transaction { db in
+            try await throttle.clear(accountKey, on: db)
             try await audit.record(
                 .init(actor: user.id, action: "login.succeeded", target: user.id.description,
                       clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)

@@ -98,7 +98,8 @@ public func buildApplication(
     let accounts = AccountService(
         database: database, accounts: accountStore, refreshTokens: RefreshTokenStore(), accessTokens: accessTokens,
         hasher: PasswordHasher(cost: configuration.bcryptCost),
-        audit: AuditLog(clock: dependencies.clock, ids: dependencies.ids), clock: dependencies.clock, ids: dependencies.ids)
+        audit: AuditLog(clock: dependencies.clock, ids: dependencies.ids), throttle: LoginThrottle(clock: dependencies.clock),
+        clock: dependencies.clock, ids: dependencies.ids)
     let registrar = RouteRegistrar(
         router: router, table: routes,
         authenticator: Authenticator(accessTokens: accessTokens, accounts: accountStore, database: database))

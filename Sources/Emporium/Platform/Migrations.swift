@@ -81,5 +81,15 @@ enum Migrations {
             "CREATE INDEX audit_log_actor ON audit_log (actor_id, occurred_at)",
             "CREATE INDEX audit_log_action ON audit_log (action, occurred_at)",
         ]),
+        Migration(version: 3, name: "login throttles", [
+            """
+            CREATE TABLE login_throttles (
+                key TEXT PRIMARY KEY,
+                failures BIGINT NOT NULL CHECK (failures >= 0),
+                locked_until TEXT,
+                updated_at TEXT NOT NULL
+            )
+            """
+        ]),
     ]
 }
