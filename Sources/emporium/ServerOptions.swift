@@ -17,6 +17,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: .init(ConfigurationSetting.corsOrigins.help)) var corsOrigins: String?
     @Option(help: .init(ConfigurationSetting.bcryptCost.help)) var bcryptCost: String?
     @Option(help: .init(ConfigurationSetting.jwtKeyFile.help)) var jwtKeyFile: String?
+    @Option(help: .init(ConfigurationSetting.encryptionKeyFile.help)) var encryptionKeyFile: String?
     @Option(help: .init(ConfigurationSetting.sqliteReaders.help)) var sqliteReaders: String?
     @Option(help: .init(ConfigurationSetting.postgresPoolSize.help)) var postgresPoolSize: String?
 
@@ -27,7 +28,7 @@ struct ServerOptions: ParsableArguments {
             (.logLevel, logLevel), (.maxBodyBytes, maxBodyBytes), (.idleTimeout, idleTimeout),
             (.shutdownGrace, shutdownGrace), (.rateLimit, rateLimit), (.rateLimitBurst, rateLimitBurst),
             (.trustForwardedFor, trustForwardedFor), (.corsOrigins, corsOrigins), (.bcryptCost, bcryptCost),
-            (.jwtKeyFile, jwtKeyFile), (.sqliteReaders, sqliteReaders),
+            (.jwtKeyFile, jwtKeyFile), (.encryptionKeyFile, encryptionKeyFile), (.sqliteReaders, sqliteReaders),
             (.postgresPoolSize, postgresPoolSize),
         ]
         return Dictionary(uniqueKeysWithValues: given.compactMap { setting, value in value.map { (setting.name, $0) } })

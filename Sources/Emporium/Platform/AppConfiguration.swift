@@ -34,6 +34,9 @@ public struct AppConfiguration: Sendable {
     /// PEM file with the Ed25519 key that signs access tokens; beside an SQLite file it is
     /// generated when absent, with PostgreSQL it is required.
     public var jwtKeyFile: String?
+    /// Key file for personal data encrypted at rest (`ID BASE64` per line, first encrypts);
+    /// beside an SQLite file it is generated when absent, with PostgreSQL it is required.
+    public var encryptionKeyFile: String?
 
     public init() {}
 

@@ -105,6 +105,10 @@ public func buildApplication(
         authenticator: Authenticator(accessTokens: accessTokens, accounts: accountStore, database: database))
     PlatformRoutes(database: database, metrics: metrics, document: document).register(on: registrar)
     AccountRoutes(service: accounts).register(on: registrar)
+    AddressRoutes(
+        database: database, store: AddressStore(cipher: try EncryptionKeySource.load(configuration)),
+        clock: dependencies.clock, ids: dependencies.ids
+    ).register(on: registrar)
     dependencies.customRoutes?(registrar)
 
     let migrator = MigrationRunner(migrations: Migrations.all, clock: dependencies.clock, logger: logger)

@@ -138,6 +138,13 @@ extension ConfigurationSetting {
         configuration.jwtKeyFile = text.isEmpty ? nil : text
     }
 
+    public static let encryptionKeyFile = ConfigurationSetting(
+        name: "encryption-key-file", defaultValue: "",
+        summary: "Keys for personal data at rest, one 'ID BASE64' per line, the first encrypts; generated beside an SQLite file when unset, required with PostgreSQL."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.encryptionKeyFile = text.isEmpty ? nil : text
+    }
+
     public static let sqliteReaders = ConfigurationSetting(
         name: "sqlite-readers", defaultValue: "4", summary: "Reader connections beside the single SQLite writer."
     ) { configuration, text throws(ConfigurationError) in
@@ -153,7 +160,8 @@ extension ConfigurationSetting {
     /// In the order they are applied: `rate-limit` before `rate-limit-burst`.
     public static let all: [ConfigurationSetting] = [
         .host, .port, .databaseURL, .logFormat, .logLevel, .maxBodyBytes, .idleTimeout, .shutdownGrace,
-        .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .bcryptCost, .jwtKeyFile, .sqliteReaders,
+        .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .bcryptCost, .jwtKeyFile, .encryptionKeyFile,
+        .sqliteReaders,
         .postgresPoolSize,
     ]
 

@@ -29,6 +29,13 @@ public func migrate(_ database: any Database, logger: Logger) async throws -> [I
     try await MigrationRunner(migrations: Migrations.all, clock: SystemClock(), logger: logger).migrate(database)
 }
 
+/// Re-encrypts personal data sealed with any key but the first in the key file; returns how
+/// many rows changed.
+public func rotateEncryptionKeys(_ configuration: AppConfiguration, database: any Database) async throws -> Int {
+    let store = AddressStore(cipher: try EncryptionKeySource.load(configuration))
+    return try await database.transaction { db in try await store.rotate(on: db) }
+}
+
 /// How many migrations are pending, without applying any.
 public func pendingMigrations(_ database: any Database, logger: Logger) async throws -> Int {
     try await MigrationRunner(migrations: Migrations.all, clock: SystemClock(), logger: logger).pendingCount(database)

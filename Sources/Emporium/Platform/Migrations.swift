@@ -91,5 +91,25 @@ enum Migrations {
             )
             """
         ]),
+        Migration(version: 4, name: "addresses", [
+            // line1, line2 and phone hold FieldCipher ciphertext, never plain text.
+            """
+            CREATE TABLE addresses (
+                id TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                recipient TEXT NOT NULL,
+                line1 TEXT NOT NULL,
+                line2 TEXT,
+                city TEXT NOT NULL,
+                region TEXT,
+                postal_code TEXT,
+                country TEXT NOT NULL CHECK (length(country) = 2),
+                phone TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX addresses_user ON addresses (user_id, id)",
+        ]),
     ]
 }

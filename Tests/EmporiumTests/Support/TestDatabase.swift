@@ -30,9 +30,19 @@ enum TestDatabase {
         configuration.port = 0
         configuration.rateLimit = nil
         configuration.bcryptCost = 4
-        if case .postgres = url { configuration.jwtKeyFile = signingKeyFile }
+        if case .postgres = url {
+            configuration.jwtKeyFile = signingKeyFile
+            configuration.encryptionKeyFile = encryptionKeyFile
+        }
         return configuration
     }
+
+    static let encryptionKeyFile: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("emporium-test-keys-\(UUID().uuidString)").path
+        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max) }
+        _ = FileManager.default.createFile(atPath: path, contents: Data("k1 \(Data(bytes).base64EncodedString())\n".utf8))
+        return path
+    }()
 
     static let signingKeyFile: String = {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("emporium-test-key-\(UUID().uuidString).pem").path
