@@ -25,6 +25,11 @@ struct AccountStore: Sendable {
         try await db.queryFirst("SELECT * FROM users WHERE id = \(id)").map(Self.decode)?.user
     }
 
+    /// Users matching `condition`, by id (creation order).
+    func list(where condition: SQL, limit: Int, on db: any SQLExecutor) async throws -> [User] {
+        try await db.query("SELECT * FROM users WHERE \(condition) ORDER BY id LIMIT \(limit)").map { try Self.decode($0).user }
+    }
+
     func updateName(_ name: String, of id: ID<User>, at now: Date, on db: any SQLExecutor) async throws -> User? {
         try await db.queryFirst("""
             UPDATE users SET name = \(name), updated_at = \(now) WHERE id = \(id) RETURNING *

@@ -105,6 +105,7 @@ public func buildApplication(
         authenticator: Authenticator(accessTokens: accessTokens, accounts: accountStore, database: database))
     PlatformRoutes(database: database, metrics: metrics, document: document).register(on: registrar)
     AccountRoutes(service: accounts).register(on: registrar)
+    AdminAccountRoutes(database: database, accounts: accountStore).register(on: registrar)
     AddressRoutes(
         database: database, store: AddressStore(cipher: try EncryptionKeySource.load(configuration)),
         clock: dependencies.clock, ids: dependencies.ids

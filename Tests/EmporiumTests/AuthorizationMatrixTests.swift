@@ -1,0 +1,202 @@
+import Emporium
+import EmporiumClient
+import EmporiumStorage
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Testing
+
+extension TestApp {
+    /// A signed-in user of `role`, by registering and then changing the role in the database.
+    func signIn(_ email: String, as role: Role) async throws -> String {
+        let session = try await register(email)
+        if role != .customer {
+            try await database.execute("UPDATE users SET role = \(role.rawValue) WHERE email = \(email)")
+        }
+        return session.accessToken
+    }
+}
+
+/// Every route against every kind of caller. A route missing from `expectations` fails the
+/// first test, so each new route must say who may call it.
+@Suite struct AuthorizationMatrixTests {
+    enum Caller: CaseIterable {
+        case anonymous, customer, anotherCustomer, staff, admin
+    }
+
+    /// The expected status per caller; `nil` means "not an authorization failure" (any of
+    /// 2xx, 400, 404, 409 as the route's own rules decide).
+    struct Expectation {
+        let method: HTTPRequest.Method
+        let path: String
+        let body: String?
+        let statuses: [Caller: HTTPResponse.Status?]
+    }
+
+    static let signedIn: [Caller: HTTPResponse.Status?] = [
+        .anonymous: .unauthorized, .customer: nil, .anotherCustomer: nil, .staff: nil, .admin: nil,
+    ]
+    static let everyone: [Caller: HTTPResponse.Status?] = [
+        .anonymous: nil, .customer: nil, .anotherCustomer: nil, .staff: nil, .admin: nil,
+    ]
+    /// Public routes whose answer depends on credentials in the body, not on who calls:
+    /// wrong ones are 401 for every caller, a bearer token changes nothing.
+    static let bodyCredentials: [Caller: HTTPResponse.Status?] = [
+        .anonymous: .unauthorized, .customer: .unauthorized, .anotherCustomer: .unauthorized, .staff: .unauthorized,
+        .admin: .unauthorized,
+    ]
+
+    /// `{address}` is an address of `.customer`.
+    static let expectations: [Expectation] = [
+        .init(method: .get, path: "/health/live", body: nil, statuses: everyone),
+        .init(method: .get, path: "/health/ready", body: nil, statuses: everyone),
+        .init(method: .get, path: "/metrics", body: nil, statuses: everyone),
+        .init(method: .get, path: "/openapi.json", body: nil, statuses: everyone),
+        .init(method: .post, path: "/v1/auth/register", body: #"{"email":"new@example.com","password":"correct horse battery","name":"N"}"#, statuses: everyone),
+        .init(method: .post, path: "/v1/auth/login", body: #"{"email":"x@example.com","password":"whatever it is"}"#, statuses: bodyCredentials),
+        .init(method: .post, path: "/v1/auth/refresh", body: #"{"refresh_token":"unknown"}"#, statuses: bodyCredentials),
+        .init(method: .post, path: "/v1/auth/logout", body: #"{"refresh_token":"unknown"}"#, statuses: everyone),
+        .init(method: .get, path: "/v1/me", body: nil, statuses: signedIn),
+        .init(method: .patch, path: "/v1/me", body: #"{"name":"Renamed"}"#, statuses: signedIn),
+        .init(method: .get, path: "/v1/me/addresses", body: nil, statuses: signedIn),
+        .init(method: .post, path: "/v1/me/addresses", body: #"{"recipient":"A","line1":"1 Road","city":"X","country":"DE"}"#, statuses: signedIn),
+        .init(method: .patch, path: "/v1/me/addresses/{address}", body: #"{"city":"Y"}"#, statuses: [
+            .anonymous: .unauthorized, .customer: .ok, .anotherCustomer: .notFound, .staff: .notFound, .admin: .notFound,
+        ]),
+        .init(method: .delete, path: "/v1/me/addresses/{address}", body: nil, statuses: [
+            .anonymous: .unauthorized, .customer: .noContent, .anotherCustomer: .notFound, .staff: .notFound, .admin: .notFound,
+        ]),
+        .init(method: .get, path: "/v1/admin/customers", body: nil, statuses: [
+            .anonymous: .unauthorized, .customer: .forbidden, .anotherCustomer: .forbidden, .staff: .ok, .admin: .ok,
+        ]),
+        .init(method: .get, path: "/v1/admin/audit-log", body: nil, statuses: [
+            .anonymous: .unauthorized, .customer: .forbidden, .anotherCustomer: .forbidden, .staff: .forbidden, .admin: .ok,
+        ]),
+    ]
+
+    @Test func everyRouteHasAnExpectation() async throws {
+        try await withApp { app in
+            let covered = Set(Self.expectations.map { "\($0.method.rawValue) \($0.path.replacingOccurrences(of: "{address}", with: ":id"))" })
+            for route in app.routes.routes {
+                #expect(covered.contains("\(route.method.rawValue) \(route.path)"), "no authorization expectation for \(route.method) \(route.path)")
+            }
+        }
+    }
+
+    @Test func everyCallerGetsWhatTheTableSays() async throws {
+        try await withApp { app in
+            var tokens: [Caller: String] = [:]
+            tokens[.customer] = try await app.signIn("customer@example.com", as: .customer)
+            tokens[.anotherCustomer] = try await app.signIn("other@example.com", as: .customer)
+            tokens[.staff] = try await app.signIn("staff@example.com", as: .staff)
+            tokens[.admin] = try await app.signIn("admin@example.com", as: .admin)
+
+            for expectation in Self.expectations {
+                for caller in Caller.allCases {
+                    var uri = expectation.path
+                    if uri.contains("{address}") {
+                        // A fresh address of the customer for each call, since DELETE consumes it.
+                        let created = try await app.send(
+                            .post, "/v1/me/addresses", token: tokens[.customer]!,
+                            json: #"{"recipient":"A","line1":"1 Road","city":"X","country":"DE"}"#)
+                        let addressID = try #require(try created.jsonObject()["id"] as? String)
+                        uri = uri.replacingOccurrences(of: "{address}", with: addressID)
+                    }
+                    var headers = HTTPFields()
+                    if let token = tokens[caller] { headers[.authorization] = "Bearer \(token)" }
+                    if expectation.body != nil { headers[.contentType] = "application/json" }
+                    let response = try await app.http.execute(
+                        uri: uri, method: expectation.method, headers: headers,
+                        body: expectation.body.map { ByteBuffer(string: $0) })
+                    let label = "\(expectation.method) \(expectation.path) as \(caller)"
+                    if let expected = expectation.statuses[caller] ?? nil {
+                        #expect(response.status == expected, "\(label): \(response.status) \(response.text)")
+                    } else {
+                        #expect(![.unauthorized, .forbidden].contains(response.status), "\(label): \(response.status)")
+                        #expect(response.status.code < 500, "\(label): \(response.status)")
+                    }
+                }
+            }
+        }
+    }
+}
+
+@Suite struct AdminAccountTests {
+    @Test func staffListCustomersPageByPage() async throws {
+        try await withApp { app in
+            for index in 0..<5 { _ = try await app.register("c\(index)@example.com") }
+            let staff = try await app.signIn("staff@example.com", as: .staff)
+            let first = try await app.send(.get, "/v1/admin/customers?limit=3", token: staff)
+            #expect(first.status == .ok)
+            let firstPage = try first.jsonObject()
+            let firstData = try #require(firstPage["data"] as? [[String: Any]])
+            #expect(firstData.map { $0["email"] as? String } == ["c0@example.com", "c1@example.com", "c2@example.com"])
+            let cursor = try #require(firstPage["next_cursor"] as? String)
+            let second = try await app.send(.get, "/v1/admin/customers?limit=3&cursor=\(cursor)", token: staff).jsonObject()
+            let secondData = try #require(second["data"] as? [[String: Any]])
+            #expect(secondData.map { $0["email"] as? String } == ["c3@example.com", "c4@example.com"])
+            #expect(second["next_cursor"] is NSNull)
+            #expect(!(firstData + secondData).contains { $0["email"] as? String == "staff@example.com" })
+            let one = try await app.send(.get, "/v1/admin/customers?email=C3@Example.com", token: staff).jsonObject()
+            #expect((one["data"] as? [[String: Any]])?.count == 1)
+        }
+    }
+
+    @Test(arguments: ["limit=0", "limit=101", "limit=ten", "cursor=forged", "cursor=" + String(repeating: "A", count: 200)])
+    func badPagingIs400(query: String) async throws {
+        try await withApp { app in
+            let staff = try await app.signIn("staff@example.com", as: .staff)
+            let response = try await app.send(.get, "/v1/admin/customers?\(query)", token: staff)
+            #expect(response.status == .badRequest)
+            #expect(try app.problemType(response) == "urn:emporium:problem:validation")
+        }
+    }
+
+    @Test func adminsReadTheAuditLogNewestFirstWithFilters() async throws {
+        try await withApp { app in
+            _ = try await app.register("ada@example.com")
+            _ = try await app.post("/v1/auth/login", json: #"{"email":"ada@example.com","password":"wrong password!"}"#)
+            let admin = try await app.signIn("admin@example.com", as: .admin)
+            let all = try await app.send(.get, "/v1/admin/audit-log", token: admin).jsonObject()
+            let actions = (all["data"] as? [[String: Any]])?.compactMap { $0["action"] as? String } ?? []
+            #expect(actions.first == "user.registered")  // the admin's own sign-up is the newest
+            #expect(actions.contains("login.failed"))
+            let failed = try await app.send(.get, "/v1/admin/audit-log?action=login.failed", token: admin).jsonObject()
+            let entries = try #require(failed["data"] as? [[String: Any]])
+            #expect(entries.count == 1 && entries[0]["target"] as? String == "ada@example.com")
+            #expect(entries[0]["request_id"] is String && entries[0]["client_address"] is String)
+            let future = try await app.send(.get, "/v1/admin/audit-log?from=2100-01-01T00:00:00Z", token: admin).jsonObject()
+            #expect((future["data"] as? [Any])?.isEmpty == true)
+            let bad = try await app.send(.get, "/v1/admin/audit-log?from=yesterday&actor=nobody", token: admin)
+            #expect(bad.status == .badRequest)
+            #expect((try bad.jsonObject()["errors"] as? [Any])?.count == 2)
+        }
+    }
+
+    @Test func createAdminMakesAnAdministratorFromTheCommandLine() async throws {
+        try await TestDatabase.withFresh { url in
+            let configuration = TestDatabase.configuration(for: url)
+            try await withDatabase(configuration, logger: .init(label: "test")) { database in
+                _ = try await migrate(database, logger: .init(label: "test"))
+                _ = try await AdminBootstrap.createAdmin(
+                    email: "Root@Example.com", name: "Root", password: "a long admin passphrase", configuration: configuration,
+                    database: database)
+                let row = try #require(try await database.queryFirst("SELECT role, email FROM users"))
+                #expect(try row.decode("role", as: String.self) == "admin")
+                #expect(try row.decode("email", as: String.self) == "root@example.com")
+                await #expect(throws: AdminBootstrap.Failure.self) {
+                    try await AdminBootstrap.createAdmin(
+                        email: "root@example.com", name: "Root", password: "a long admin passphrase",
+                        configuration: configuration, database: database)
+                }
+                await #expect(throws: AdminBootstrap.Failure.self) {
+                    try await AdminBootstrap.createAdmin(
+                        email: "short@example.com", name: "Root", password: "short", configuration: configuration,
+                        database: database)
+                }
+            }
+        }
+    }
+}
