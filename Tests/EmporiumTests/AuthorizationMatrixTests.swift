@@ -60,6 +60,14 @@ extension TestApp {
         .init(method: .post, path: "/v1/auth/logout", body: #"{"refresh_token":"unknown"}"#, statuses: everyone),
         .init(method: .get, path: "/v1/me", body: nil, statuses: signedIn),
         .init(method: .patch, path: "/v1/me", body: #"{"name":"Renamed"}"#, statuses: signedIn),
+        .init(method: .post, path: "/v1/me/mfa/setup", body: nil, statuses: signedIn),
+        .init(method: .post, path: "/v1/me/mfa/enable", body: #"{"code":"000000"}"#, statuses: [
+            .anonymous: .unauthorized, .customer: .unauthorized, .anotherCustomer: .unauthorized, .staff: .unauthorized,
+            .admin: .unauthorized,
+        ]),
+        .init(method: .post, path: "/v1/me/mfa/disable", body: #"{"code":"000000"}"#, statuses: [
+            .anonymous: .unauthorized, .customer: .conflict, .anotherCustomer: .conflict, .staff: .conflict, .admin: .conflict,
+        ]),
         .init(method: .get, path: "/v1/me/addresses", body: nil, statuses: signedIn),
         .init(method: .post, path: "/v1/me/addresses", body: #"{"recipient":"A","line1":"1 Road","city":"X","country":"DE"}"#, statuses: signedIn),
         .init(method: .patch, path: "/v1/me/addresses/{address}", body: #"{"city":"Y"}"#, statuses: [

@@ -15,6 +15,21 @@ struct AccountRoutes {
     struct LoginInput: Decodable {
         let email: String
         let password: String
+        let totp: String?
+    }
+
+    struct CodeInput: Decodable {
+        let code: String
+    }
+
+    struct MFASetupResponse: ResponseEncodable {
+        let secret: String
+        let otpauthURI: String
+
+        enum CodingKeys: String, CodingKey {
+            case secret
+            case otpauthURI = "otpauth_uri"
+        }
     }
 
     struct RefreshInput: Decodable {
@@ -63,7 +78,8 @@ struct AccountRoutes {
 
         routes.post("/v1/auth/login") { request, context in
             let input = try await request.decodeJSON(as: LoginInput.self, context: context)
-            return SessionResponse(try await service.login(email: input.email, password: input.password, origin: context.origin))
+            return SessionResponse(
+                try await service.login(email: input.email, password: input.password, totp: input.totp, origin: context.origin))
         }
 
         routes.post("/v1/auth/refresh") { request, context in
@@ -74,6 +90,23 @@ struct AccountRoutes {
         routes.post("/v1/auth/logout") { request, context in
             let input = try await request.decodeJSON(as: RefreshInput.self, context: context)
             try await service.logout(input.refreshToken, origin: context.origin)
+            return HTTPResponse.Status.noContent
+        }
+
+        routes.on(.post, "/v1/me/mfa/setup", access: .customer) { _, context in
+            let (secret, uri) = try await service.beginTwoFactor(for: context.user)
+            return MFASetupResponse(secret: secret, otpauthURI: uri)
+        }
+
+        routes.on(.post, "/v1/me/mfa/enable", access: .customer) { request, context in
+            let input = try await request.decodeJSON(as: CodeInput.self, context: context.base)
+            try await service.enableTwoFactor(for: context.user, code: input.code, origin: context.origin)
+            return HTTPResponse.Status.noContent
+        }
+
+        routes.on(.post, "/v1/me/mfa/disable", access: .customer) { request, context in
+            let input = try await request.decodeJSON(as: CodeInput.self, context: context.base)
+            try await service.disableTwoFactor(for: context.user, code: input.code, origin: context.origin)
             return HTTPResponse.Status.noContent
         }
 

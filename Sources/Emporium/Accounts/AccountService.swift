@@ -27,6 +27,7 @@ struct AccountService: Sendable {
     let hasher: PasswordHasher
     let audit: AuditLog
     let throttle: LoginThrottle
+    let twoFactor: TwoFactor
     let clock: any WallClock
     let ids: any IDGenerator
 
@@ -56,7 +57,7 @@ struct AccountService: Sendable {
         }
     }
 
-    func login(email rawEmail: String, password: String, origin: RequestOrigin) async throws -> Session {
+    func login(email rawEmail: String, password: String, totp: String?, origin: RequestOrigin) async throws -> Session {
         let email = AccountRules.normalizedEmail(rawEmail)
         let accountKey = LoginThrottle.accountKey(email)
         let addressKey = LoginThrottle.addressKey(origin.clientAddress)
@@ -67,10 +68,10 @@ struct AccountService: Sendable {
         }
         let stored = try await accounts.find(email: email, on: database)
         // Unknown e-mails are checked against a decoy hash: both failures take as long.
-        guard try await hasher.verify(password, against: stored?.passwordHash), let user = stored?.user else {
+        func refuse(_ problem: Problem, action: String) async throws -> Never {
             try await database.transaction { db in
                 try await audit.record(
-                    .init(actor: stored?.user.id, action: "login.failed", target: email,
+                    .init(actor: stored?.user.id, action: action, target: email,
                           clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
                 for (key, policy) in [(accountKey, LoginThrottle.Policy.account), (addressKey, .address)]
                 where try await throttle.recordFailure(key, policy: policy, on: db) {
@@ -79,7 +80,18 @@ struct AccountService: Sendable {
                               clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
                 }
             }
-            throw Problem.invalidCredentials
+            throw problem
+        }
+        guard try await hasher.verify(password, against: stored?.passwordHash), let user = stored?.user else {
+            try await refuse(.invalidCredentials, action: "login.failed")
+        }
+        let mfa = try await twoFactor.state(of: user.id, on: database)
+        if mfa.enabled, let secret = mfa.secret {
+            // Asking for the code is not a failure; a wrong code counts like a wrong password.
+            guard let totp else { throw Problem.mfaRequired }
+            guard try await twoFactor.consume(totp, secret: secret, for: user.id, on: database) else {
+                try await refuse(.invalidMFACode, action: "login.mfa_failed")
+            }
         }
         return try await database.transaction { db in
             try await throttle.clear(accountKey, on: db)
@@ -124,6 +136,47 @@ struct AccountService: Sendable {
             try await refreshTokens.revokeFamily(family, now: clock.now(), on: db)
             try await audit.record(
                 .init(actor: userID, action: "logout", target: family.description,
+                      clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
+        }
+    }
+
+    func beginTwoFactor(for user: User) async throws -> (secret: String, uri: String) {
+        try await database.transaction { db in
+            guard try await !twoFactor.state(of: user.id, on: db).enabled else {
+                throw Problem(
+                    .conflict, slug: "mfa-enabled", title: "Two-factor sign-in is on",
+                    detail: "Disable it with a current code before setting up a new authenticator.")
+            }
+            return try await twoFactor.begin(for: user, on: db)
+        }
+    }
+
+    func enableTwoFactor(for user: User, code: String, origin: RequestOrigin) async throws {
+        try await database.transaction { db in
+            let state = try await twoFactor.state(of: user.id, on: db)
+            guard let secret = state.secret, !state.enabled else {
+                throw Problem(
+                    .conflict, slug: "mfa-not-pending", title: "Nothing to enable",
+                    detail: "Call /v1/me/mfa/setup first (or two-factor sign-in is already on).")
+            }
+            guard try await twoFactor.consume(code, secret: secret, for: user.id, on: db) else { throw Problem.invalidMFACode }
+            try await twoFactor.enable(user.id, on: db)
+            try await audit.record(
+                .init(actor: user.id, action: "mfa.enabled", target: user.id.description,
+                      clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
+        }
+    }
+
+    func disableTwoFactor(for user: User, code: String, origin: RequestOrigin) async throws {
+        try await database.transaction { db in
+            let state = try await twoFactor.state(of: user.id, on: db)
+            guard let secret = state.secret, state.enabled else {
+                throw Problem(.conflict, slug: "mfa-not-enabled", title: "Two-factor sign-in is off", detail: "There is nothing to disable.")
+            }
+            guard try await twoFactor.consume(code, secret: secret, for: user.id, on: db) else { throw Problem.invalidMFACode }
+            try await twoFactor.disable(user.id, on: db)
+            try await audit.record(
+                .init(actor: user.id, action: "mfa.disabled", target: user.id.description,
                       clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
         }
     }

@@ -95,10 +95,12 @@ public func buildApplication(
     let accessTokens = await AccessTokens(
         signingKey: try SigningKeySource.load(configuration), clock: dependencies.clock, ids: dependencies.ids)
     let accountStore = AccountStore()
+    let cipher = try EncryptionKeySource.load(configuration)
     let accounts = AccountService(
         database: database, accounts: accountStore, refreshTokens: RefreshTokenStore(), accessTokens: accessTokens,
         hasher: PasswordHasher(cost: configuration.bcryptCost),
         audit: AuditLog(clock: dependencies.clock, ids: dependencies.ids), throttle: LoginThrottle(clock: dependencies.clock),
+        twoFactor: TwoFactor(cipher: cipher, clock: dependencies.clock),
         clock: dependencies.clock, ids: dependencies.ids)
     let registrar = RouteRegistrar(
         router: router, table: routes,
@@ -107,7 +109,7 @@ public func buildApplication(
     AccountRoutes(service: accounts).register(on: registrar)
     AdminAccountRoutes(database: database, accounts: accountStore).register(on: registrar)
     AddressRoutes(
-        database: database, store: AddressStore(cipher: try EncryptionKeySource.load(configuration)),
+        database: database, store: AddressStore(cipher: cipher),
         clock: dependencies.clock, ids: dependencies.ids
     ).register(on: registrar)
     dependencies.customRoutes?(registrar)

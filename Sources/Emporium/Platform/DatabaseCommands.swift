@@ -32,8 +32,12 @@ public func migrate(_ database: any Database, logger: Logger) async throws -> [I
 /// Re-encrypts personal data sealed with any key but the first in the key file; returns how
 /// many rows changed.
 public func rotateEncryptionKeys(_ configuration: AppConfiguration, database: any Database) async throws -> Int {
-    let store = AddressStore(cipher: try EncryptionKeySource.load(configuration))
-    return try await database.transaction { db in try await store.rotate(on: db) }
+    let cipher = try EncryptionKeySource.load(configuration)
+    return try await database.transaction { db in
+        let addresses = try await AddressStore(cipher: cipher).rotate(on: db)
+        let secrets = try await TwoFactor(cipher: cipher, clock: SystemClock()).rotate(on: db)
+        return addresses + secrets
+    }
 }
 
 /// How many migrations are pending, without applying any.

@@ -111,5 +111,11 @@ enum Migrations {
             """,
             "CREATE INDEX addresses_user ON addresses (user_id, id)",
         ]),
+        Migration(version: 5, name: "two-factor sign-in", [
+            // mfa_secret holds FieldCipher ciphertext; mfa_last_step stops code replays.
+            "ALTER TABLE users ADD COLUMN mfa_secret TEXT",
+            "ALTER TABLE users ADD COLUMN mfa_enabled BOOLEAN NOT NULL DEFAULT FALSE",
+            "ALTER TABLE users ADD COLUMN mfa_last_step BIGINT",
+        ]),
     ]
 }
