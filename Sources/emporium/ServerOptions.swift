@@ -18,6 +18,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: .init(ConfigurationSetting.bcryptCost.help)) var bcryptCost: String?
     @Option(help: .init(ConfigurationSetting.jwtKeyFile.help)) var jwtKeyFile: String?
     @Option(help: .init(ConfigurationSetting.encryptionKeyFile.help)) var encryptionKeyFile: String?
+    @Option(help: .init(ConfigurationSetting.mailFolder.help)) var mailFolder: String?
+    @Option(help: .init(ConfigurationSetting.passwordResetURL.help)) var passwordResetUrl: String?
     @Option(help: .init(ConfigurationSetting.sqliteReaders.help)) var sqliteReaders: String?
     @Option(help: .init(ConfigurationSetting.postgresPoolSize.help)) var postgresPoolSize: String?
 
@@ -28,7 +30,8 @@ struct ServerOptions: ParsableArguments {
             (.logLevel, logLevel), (.maxBodyBytes, maxBodyBytes), (.idleTimeout, idleTimeout),
             (.shutdownGrace, shutdownGrace), (.rateLimit, rateLimit), (.rateLimitBurst, rateLimitBurst),
             (.trustForwardedFor, trustForwardedFor), (.corsOrigins, corsOrigins), (.bcryptCost, bcryptCost),
-            (.jwtKeyFile, jwtKeyFile), (.encryptionKeyFile, encryptionKeyFile), (.sqliteReaders, sqliteReaders),
+            (.jwtKeyFile, jwtKeyFile), (.encryptionKeyFile, encryptionKeyFile),
+            (.mailFolder, mailFolder), (.passwordResetURL, passwordResetUrl), (.sqliteReaders, sqliteReaders),
             (.postgresPoolSize, postgresPoolSize),
         ]
         return Dictionary(uniqueKeysWithValues: given.compactMap { setting, value in value.map { (setting.name, $0) } })

@@ -314,3 +314,78 @@ extension TestApp {
         }
     }
 }
+
+@Suite struct PasswordResetTests {
+    func token(in mail: String) throws -> String {
+        let range = try #require(mail.range(of: #"\?token=([A-Za-z0-9_-]+)"#, options: .regularExpression))
+        return String(mail[range].dropFirst("?token=".count))
+    }
+
+    @Test func aResetLinkSetsANewPasswordAndSignsOutEverywhere() async throws {
+        try await withApp { app in
+            let session = try await app.register("ada@example.com")
+            let request = try await app.post("/v1/auth/password-reset", json: #"{"email":"ADA@example.com"}"#)
+            #expect(request.status == .accepted)
+            let mail = try #require(try app.sentMail().first)
+            #expect(mail.contains("To: ada@example.com") && mail.contains("Subject: Reset your password"))
+            let token = try token(in: mail)
+            let stored = try await app.database.query("SELECT token_hash FROM password_resets")
+            #expect(try stored.allSatisfy { try $0.decode("token_hash", as: String.self) != token })
+
+            let confirm = try await app.post(
+                "/v1/auth/password-reset/confirm", json: #"{"token":"\#(token)","password":"a brand new passphrase"}"#)
+            #expect(confirm.status == .noContent)
+            #expect(try await app.post("/v1/auth/login", json: #"{"email":"ada@example.com","password":"a brand new passphrase"}"#).status == .ok)
+            #expect(try await app.post("/v1/auth/login", json: #"{"email":"ada@example.com","password":"correct horse battery"}"#).status == .unauthorized)
+            // Every refresh token from before is revoked.
+            #expect(try await app.post("/v1/auth/refresh", json: #"{"refresh_token":"\#(session.refreshToken)"}"#).status == .unauthorized)
+            // The link works once.
+            let again = try await app.post(
+                "/v1/auth/password-reset/confirm", json: #"{"token":"\#(token)","password":"yet another passphrase"}"#)
+            #expect(again.status == .badRequest)
+            #expect(try app.problemType(again) == "urn:emporium:problem:invalid-reset-token")
+            #expect(!app.logs.lines.joined().contains(token))
+        }
+    }
+
+    @Test func unknownAddressesGetTheSameAnswerAndNoMail() async throws {
+        try await withApp { app in
+            let status1 = try await app.post("/v1/auth/password-reset", json: #"{"email":"nobody@example.com"}"#).status
+            #expect(status1 == .accepted)
+            let status2 = try await app.post("/v1/auth/password-reset", json: #"{"email":"not an address"}"#).status
+            #expect(status2 == .accepted)
+            #expect(try app.sentMail().isEmpty)
+        }
+    }
+
+    @Test func linksExpireAfterThirtyMinutesAndWeakPasswordsAreRefused() async throws {
+        try await withApp { app in
+            _ = try await app.register("ada@example.com")
+            _ = try await app.post("/v1/auth/password-reset", json: #"{"email":"ada@example.com"}"#)
+            let token = try token(in: try #require(try app.sentMail().first))
+            let weak = try await app.post("/v1/auth/password-reset/confirm", json: #"{"token":"\#(token)","password":"short"}"#)
+            #expect(weak.status == .badRequest)
+            app.clock.advance(by: 31 * 60)
+            let late = try await app.post(
+                "/v1/auth/password-reset/confirm", json: #"{"token":"\#(token)","password":"a brand new passphrase"}"#)
+            #expect(late.status == .badRequest)
+        }
+    }
+
+    @Test func resetRequestsAndSignUpsAreRateLimitedPerAddress() async throws {
+        try await withApp { app in
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<11 {
+                statuses.append(try await app.post("/v1/auth/password-reset", json: #"{"email":"x@example.com"}"#).status)
+            }
+            #expect(statuses.prefix(10).allSatisfy { $0 == .accepted })
+            #expect(statuses.last == .tooManyRequests)
+
+            for index in 0..<20 { _ = try await app.register("user\(index)@example.com") }
+            let blocked = try await app.post(
+                "/v1/auth/register", json: #"{"email":"late@example.com","password":"correct horse battery","name":"L"}"#)
+            #expect(blocked.status == .tooManyRequests)
+            #expect(blocked.headers[.retryAfter] != nil)
+        }
+    }
+}

@@ -58,6 +58,8 @@ extension TestApp {
         .init(method: .post, path: "/v1/auth/login", body: #"{"email":"x@example.com","password":"whatever it is"}"#, statuses: bodyCredentials),
         .init(method: .post, path: "/v1/auth/refresh", body: #"{"refresh_token":"unknown"}"#, statuses: bodyCredentials),
         .init(method: .post, path: "/v1/auth/logout", body: #"{"refresh_token":"unknown"}"#, statuses: everyone),
+        .init(method: .post, path: "/v1/auth/password-reset", body: #"{"email":"nobody@example.com"}"#, statuses: everyone),
+        .init(method: .post, path: "/v1/auth/password-reset/confirm", body: #"{"token":"unknown","password":"a new long password"}"#, statuses: everyone),
         .init(method: .get, path: "/v1/me", body: nil, statuses: signedIn),
         .init(method: .patch, path: "/v1/me", body: #"{"name":"Renamed"}"#, statuses: signedIn),
         .init(method: .post, path: "/v1/me/mfa/setup", body: nil, statuses: signedIn),

@@ -5,6 +5,16 @@ import Hummingbird
 /// `/v1/auth/*` and `/v1/me`.
 struct AccountRoutes {
     let service: AccountService
+    let passwordReset: PasswordReset
+
+    struct ResetRequestInput: Decodable {
+        let email: String
+    }
+
+    struct ResetConfirmInput: Decodable {
+        let token: String
+        let password: String
+    }
 
     struct RegisterInput: Decodable {
         let email: String
@@ -90,6 +100,18 @@ struct AccountRoutes {
         routes.post("/v1/auth/logout") { request, context in
             let input = try await request.decodeJSON(as: RefreshInput.self, context: context)
             try await service.logout(input.refreshToken, origin: context.origin)
+            return HTTPResponse.Status.noContent
+        }
+
+        routes.post("/v1/auth/password-reset") { request, context in
+            let input = try await request.decodeJSON(as: ResetRequestInput.self, context: context)
+            try await passwordReset.request(email: input.email, origin: context.origin)
+            return HTTPResponse.Status.accepted
+        }
+
+        routes.post("/v1/auth/password-reset/confirm") { request, context in
+            let input = try await request.decodeJSON(as: ResetConfirmInput.self, context: context)
+            try await passwordReset.confirm(token: input.token, newPassword: input.password, origin: context.origin)
             return HTTPResponse.Status.noContent
         }
 

@@ -13,6 +13,8 @@ struct RequestOrigin: Sendable {
 /// Sign-up, sign-in, token refresh and sign-out.
 struct AccountService: Sendable {
     static let refreshLifetime: TimeInterval = 30 * 24 * 3600
+    /// Sign-ups per client address and hour.
+    static let registrationPolicy = LoginThrottle.Policy(threshold: 20)
 
     struct Session: Sendable {
         let user: User
@@ -39,6 +41,11 @@ struct AccountService: Sendable {
         if let problem = AccountRules.passwordProblem(password) { errors.append(.init(pointer: "/password", detail: problem)) }
         if let problem = AccountRules.nameProblem(name) { errors.append(.init(pointer: "/name", detail: problem)) }
         guard errors.isEmpty else { throw Problem.validation(errors) }
+        let registrationKey = "register:" + origin.clientAddress
+        if let seconds = try await throttle.lockedFor(registrationKey, on: database) {
+            throw Problem.rateLimited(retryAfterSeconds: seconds)
+        }
+        try await throttle.recordFailure(registrationKey, policy: Self.registrationPolicy, on: database)
 
         let passwordHash = try await hasher.hash(password)
         let now = clock.now()

@@ -37,6 +37,10 @@ public struct AppConfiguration: Sendable {
     /// Key file for personal data encrypted at rest (`ID BASE64` per line, first encrypts);
     /// beside an SQLite file it is generated when absent, with PostgreSQL it is required.
     public var encryptionKeyFile: String?
+    /// Folder where the built-in mailer writes `.eml` files.
+    public var mailFolder = "mail"
+    /// The storefront page that finishes a password reset; the token is appended as `?token=`.
+    public var passwordResetURL = "http://localhost:3000/reset-password"
 
     public init() {}
 

@@ -17,6 +17,8 @@ public struct AppDependencies: Sendable {
     public var database: (any Database)?
     /// Receives every route as it is registered.
     public var routeTable: RouteTable
+    /// Sends e-mail; `nil` writes `.eml` files into `AppConfiguration.mailFolder`.
+    public var mailer: (any Mailer)?
     /// Routes of the embedding program, added after Emporium's own and behind the same
     /// middleware.
     public var customRoutes: (@Sendable (RouteRegistrar) -> Void)?
@@ -27,6 +29,7 @@ public struct AppDependencies: Sendable {
         logSink: any LogSink = StandardErrorSink(),
         database: (any Database)? = nil,
         routeTable: RouteTable = RouteTable(),
+        mailer: (any Mailer)? = nil,
         customRoutes: (@Sendable (RouteRegistrar) -> Void)? = nil
     ) {
         self.clock = clock
@@ -34,6 +37,7 @@ public struct AppDependencies: Sendable {
         self.logSink = logSink
         self.database = database
         self.routeTable = routeTable
+        self.mailer = mailer
         self.customRoutes = customRoutes
     }
 }
@@ -106,7 +110,13 @@ public func buildApplication(
         router: router, table: routes,
         authenticator: Authenticator(accessTokens: accessTokens, accounts: accountStore, database: database))
     PlatformRoutes(database: database, metrics: metrics, document: document).register(on: registrar)
-    AccountRoutes(service: accounts).register(on: registrar)
+    let passwordReset = PasswordReset(
+        database: database, accounts: accountStore, hasher: PasswordHasher(cost: configuration.bcryptCost),
+        mailer: dependencies.mailer
+            ?? FileMailer(folder: configuration.mailFolder, clock: dependencies.clock, ids: dependencies.ids),
+        audit: AuditLog(clock: dependencies.clock, ids: dependencies.ids), throttle: LoginThrottle(clock: dependencies.clock),
+        clock: dependencies.clock, ids: dependencies.ids, resetURL: configuration.passwordResetURL)
+    AccountRoutes(service: accounts, passwordReset: passwordReset).register(on: registrar)
     AdminAccountRoutes(database: database, accounts: accountStore).register(on: registrar)
     AddressRoutes(
         database: database, store: AddressStore(cipher: cipher),

@@ -145,6 +145,22 @@ extension ConfigurationSetting {
         configuration.encryptionKeyFile = text.isEmpty ? nil : text
     }
 
+    public static let mailFolder = ConfigurationSetting(
+        name: "mail-folder", defaultValue: "mail", summary: "Folder where outgoing e-mail is written as .eml files."
+    ) { configuration, text throws(ConfigurationError) in
+        guard !text.isEmpty else { throw invalid("mail-folder", text, "a folder path") }
+        configuration.mailFolder = text
+    }
+
+    public static let passwordResetURL = ConfigurationSetting(
+        name: "password-reset-url", defaultValue: "http://localhost:3000/reset-password",
+        summary: "Storefront page that finishes a password reset; reset e-mails link to it with ?token=."
+    ) { configuration, text throws(ConfigurationError) in
+        guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil, url.query == nil
+        else { throw invalid("password-reset-url", text, "an http(s) URL without a query") }
+        configuration.passwordResetURL = text
+    }
+
     public static let sqliteReaders = ConfigurationSetting(
         name: "sqlite-readers", defaultValue: "4", summary: "Reader connections beside the single SQLite writer."
     ) { configuration, text throws(ConfigurationError) in
@@ -161,7 +177,7 @@ extension ConfigurationSetting {
     public static let all: [ConfigurationSetting] = [
         .host, .port, .databaseURL, .logFormat, .logLevel, .maxBodyBytes, .idleTimeout, .shutdownGrace,
         .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .bcryptCost, .jwtKeyFile, .encryptionKeyFile,
-        .sqliteReaders,
+        .mailFolder, .passwordResetURL, .sqliteReaders,
         .postgresPoolSize,
     ]
 

@@ -117,5 +117,17 @@ enum Migrations {
             "ALTER TABLE users ADD COLUMN mfa_enabled BOOLEAN NOT NULL DEFAULT FALSE",
             "ALTER TABLE users ADD COLUMN mfa_last_step BIGINT",
         ]),
+        Migration(version: 6, name: "password resets", [
+            """
+            CREATE TABLE password_resets (
+                id TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                token_hash TEXT NOT NULL UNIQUE,
+                expires_at TEXT NOT NULL,
+                used_at TEXT,
+                created_at TEXT NOT NULL
+            )
+            """
+        ]),
     ]
 }

@@ -18,6 +18,14 @@ struct TestApp: Sendable {
     let routes: RouteTable
     let clock: ManualClock
     let http: any TestClientProtocol
+    /// Where the application's mailer writes `.eml` files.
+    let mailFolder: String
+
+    /// The messages written so far, oldest first.
+    func sentMail() throws -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: mailFolder)) ?? []
+        return try names.sorted().map { try String(contentsOfFile: mailFolder + "/" + $0, encoding: .utf8) }
+    }
 
     /// The generated client over the same test connection.
     var api: EmporiumClient.Client {
@@ -40,6 +48,7 @@ func withApp<Result: Sendable>(
         var configuration = TestDatabase.configuration(for: url)
         configuration.logLevel = .debug
         configure(&configuration)
+        let mailFolder = configuration.mailFolder
         let logs = CapturingLogSink()
         let clock = ManualClock(Date())
         let routes = RouteTable()
@@ -50,9 +59,13 @@ func withApp<Result: Sendable>(
                 clock: clock, logSink: logs, database: database, routeTable: routes, customRoutes: customRoutes))
         do {
             let result = try await app.test(.router) { client in
-                try await test(TestApp(database: database, logs: logs, routes: routes, clock: clock, http: client))
+                try await test(
+                    TestApp(
+                        database: database, logs: logs, routes: routes, clock: clock, http: client,
+                        mailFolder: mailFolder))
             }
             await database.close()
+            try? FileManager.default.removeItem(atPath: mailFolder)
             return result
         } catch {
             await database.close()

@@ -30,6 +30,8 @@ enum TestDatabase {
         configuration.port = 0
         configuration.rateLimit = nil
         configuration.bcryptCost = 4
+        configuration.mailFolder = FileManager.default.temporaryDirectory
+            .appendingPathComponent("emporium-mail-\(UUID().uuidString)").path
         if case .postgres = url {
             configuration.jwtKeyFile = signingKeyFile
             configuration.encryptionKeyFile = encryptionKeyFile
