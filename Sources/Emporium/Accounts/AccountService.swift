@@ -1,4 +1,3 @@
-import Crypto
 import EmporiumCore
 import EmporiumStorage
 import Foundation
@@ -112,7 +111,7 @@ struct AccountService: Sendable {
     /// Exchanges a current refresh token for a new pair. A token that was already used
     /// means it leaked: its whole family is revoked and the attempt audited.
     func refresh(_ token: String, origin: RequestOrigin) async throws -> Session {
-        let digest = Self.digest(token)
+        let digest = SecretToken.digest(token)
         let now = clock.now()
         enum Outcome: Sendable { case session(Session), refused }
         let outcome = try await database.transaction { db -> Outcome in
@@ -137,7 +136,7 @@ struct AccountService: Sendable {
     /// Revokes the token's family. Unknown tokens are accepted silently: signing out twice is
     /// not an error, and the answer must not tell whether a token exists.
     func logout(_ token: String, origin: RequestOrigin) async throws {
-        let digest = Self.digest(token)
+        let digest = SecretToken.digest(token)
         try await database.transaction { db in
             guard let (userID, family) = try await refreshTokens.family(ofDigest: digest, on: db) else { return }
             try await refreshTokens.revokeFamily(family, now: clock.now(), on: db)
@@ -198,25 +197,12 @@ struct AccountService: Sendable {
     }
 
     private func startSession(for user: User, family: ID<RefreshTokenFamily>, on db: any SQLExecutor) async throws -> Session {
-        let token = Self.makeRefreshToken()
+        let token = SecretToken.make()
         let now = clock.now()
         try await refreshTokens.insert(
-            id: ids.makeUUID(), digest: Self.digest(token), userID: user.id, family: family,
+            id: ids.makeUUID(), digest: SecretToken.digest(token), userID: user.id, family: family,
             expiresAt: now.addingTimeInterval(Self.refreshLifetime), now: now, on: db)
         return Session(user: user, accessToken: try await accessTokens.issue(for: user), refreshToken: token)
-    }
-
-    /// 256 random bits, base64url without padding.
-    static func makeRefreshToken() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func digest(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 }
 

@@ -41,25 +41,12 @@ struct AddressRoutes {
         }
     }
 
-    struct AddressList: ResponseEncodable {
-        let data: [AddressResponse]
-        let nextCursor: String? = nil
-
-        enum CodingKeys: String, CodingKey {
-            case data
-            case nextCursor = "next_cursor"
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(data, forKey: .data)
-            try container.encodeNil(forKey: .nextCursor)
-        }
-    }
-
     func register(on routes: RouteRegistrar) {
         routes.on(.get, "/v1/me/addresses", access: .customer) { _, context in
-            AddressList(data: try await store.list(of: context.user.id, on: database).map(AddressResponse.init))
+            // The whole book fits one page; the shape is that of every list.
+            Page(
+                try await store.list(of: context.user.id, on: database).map(AddressResponse.init),
+                limit: Self.limitPerUser, id: \.id)
         }
 
         routes.on(.post, "/v1/me/addresses", access: .customer) { request, context in

@@ -29,12 +29,12 @@ struct PasswordReset: Sendable {
         guard AccountRules.emailProblem(email) == nil, let user = try await accounts.find(email: email, on: database)?.user else {
             return
         }
-        let token = AccountService.makeRefreshToken()
+        let token = SecretToken.make()
         let now = clock.now()
         try await database.transaction { db in
             try await db.execute("""
                 INSERT INTO password_resets (id, user_id, token_hash, expires_at, created_at)
-                VALUES (\(ids.makeUUID().uuidString.lowercased()), \(user.id), \(AccountService.digest(token)),
+                VALUES (\(ids.makeUUID().uuidString.lowercased()), \(user.id), \(SecretToken.digest(token)),
                         \(now.addingTimeInterval(Self.lifetime)), \(now))
                 """)
             try await audit.record(
@@ -63,7 +63,7 @@ struct PasswordReset: Sendable {
         try await database.transaction { db in
             guard let row = try await db.queryFirst("""
                 UPDATE password_resets SET used_at = \(now)
-                WHERE token_hash = \(AccountService.digest(token)) AND used_at IS NULL AND expires_at > \(now)
+                WHERE token_hash = \(SecretToken.digest(token)) AND used_at IS NULL AND expires_at > \(now)
                 RETURNING user_id
                 """)
             else {

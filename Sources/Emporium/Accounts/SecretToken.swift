@@ -1,0 +1,19 @@
+import Crypto
+import Foundation
+
+/// Bearer secrets handed to clients (refresh tokens, reset links): 256 random bits as
+/// base64url, stored only as their SHA-256 digest so that a database leak reveals no
+/// usable token.
+enum SecretToken {
+    static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func digest(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
