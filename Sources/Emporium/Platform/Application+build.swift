@@ -100,10 +100,13 @@ public func buildApplication(
         signingKey: try SigningKeySource.load(configuration), clock: dependencies.clock, ids: dependencies.ids)
     let accountStore = AccountStore()
     let cipher = try EncryptionKeySource.load(configuration)
+    // One hasher: making one hashes a decoy password at the configured cost.
+    let hasher = PasswordHasher(cost: configuration.bcryptCost)
+    let audit = AuditLog(clock: dependencies.clock, ids: dependencies.ids)
+    let throttle = LoginThrottle(clock: dependencies.clock)
     let accounts = AccountService(
         database: database, accounts: accountStore, refreshTokens: RefreshTokenStore(), accessTokens: accessTokens,
-        hasher: PasswordHasher(cost: configuration.bcryptCost),
-        audit: AuditLog(clock: dependencies.clock, ids: dependencies.ids), throttle: LoginThrottle(clock: dependencies.clock),
+        hasher: hasher, audit: audit, throttle: throttle,
         twoFactor: TwoFactor(cipher: cipher, clock: dependencies.clock),
         clock: dependencies.clock, ids: dependencies.ids)
     let registrar = RouteRegistrar(
@@ -111,11 +114,11 @@ public func buildApplication(
         authenticator: Authenticator(accessTokens: accessTokens, accounts: accountStore, database: database))
     PlatformRoutes(database: database, metrics: metrics, document: document).register(on: registrar)
     let passwordReset = PasswordReset(
-        database: database, accounts: accountStore, hasher: PasswordHasher(cost: configuration.bcryptCost),
+        database: database, accounts: accountStore, hasher: hasher,
         mailer: dependencies.mailer
             ?? FileMailer(folder: configuration.mailFolder, clock: dependencies.clock, ids: dependencies.ids),
-        audit: AuditLog(clock: dependencies.clock, ids: dependencies.ids), throttle: LoginThrottle(clock: dependencies.clock),
-        clock: dependencies.clock, ids: dependencies.ids, resetURL: configuration.passwordResetURL)
+        audit: audit, throttle: throttle, clock: dependencies.clock, ids: dependencies.ids,
+        resetURL: configuration.passwordResetURL)
     AccountRoutes(service: accounts, passwordReset: passwordReset).register(on: registrar)
     AdminAccountRoutes(database: database, accounts: accountStore).register(on: registrar)
     AddressRoutes(
