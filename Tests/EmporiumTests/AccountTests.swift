@@ -70,9 +70,7 @@ extension TestApp {
     func invalidFieldsAre400WithAPointer(body: String, pointer: String) async throws {
         try await withApp { app in
             let response = try await app.post("/v1/auth/register", json: body)
-            #expect(response.status == .badRequest)
-            let errors = try response.jsonObject()["errors"] as? [[String: Any]]
-            #expect(errors?.contains { $0["pointer"] as? String == pointer } == true, "\(response.text)")
+            try expectInvalid(response, at: pointer)
         }
     }
 

@@ -85,9 +85,7 @@ extension TestApp {
         try await withApp { app in
             let token = try await app.register("ada@example.com").accessToken
             let response = try await app.send(.post, "/v1/me/addresses", token: token, json: body)
-            #expect(response.status == .badRequest)
-            let errors = try response.jsonObject()["errors"] as? [[String: Any]]
-            #expect(errors?.contains { $0["pointer"] as? String == pointer } == true, "\(response.text)")
+            try expectInvalid(response, at: pointer)
         }
     }
 

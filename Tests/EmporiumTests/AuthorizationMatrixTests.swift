@@ -24,38 +24,52 @@ extension TestApp {
 @Suite struct AuthorizationMatrixTests {
     enum Caller: CaseIterable {
         case anonymous, customer, anotherCustomer, staff, admin
+        /// An API key holding every scope but the route's own.
+        case keyWithoutScope
+        /// An API key holding only the route's scope (every scope for routes that name none).
+        case keyWithScope
     }
 
     /// The expected status per caller; `nil` means "not an authorization failure" (any of
-    /// 2xx, 400, 404, 409 as the route's own rules decide).
+    /// 2xx, 400, 404, 409 as the route's own rules decide). `scope` is what lets an API key in.
     struct Expectation {
         let method: HTTPRequest.Method
         let path: String
         let body: String?
+        var scope: Scope? = nil
         let statuses: [Caller: HTTPResponse.Status?]
     }
 
+    /// Routes for people only: keys are refused whatever their scopes.
     static let signedIn: [Caller: HTTPResponse.Status?] = [
         .anonymous: .unauthorized, .customer: nil, .anotherCustomer: nil, .staff: nil, .admin: nil,
+        .keyWithoutScope: .forbidden, .keyWithScope: .forbidden,
     ]
     static let everyone: [Caller: HTTPResponse.Status?] = [
         .anonymous: nil, .customer: nil, .anotherCustomer: nil, .staff: nil, .admin: nil,
+        .keyWithoutScope: nil, .keyWithScope: nil,
     ]
     /// Public routes whose answer depends on credentials in the body, not on who calls:
     /// wrong ones are 401 for every caller, a bearer token changes nothing.
     static let bodyCredentials: [Caller: HTTPResponse.Status?] = [
         .anonymous: .unauthorized, .customer: .unauthorized, .anotherCustomer: .unauthorized, .staff: .unauthorized,
-        .admin: .unauthorized,
+        .admin: .unauthorized, .keyWithoutScope: .unauthorized, .keyWithScope: .unauthorized,
+    ]
+    static let adminOnly: [Caller: HTTPResponse.Status?] = [
+        .anonymous: .unauthorized, .customer: .forbidden, .anotherCustomer: .forbidden, .staff: .forbidden, .admin: nil,
+        .keyWithoutScope: .forbidden, .keyWithScope: .forbidden,
     ]
 
-    /// `{address}` is an address of `.customer`.
+    /// `{address}` is an address of `.customer`, `{customer}` their user id, `{key}` a fresh API
+    /// key; `{caller}` in a body is the caller's name (so that per-account lock-outs of one
+    /// caller do not spill into the next).
     static let expectations: [Expectation] = [
         .init(method: .get, path: "/health/live", body: nil, statuses: everyone),
         .init(method: .get, path: "/health/ready", body: nil, statuses: everyone),
         .init(method: .get, path: "/metrics", body: nil, statuses: everyone),
         .init(method: .get, path: "/openapi.json", body: nil, statuses: everyone),
         .init(method: .post, path: "/v1/auth/register", body: #"{"email":"new@example.com","password":"correct horse battery","name":"N"}"#, statuses: everyone),
-        .init(method: .post, path: "/v1/auth/login", body: #"{"email":"x@example.com","password":"whatever it is"}"#, statuses: bodyCredentials),
+        .init(method: .post, path: "/v1/auth/login", body: #"{"email":"{caller}@example.com","password":"whatever it is"}"#, statuses: bodyCredentials),
         .init(method: .post, path: "/v1/auth/refresh", body: #"{"refresh_token":"unknown"}"#, statuses: bodyCredentials),
         .init(method: .post, path: "/v1/auth/logout", body: #"{"refresh_token":"unknown"}"#, statuses: everyone),
         .init(method: .post, path: "/v1/auth/password-reset", body: #"{"email":"nobody@example.com"}"#, statuses: everyone),
@@ -65,32 +79,46 @@ extension TestApp {
         .init(method: .post, path: "/v1/me/mfa/setup", body: nil, statuses: signedIn),
         .init(method: .post, path: "/v1/me/mfa/enable", body: #"{"code":"000000"}"#, statuses: [
             .anonymous: .unauthorized, .customer: .unauthorized, .anotherCustomer: .unauthorized, .staff: .unauthorized,
-            .admin: .unauthorized,
+            .admin: .unauthorized, .keyWithoutScope: .forbidden, .keyWithScope: .forbidden,
         ]),
         .init(method: .post, path: "/v1/me/mfa/disable", body: #"{"code":"000000"}"#, statuses: [
             .anonymous: .unauthorized, .customer: .conflict, .anotherCustomer: .conflict, .staff: .conflict, .admin: .conflict,
+            .keyWithoutScope: .forbidden, .keyWithScope: .forbidden,
         ]),
         .init(method: .get, path: "/v1/me/addresses", body: nil, statuses: signedIn),
         .init(method: .post, path: "/v1/me/addresses", body: #"{"recipient":"A","line1":"1 Road","city":"X","country":"DE"}"#, statuses: signedIn),
         .init(method: .patch, path: "/v1/me/addresses/{address}", body: #"{"city":"Y"}"#, statuses: [
             .anonymous: .unauthorized, .customer: .ok, .anotherCustomer: .notFound, .staff: .notFound, .admin: .notFound,
+            .keyWithoutScope: .forbidden, .keyWithScope: .forbidden,
         ]),
         .init(method: .delete, path: "/v1/me/addresses/{address}", body: nil, statuses: [
             .anonymous: .unauthorized, .customer: .noContent, .anotherCustomer: .notFound, .staff: .notFound, .admin: .notFound,
+            .keyWithoutScope: .forbidden, .keyWithScope: .forbidden,
         ]),
-        .init(method: .get, path: "/v1/admin/customers", body: nil, statuses: [
+        .init(method: .get, path: "/v1/admin/customers", body: nil, scope: .customersRead, statuses: [
             .anonymous: .unauthorized, .customer: .forbidden, .anotherCustomer: .forbidden, .staff: .ok, .admin: .ok,
+            .keyWithoutScope: .forbidden, .keyWithScope: .ok,
         ]),
-        .init(method: .get, path: "/v1/admin/audit-log", body: nil, statuses: [
-            .anonymous: .unauthorized, .customer: .forbidden, .anotherCustomer: .forbidden, .staff: .forbidden, .admin: .ok,
-        ]),
+        .init(method: .get, path: "/v1/admin/staff", body: nil, statuses: adminOnly),
+        .init(method: .post, path: "/v1/admin/staff", body: #"{"email":"s@example.com","name":"S","password":"a long staff password","role":"nobody"}"#, statuses: adminOnly),
+        .init(method: .put, path: "/v1/admin/users/{customer}/role", body: #"{"role":"customer"}"#, statuses: adminOnly),
+        .init(method: .get, path: "/v1/admin/api-keys", body: nil, statuses: adminOnly),
+        .init(method: .post, path: "/v1/admin/api-keys", body: #"{"name":"K","scopes":[]}"#, statuses: adminOnly),
+        .init(method: .delete, path: "/v1/admin/api-keys/{key}", body: nil, statuses: adminOnly),
+        .init(method: .get, path: "/v1/admin/audit-log", body: nil, statuses: adminOnly),
     ]
 
     @Test func everyRouteHasAnExpectation() async throws {
         try await withApp { app in
-            let covered = Set(Self.expectations.map { "\($0.method.rawValue) \($0.path.replacingOccurrences(of: "{address}", with: ":id"))" })
+            let byRoute = Dictionary(uniqueKeysWithValues: Self.expectations.map { expectation in
+                let path = expectation.path.replacing(#/\{[a-z]+\}/#, with: ":id")
+                return ("\(expectation.method.rawValue) \(path)", expectation)
+            })
             for route in app.routes.routes {
-                #expect(covered.contains("\(route.method.rawValue) \(route.path)"), "no authorization expectation for \(route.method) \(route.path)")
+                let expectation = byRoute["\(route.method.rawValue) \(route.path)"]
+                #expect(expectation != nil, "no authorization expectation for \(route.method) \(route.path)")
+                // The row's scope is the one the route declares, so the key columns test the declaration.
+                #expect(expectation?.scope == route.access.scope, "\(route.method) \(route.path) declares \(String(describing: route.access.scope))")
             }
         }
     }
@@ -102,6 +130,14 @@ extension TestApp {
             tokens[.anotherCustomer] = try await app.signIn("other@example.com", as: .customer)
             tokens[.staff] = try await app.signIn("staff@example.com", as: .staff)
             tokens[.admin] = try await app.signIn("admin@example.com", as: .admin)
+            let customerID = try #require(try await app.send(.get, "/v1/me", token: tokens[.customer]!).jsonObject()["id"] as? String)
+            var keys: [Set<Scope>: String] = [:]
+            func key(_ scopes: Set<Scope>) async throws -> String {
+                if let secret = keys[scopes] { return secret }
+                let secret = try await app.createAPIKey(scopes: scopes, adminToken: tokens[.admin]!)
+                keys[scopes] = secret
+                return secret
+            }
 
             for expectation in Self.expectations {
                 for caller in Caller.allCases {
@@ -114,12 +150,26 @@ extension TestApp {
                         let addressID = try #require(try created.jsonObject()["id"] as? String)
                         uri = uri.replacingOccurrences(of: "{address}", with: addressID)
                     }
+                    if uri.contains("{key}") {
+                        let secret = try await app.createAPIKey(scopes: [.catalogRead], adminToken: tokens[.admin]!)
+                        let listed = try await app.send(.get, "/v1/admin/api-keys?limit=100", token: tokens[.admin]!).jsonObject()
+                        let keyID = try #require((listed["data"] as? [[String: Any]])?.first { secret.hasPrefix($0["prefix"] as! String) }?["id"] as? String)
+                        uri = uri.replacingOccurrences(of: "{key}", with: keyID)
+                    }
+                    uri = uri.replacingOccurrences(of: "{customer}", with: customerID)
+                    var token = tokens[caller]
+                    let all = Set(Scope.allCases)
+                    switch caller {
+                    case .keyWithScope: token = try await key(expectation.scope.map { [$0] } ?? all)
+                    case .keyWithoutScope: token = try await key(all.subtracting(expectation.scope.map { [$0] } ?? []))
+                    default: break
+                    }
                     var headers = HTTPFields()
-                    if let token = tokens[caller] { headers[.authorization] = "Bearer \(token)" }
+                    if let token { headers[.authorization] = "Bearer \(token)" }
                     if expectation.body != nil { headers[.contentType] = "application/json" }
                     let response = try await app.http.execute(
                         uri: uri, method: expectation.method, headers: headers,
-                        body: expectation.body.map { ByteBuffer(string: $0) })
+                        body: expectation.body.map { ByteBuffer(string: $0.replacingOccurrences(of: "{caller}", with: "\(caller)")) })
                     let label = "\(expectation.method) \(expectation.path) as \(caller)"
                     if let expected = expectation.statuses[caller] ?? nil {
                         #expect(response.status == expected, "\(label): \(response.status) \(response.text)")
@@ -130,6 +180,18 @@ extension TestApp {
                 }
             }
         }
+    }
+}
+
+extension TestApp {
+    /// Creates an API key through the admin API and returns its secret.
+    func createAPIKey(scopes: Set<Scope>, name: String = "Integration", adminToken: String) async throws -> String {
+        let body = try String(decoding: JSONSerialization.data(withJSONObject: ["name": name, "scopes": scopes.map(\.rawValue)]), as: UTF8.self)
+        let response = try await send(.post, "/v1/admin/api-keys", token: adminToken, json: body)
+        guard response.status == .created, let secret = try response.jsonObject()["secret"] as? String else {
+            throw TestFailure("creating an API key answered \(response.status): \(response.text)")
+        }
+        return secret
     }
 }
 

@@ -26,6 +26,7 @@ final class AccessTokens: Sendable {
     private let keyID: JWKIdentifier
     private let clock: any WallClock
     private let ids: any IDGenerator
+    private let verified = VerifiedTokenCache(capacity: 10_000)
 
     init(signingKey: EdDSA.PrivateKey, clock: any WallClock, ids: any IDGenerator) async {
         // The key id is derived from the public key, so every node with the same key agrees.
@@ -49,8 +50,10 @@ final class AccessTokens: Sendable {
     /// The claims of a token this service signed and that has not expired; `nil` otherwise
     /// (malformed, another key or algorithm, `alg: none`, tampered, expired).
     func verify(_ token: String) async -> AccessClaims? {
-        guard let claims = try? await keys.verify(token, as: AccessClaims.self) else { return nil }
-        guard claims.exp.value > clock.now() else { return nil }
+        let now = clock.now()
+        if let claims = verified.claims(for: token, now: now) { return claims }
+        guard let claims = try? await keys.verify(token, as: AccessClaims.self), claims.exp.value > now else { return nil }
+        verified.store(claims, for: token, now: now)
         return claims
     }
 }

@@ -35,10 +35,7 @@ struct AccountService: Sendable {
     func register(email rawEmail: String, password: String, name rawName: String, origin: RequestOrigin) async throws -> Session {
         let email = AccountRules.normalizedEmail(rawEmail)
         let name = rawName.trimmingCharacters(in: .whitespacesAndNewlines)
-        var errors: [Problem.FieldError] = []
-        if let problem = AccountRules.emailProblem(email) { errors.append(.init(pointer: "/email", detail: problem)) }
-        if let problem = AccountRules.passwordProblem(password) { errors.append(.init(pointer: "/password", detail: problem)) }
-        if let problem = AccountRules.nameProblem(name) { errors.append(.init(pointer: "/name", detail: problem)) }
+        let errors = AccountRules.problems(email: email, password: password, name: name)
         guard errors.isEmpty else { throw Problem.validation(errors) }
         let registrationKey = "register:" + origin.clientAddress
         if let seconds = try await throttle.lockedFor(registrationKey, on: database) {
@@ -58,8 +55,7 @@ struct AccountService: Sendable {
                 return try await startSession(for: user, family: ids.make(), on: db)
             }
         } catch DatabaseError.uniqueViolation {
-            throw Problem(.conflict, slug: "email-taken", title: "E-mail already registered",
-                          detail: "An account with this e-mail address exists; sign in instead.")
+            throw Problem.emailTaken
         }
     }
 
@@ -225,6 +221,15 @@ enum AccountRules {
         (12...128).contains(password.count) ? nil : "must be 12 to 128 characters"
     }
 
+    /// What is wrong with a new account's fields, pointing at each member of the body.
+    static func problems(email: String, password: String, name: String) -> [Problem.FieldError] {
+        var errors: [Problem.FieldError] = []
+        if let problem = emailProblem(email) { errors.append(.init(pointer: "/email", detail: problem)) }
+        if let problem = passwordProblem(password) { errors.append(.init(pointer: "/password", detail: problem)) }
+        if let problem = nameProblem(name) { errors.append(.init(pointer: "/name", detail: problem)) }
+        return errors
+    }
+
     static func nameProblem(_ name: String) -> String? {
         guard (1...100).contains(name.count) else { return "must be 1 to 100 characters" }
         return name.unicodeScalars.contains(where: { $0.value < 0x20 }) ? "must not contain control characters" : nil
@@ -239,6 +244,10 @@ extension Problem {
     static let invalidRefreshToken = Problem(
         .unauthorized, slug: "invalid-token", title: "Invalid refresh token",
         detail: "The refresh token is unknown, expired, revoked or already used; sign in again.")
+
+    static let emailTaken = Problem(
+        .conflict, slug: "email-taken", title: "E-mail already registered",
+        detail: "An account with this e-mail address exists; sign in instead.")
 
     static let unauthenticated = Problem(
         .unauthorized, slug: "unauthenticated", title: "Authentication required",

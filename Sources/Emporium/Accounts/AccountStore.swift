@@ -36,6 +36,34 @@ struct AccountStore: Sendable {
             """).map(Self.decode)?.user
     }
 
+    enum RoleChange {
+        case changed(User, from: Role)
+        case noSuchUser
+        /// Refused: it would leave the shop without an administrator.
+        case lastAdmin
+    }
+
+    /// Gives a user another role, unless that demotes the last administrator. Call it in a
+    /// transaction: on PostgreSQL the administrators' rows are locked first, so that two
+    /// admins demoting each other at once cannot both succeed (SQLite has one writer anyway).
+    func changeRole(of id: ID<User>, to role: Role, at now: Date, on db: any SQLExecutor) async throws -> RoleChange {
+        if db.dialect == .postgres {
+            _ = try await db.query("SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE")
+        }
+        guard let current = try await find(id: id, on: db) else { return .noSuchUser }
+        if current.role == .admin, role != .admin {
+            let others = try await db.queryFirst("""
+                SELECT count(*) AS n FROM users WHERE role = 'admin' AND id <> \(id)
+                """)
+            guard let others, try others.decode("n", as: Int.self) > 0 else { return .lastAdmin }
+        }
+        guard let updated = try await db.queryFirst("""
+            UPDATE users SET role = \(role.rawValue), updated_at = \(now) WHERE id = \(id) RETURNING *
+            """).map(Self.decode)?.user
+        else { return .noSuchUser }
+        return .changed(updated, from: current.role)
+    }
+
     private static func decode(_ row: SQLRow) throws -> StoredUser {
         guard let role = Role(rawValue: try row.decode("role")) else {
             throw DatabaseError.decoding(column: "role", expected: "a role", found: "an unknown role")

@@ -67,7 +67,7 @@ struct AddressRoutes {
         }
 
         routes.on(.patch, "/v1/me/addresses/:id", access: .customer) { request, context in
-            let id = try Self.addressID(context.base)
+            let id = try context.base.pathID(notFound: "No such address.") as ID<Address>
             let patch = try await request.decodeJSON(as: AddressPatch.self, context: context.base)
             return try await database.transaction { db in
                 guard var address = try await store.find(id, of: context.user.id, on: db) else {
@@ -83,19 +83,11 @@ struct AddressRoutes {
         }
 
         routes.on(.delete, "/v1/me/addresses/:id", access: .customer) { _, context in
-            let id = try Self.addressID(context.base)
+            let id = try context.base.pathID(notFound: "No such address.") as ID<Address>
             guard try await store.delete(id, of: context.user.id, on: database) else {
                 throw Problem.notFound("No such address.")
             }
             return HTTPResponse.Status.noContent
         }
-    }
-
-    /// A malformed id names nothing, like an unknown one.
-    static func addressID(_ context: AppRequestContext) throws -> ID<Address> {
-        guard let text = context.parameters.get("id"), let id = ID<Address>(text) else {
-            throw Problem.notFound("No such address.")
-        }
-        return id
     }
 }

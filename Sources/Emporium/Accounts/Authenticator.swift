@@ -9,36 +9,68 @@ import JWTKit
 public enum Access: Sendable, Hashable {
     /// Anyone, signed in or not.
     case anonymous
-    /// Any signed-in user whose role is at least this one.
+    /// People whose role is at least this one. API keys are refused.
     case role(Role)
+    /// People whose role is at least this one, or API keys that hold the scope.
+    case roleOrScope(Role, Scope)
 
     public static let signedIn = Access.role(.customer)
+
+    /// The scope that lets an API key call the route, if any does.
+    public var scope: Scope? {
+        if case .roleOrScope(_, let scope) = self { return scope }
+        return nil
+    }
 }
 
-/// The context of a request whose caller has been authenticated: the user is never nil, so
-/// no handler checks for one.
+/// The context of a request from a signed-in person: the user is never nil, so no handler
+/// checks for one.
 public struct AuthenticatedContext: Sendable {
     public let base: AppRequestContext
     public let user: User
 
     var origin: RequestOrigin { base.origin }
+    var actor: AuditLog.Actor { .user(user.id) }
 }
 
-/// Turns `Authorization: Bearer <access token>` into a user, reading the user afresh so that
-/// a deleted account or a changed role takes effect at once.
+/// The context of a request to a route that people and API keys may both call.
+public struct PrincipalContext: Sendable {
+    public let base: AppRequestContext
+    public let principal: Principal
+
+    var origin: RequestOrigin { base.origin }
+    var actor: AuditLog.Actor { principal.auditActor }
+}
+
+/// Turns `Authorization: Bearer …` into a principal: `emp_…` secrets into API keys, anything
+/// else into a user by its access token. Users and keys are read afresh on every request, so
+/// that a deleted account, a changed role or a revoked key takes effect at once.
 struct Authenticator: Sendable {
     let accessTokens: AccessTokens
     let accounts: AccountStore
+    let apiKeys: APIKeyStore
     let database: any Database
+    let clock: any WallClock
 
-    func authenticate(_ request: Request, requiring role: Role) async throws -> User {
-        guard let token = Self.bearerToken(request.headers[.authorization]),
-            let claims = await accessTokens.verify(token),
+    func authenticate(_ request: Request, access: Access) async throws -> Principal {
+        guard let token = Self.bearerToken(request.headers[.authorization]) else { throw Problem.unauthenticated }
+        if token.hasPrefix(APIKey.secretPrefix) {
+            guard let key = try await apiKeys.findUsable(secret: token, at: clock.now(), on: database) else {
+                throw Problem.unauthenticated
+            }
+            guard let scope = access.scope, key.scopes.contains(scope) else { throw Problem.missingScope(access.scope) }
+            return .apiKey(key)
+        }
+        guard let claims = await accessTokens.verify(token),
             let id = ID<User>(claims.sub.value),
             let user = try await accounts.find(id: id, on: database)
         else { throw Problem.unauthenticated }
-        guard user.role >= role else { throw Problem.forbidden }
-        return user
+        switch access {
+        case .anonymous: break
+        case .role(let role), .roleOrScope(let role, _):
+            guard user.role >= role else { throw Problem.forbidden }
+        }
+        return .user(user)
     }
 
     static func bearerToken(_ header: String?) -> String? {
@@ -48,16 +80,40 @@ struct Authenticator: Sendable {
     }
 }
 
+extension Problem {
+    static func missingScope(_ scope: Scope?) -> Problem {
+        Problem(
+            .forbidden, slug: "forbidden", title: "Forbidden",
+            detail: scope.map { "This API key lacks the scope `\($0.rawValue)`." } ?? "API keys cannot call this route.")
+    }
+}
+
 extension RouteRegistrar {
-    /// Adds a route that only callers with `access` reach; the handler gets their user.
+    /// Adds a route for signed-in people whose role is at least `role`; the handler gets the user.
     func on<Output: ResponseGenerator>(
         _ method: HTTPRequest.Method, _ path: String, access role: Role,
         use handler: @escaping @Sendable (Request, AuthenticatedContext) async throws -> Output
     ) {
         let authenticator = authenticator
-        on(method, path, access: .role(role)) { request, context in
-            let user = try await authenticator.authenticate(request, requiring: role)
+        let access = Access.role(role)
+        on(method, path, access: access) { request, context in
+            guard case .user(let user) = try await authenticator.authenticate(request, access: access) else {
+                throw Problem.missingScope(nil)
+            }
             return try await handler(request, AuthenticatedContext(base: context, user: user))
+        }
+    }
+
+    /// Adds a route for people whose role is at least `role` and for API keys holding `scope`.
+    func on<Output: ResponseGenerator>(
+        _ method: HTTPRequest.Method, _ path: String, access role: Role, orScope scope: Scope,
+        use handler: @escaping @Sendable (Request, PrincipalContext) async throws -> Output
+    ) {
+        let authenticator = authenticator
+        let access = Access.roleOrScope(role, scope)
+        on(method, path, access: access) { request, context in
+            let principal = try await authenticator.authenticate(request, access: access)
+            return try await handler(request, PrincipalContext(base: context, principal: principal))
         }
     }
 }

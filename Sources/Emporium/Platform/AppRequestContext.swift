@@ -42,3 +42,12 @@ public struct AppRequestContext: RequestContext {
         return encoder
     }()
 }
+
+extension AppRequestContext {
+    /// The id in the path parameter `name`. A malformed id names nothing, like an unknown
+    /// one, so both are the same 404.
+    func pathID<Entity>(_ name: String = "id", notFound detail: String) throws -> ID<Entity> {
+        guard let text = parameters.get(name), let id = ID<Entity>(text) else { throw Problem.notFound(detail) }
+        return id
+    }
+}

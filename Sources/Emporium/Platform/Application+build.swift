@@ -111,7 +111,9 @@ public func buildApplication(
         clock: dependencies.clock, ids: dependencies.ids)
     let registrar = RouteRegistrar(
         router: router, table: routes,
-        authenticator: Authenticator(accessTokens: accessTokens, accounts: accountStore, database: database))
+        authenticator: Authenticator(
+            accessTokens: accessTokens, accounts: accountStore, apiKeys: APIKeyStore(), database: database,
+            clock: dependencies.clock))
     PlatformRoutes(database: database, metrics: metrics, document: document).register(on: registrar)
     let passwordReset = PasswordReset(
         database: database, accounts: accountStore, hasher: hasher,
@@ -120,7 +122,13 @@ public func buildApplication(
         audit: audit, throttle: throttle, clock: dependencies.clock, ids: dependencies.ids,
         resetURL: configuration.passwordResetURL)
     AccountRoutes(service: accounts, passwordReset: passwordReset).register(on: registrar)
-    AdminAccountRoutes(database: database, accounts: accountStore).register(on: registrar)
+    AdminAccountRoutes(
+        database: database, accounts: accountStore, hasher: hasher, audit: audit, clock: dependencies.clock,
+        ids: dependencies.ids
+    ).register(on: registrar)
+    APIKeyRoutes(
+        database: database, store: APIKeyStore(), audit: audit, clock: dependencies.clock, ids: dependencies.ids
+    ).register(on: registrar)
     AddressRoutes(
         database: database, store: AddressStore(cipher: cipher),
         clock: dependencies.clock, ids: dependencies.ids

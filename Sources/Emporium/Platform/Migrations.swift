@@ -129,5 +129,24 @@ enum Migrations {
             )
             """
         ]),
+        Migration(version: 7, name: "api keys", [
+            // Only the digest of a key's secret; the prefix is what people recognise it by.
+            """
+            CREATE TABLE api_keys (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                prefix TEXT NOT NULL,
+                secret_hash TEXT NOT NULL UNIQUE,
+                scopes TEXT NOT NULL,
+                created_by TEXT REFERENCES users (id) ON DELETE SET NULL,
+                created_at TEXT NOT NULL,
+                expires_at TEXT,
+                revoked_at TEXT
+            )
+            """,
+            // Actors are users or API keys; older rows were all users.
+            "ALTER TABLE audit_log ADD COLUMN actor_type TEXT",
+            "UPDATE audit_log SET actor_type = 'user' WHERE actor_id IS NOT NULL",
+        ]),
     ]
 }

@@ -9,6 +9,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import OpenAPIRuntime
+import Testing
 
 /// What a test can reach besides HTTP: the database itself, the captured log lines, the
 /// routes, the clock.
@@ -84,6 +85,17 @@ extension TestResponse {
     }
 
     var text: String { String(buffer: body) }
+
+    /// The JSON pointers of a validation problem's `errors`.
+    func errorPointers() throws -> [String] {
+        (try jsonObject()["errors"] as? [[String: Any]] ?? []).compactMap { $0["pointer"] as? String }
+    }
+}
+
+/// Checks that `response` is a 400 validation problem naming `pointer`.
+func expectInvalid(_ response: TestResponse, at pointer: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    #expect(response.status == .badRequest, sourceLocation: sourceLocation)
+    #expect(try response.errorPointers().contains(pointer), "\(response.text)", sourceLocation: sourceLocation)
 }
 
 struct TestFailure: Error, CustomStringConvertible {
