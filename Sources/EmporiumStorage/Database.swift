@@ -52,6 +52,14 @@ public protocol Database: SQLExecutor, Service {
     /// Pool figures for /metrics.
     var statistics: DatabaseStatistics { get }
 
+    /// Calls `onNotification` for every notification on `channel` from any node, until the
+    /// task is cancelled or the connection fails (then it throws; callers reconnect).
+    /// `onListening` runs once the subscription is in place. SQLite has one node only: it
+    /// calls `onListening` and waits for cancellation.
+    func listen(
+        on channel: String, onListening: @Sendable () -> Void, onNotification: @escaping @Sendable () -> Void
+    ) async throws
+
     /// Closes every connection; later calls fail with `DatabaseError.unavailable`.
     func close() async
 }

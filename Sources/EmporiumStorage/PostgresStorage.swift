@@ -138,6 +138,23 @@ public final class PostgresStorage: Database {
             waiting: max(0, inUse - maximumConnections))
     }
 
+    /// Holds one pooled connection for as long as it listens.
+    public func listen(
+        on channel: String, onListening: @Sendable () -> Void, onNotification: @escaping @Sendable () -> Void
+    ) async throws {
+        try checkOpen()
+        do {
+            try await client.withConnection { connection in
+                try await connection.listen(on: channel) { notifications in
+                    onListening()
+                    for try await _ in notifications { onNotification() }
+                }
+            }
+        } catch let error as PSQLError {
+            throw DatabaseError(postgres: error)
+        }
+    }
+
     /// Runs the pool until graceful shutdown, which closes its connections.
     public func run() async throws {
         await client.run()

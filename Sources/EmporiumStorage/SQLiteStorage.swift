@@ -136,6 +136,16 @@ public final class SQLiteStorage: Database {
         }
     }
 
+    /// One process owns an SQLite file's writes, so there is nobody else to hear from.
+    public func listen(
+        on channel: String, onListening: @Sendable () -> Void, onNotification: @escaping @Sendable () -> Void
+    ) async throws {
+        onListening()
+        while !Task.isCancelled {
+            try await Task.sleep(for: .seconds(3600))
+        }
+    }
+
     public var statistics: DatabaseStatistics {
         DatabaseStatistics(
             maximumConnections: 1 + readers.count,

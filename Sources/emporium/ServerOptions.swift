@@ -22,6 +22,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: .init(ConfigurationSetting.passwordResetURL.help)) var passwordResetUrl: String?
     @Option(help: .init(ConfigurationSetting.sqliteReaders.help)) var sqliteReaders: String?
     @Option(help: .init(ConfigurationSetting.postgresPoolSize.help)) var postgresPoolSize: String?
+    @Option(help: .init(ConfigurationSetting.catalogMaxAge.help)) var catalogMaxAge: String?
 
     /// The flags that were given, by setting name.
     var flags: [String: String] {
@@ -32,7 +33,7 @@ struct ServerOptions: ParsableArguments {
             (.trustForwardedFor, trustForwardedFor), (.corsOrigins, corsOrigins), (.bcryptCost, bcryptCost),
             (.jwtKeyFile, jwtKeyFile), (.encryptionKeyFile, encryptionKeyFile),
             (.mailFolder, mailFolder), (.passwordResetURL, passwordResetUrl), (.sqliteReaders, sqliteReaders),
-            (.postgresPoolSize, postgresPoolSize),
+            (.postgresPoolSize, postgresPoolSize), (.catalogMaxAge, catalogMaxAge),
         ]
         return Dictionary(uniqueKeysWithValues: given.compactMap { setting, value in value.map { (setting.name, $0) } })
     }

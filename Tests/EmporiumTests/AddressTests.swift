@@ -9,6 +9,7 @@ import NIOCore
 import Testing
 
 extension TestApp {
+    @discardableResult
     func send(_ method: HTTPRequest.Method, _ uri: String, token: String, json: String? = nil) async throws -> TestResponse {
         var headers: HTTPFields = [.authorization: "Bearer \(token)"]
         if json != nil { headers[.contentType] = "application/json" }

@@ -55,14 +55,20 @@ extension TestApp {
         .anonymous: .unauthorized, .customer: .unauthorized, .anotherCustomer: .unauthorized, .staff: .unauthorized,
         .admin: .unauthorized, .keyWithoutScope: .unauthorized, .keyWithScope: .unauthorized,
     ]
+    /// Staff routes that API keys with the row's scope may call too.
+    static let staffOrScope: [Caller: HTTPResponse.Status?] = [
+        .anonymous: .unauthorized, .customer: .forbidden, .anotherCustomer: .forbidden, .staff: nil, .admin: nil,
+        .keyWithoutScope: .forbidden, .keyWithScope: nil,
+    ]
     static let adminOnly: [Caller: HTTPResponse.Status?] = [
         .anonymous: .unauthorized, .customer: .forbidden, .anotherCustomer: .forbidden, .staff: .forbidden, .admin: nil,
         .keyWithoutScope: .forbidden, .keyWithScope: .forbidden,
     ]
 
     /// `{address}` is an address of `.customer`, `{customer}` their user id, `{key}` a fresh API
-    /// key; `{caller}` in a body is the caller's name (so that per-account lock-outs of one
-    /// caller do not spill into the next).
+    /// key, `{product}`/`{variant}`/`{category}` fresh catalog rows, `{handle}` an active product,
+    /// `{location}` a stock location. `{caller}` in a body is the caller's name (so that
+    /// per-account lock-outs and unique handles of one caller do not spill into the next).
     static let expectations: [Expectation] = [
         .init(method: .get, path: "/health/live", body: nil, statuses: everyone),
         .init(method: .get, path: "/health/ready", body: nil, statuses: everyone),
@@ -106,16 +112,37 @@ extension TestApp {
         .init(method: .post, path: "/v1/admin/api-keys", body: #"{"name":"K","scopes":[]}"#, statuses: adminOnly),
         .init(method: .delete, path: "/v1/admin/api-keys/{key}", body: nil, statuses: adminOnly),
         .init(method: .get, path: "/v1/admin/audit-log", body: nil, statuses: adminOnly),
+        .init(method: .get, path: "/v1/products", body: nil, statuses: everyone),
+        .init(method: .get, path: "/v1/products/{handle}", body: nil, statuses: everyone),
+        .init(method: .get, path: "/v1/categories", body: nil, statuses: everyone),
+        .init(method: .get, path: "/v1/admin/products", body: nil, scope: .catalogRead, statuses: staffOrScope),
+        .init(method: .post, path: "/v1/admin/products", body: #"{"handle":"made-by-{caller}","title":"T"}"#, scope: .catalogWrite, statuses: staffOrScope),
+        .init(method: .get, path: "/v1/admin/products/{product}", body: nil, scope: .catalogRead, statuses: staffOrScope),
+        .init(method: .patch, path: "/v1/admin/products/{product}", body: #"{"title":"Renamed"}"#, scope: .catalogWrite, statuses: staffOrScope),
+        .init(method: .delete, path: "/v1/admin/products/{product}", body: nil, scope: .catalogWrite, statuses: staffOrScope),
+        .init(method: .post, path: "/v1/admin/products/{product}/variants", body: #"{"sku":"SKU-{caller}","option_values":["L"]}"#, scope: .catalogWrite, statuses: staffOrScope),
+        .init(method: .patch, path: "/v1/admin/products/{product}/variants/{variant}", body: #"{"weight_grams":5}"#, scope: .catalogWrite, statuses: staffOrScope),
+        .init(method: .delete, path: "/v1/admin/products/{product}/variants/{variant}", body: nil, scope: .catalogWrite, statuses: staffOrScope),
+        .init(method: .get, path: "/v1/admin/categories", body: nil, scope: .catalogRead, statuses: staffOrScope),
+        .init(method: .post, path: "/v1/admin/categories", body: #"{"slug":"c-{caller}","name":"C"}"#, scope: .catalogWrite, statuses: staffOrScope),
+        .init(method: .patch, path: "/v1/admin/categories/{category}", body: #"{"name":"Renamed"}"#, scope: .catalogWrite, statuses: staffOrScope),
+        .init(method: .delete, path: "/v1/admin/categories/{category}", body: nil, scope: .catalogWrite, statuses: staffOrScope),
+        .init(method: .get, path: "/v1/admin/inventory", body: nil, scope: .inventoryRead, statuses: staffOrScope),
+        .init(method: .get, path: "/v1/admin/inventory/movements", body: nil, scope: .inventoryRead, statuses: staffOrScope),
+        .init(method: .get, path: "/v1/admin/inventory/locations", body: nil, scope: .inventoryRead, statuses: staffOrScope),
+        .init(method: .post, path: "/v1/admin/inventory/locations", body: #"{"code":"loc-{caller}","name":"L"}"#, scope: .inventoryWrite, statuses: staffOrScope),
+        .init(method: .post, path: "/v1/admin/inventory/adjustments", body: #"{"sku":"MATRIX-1","location_id":"{location}","delta":1,"reason":"received"}"#, scope: .inventoryWrite, statuses: staffOrScope),
     ]
 
     @Test func everyRouteHasAnExpectation() async throws {
         try await withApp { app in
+            // Parameters are compared by position only: `{product}` in the table, `:id` in the router.
+            func shape(_ path: String) -> String { path.replacing(#/\{[a-z_]+\}|:[a-z_]+/#, with: "*") }
             let byRoute = Dictionary(uniqueKeysWithValues: Self.expectations.map { expectation in
-                let path = expectation.path.replacing(#/\{[a-z]+\}/#, with: ":id")
-                return ("\(expectation.method.rawValue) \(path)", expectation)
+                ("\(expectation.method.rawValue) \(shape(expectation.path))", expectation)
             })
             for route in app.routes.routes {
-                let expectation = byRoute["\(route.method.rawValue) \(route.path)"]
+                let expectation = byRoute["\(route.method.rawValue) \(shape(route.path))"]
                 #expect(expectation != nil, "no authorization expectation for \(route.method) \(route.path)")
                 // The row's scope is the one the route declares, so the key columns test the declaration.
                 #expect(expectation?.scope == route.access.scope, "\(route.method) \(route.path) declares \(String(describing: route.access.scope))")
@@ -131,6 +158,12 @@ extension TestApp {
             tokens[.staff] = try await app.signIn("staff@example.com", as: .staff)
             tokens[.admin] = try await app.signIn("admin@example.com", as: .admin)
             let customerID = try #require(try await app.send(.get, "/v1/me", token: tokens[.customer]!).jsonObject()["id"] as? String)
+            let admin = tokens[.admin]!
+            try await app.createProduct(TestApp.product(handle: "matrix", sku: "MATRIX-1"), token: admin)
+            let locationID = try #require(
+                try await app.send(.post, "/v1/admin/inventory/locations", token: admin, json: #"{"code":"matrix","name":"M"}"#)
+                    .jsonObject()["id"] as? String)
+            var fresh = 0
             var keys: [Set<Scope>: String] = [:]
             func key(_ scopes: Set<Scope>) async throws -> String {
                 if let secret = keys[scopes] { return secret }
@@ -156,7 +189,20 @@ extension TestApp {
                         let keyID = try #require((listed["data"] as? [[String: Any]])?.first { secret.hasPrefix($0["prefix"] as! String) }?["id"] as? String)
                         uri = uri.replacingOccurrences(of: "{key}", with: keyID)
                     }
-                    uri = uri.replacingOccurrences(of: "{customer}", with: customerID)
+                    uri = uri.replacingOccurrences(of: "{customer}", with: customerID).replacingOccurrences(of: "{handle}", with: "matrix")
+                    if uri.contains("{product}") {
+                        // A fresh product with one variant for each call, since DELETE consumes it.
+                        fresh += 1
+                        let product = try await app.createProduct(TestApp.product(handle: "fresh-\(fresh)"), token: admin)
+                        let variant = try #require((product["variants"] as? [[String: Any]])?.first?["id"] as? String)
+                        uri = uri.replacingOccurrences(of: "{product}", with: product["id"] as! String)
+                            .replacingOccurrences(of: "{variant}", with: variant)
+                    }
+                    if uri.contains("{category}") {
+                        fresh += 1
+                        let category = try await app.send(.post, "/v1/admin/categories", token: admin, json: #"{"slug":"fresh-\#(fresh)","name":"F"}"#)
+                        uri = uri.replacingOccurrences(of: "{category}", with: try category.jsonObject()["id"] as! String)
+                    }
                     var token = tokens[caller]
                     let all = Set(Scope.allCases)
                     switch caller {
@@ -169,7 +215,10 @@ extension TestApp {
                     if expectation.body != nil { headers[.contentType] = "application/json" }
                     let response = try await app.http.execute(
                         uri: uri, method: expectation.method, headers: headers,
-                        body: expectation.body.map { ByteBuffer(string: $0.replacingOccurrences(of: "{caller}", with: "\(caller)")) })
+                        body: expectation.body.map {
+                            ByteBuffer(string: $0.replacingOccurrences(of: "{caller}", with: "\(caller)".lowercased())
+                                .replacingOccurrences(of: "{location}", with: locationID))
+                        })
                     let label = "\(expectation.method) \(expectation.path) as \(caller)"
                     if let expected = expectation.statuses[caller] ?? nil {
                         #expect(response.status == expected, "\(label): \(response.status) \(response.text)")

@@ -41,6 +41,8 @@ public struct AppConfiguration: Sendable {
     public var mailFolder = "mail"
     /// The storefront page that finishes a password reset; the token is appended as `?token=`.
     public var passwordResetURL = "http://localhost:3000/reset-password"
+    /// Seconds shared caches may reuse storefront catalog answers.
+    public var catalogMaxAge = 60
 
     public init() {}
 

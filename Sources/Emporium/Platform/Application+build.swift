@@ -133,6 +133,23 @@ public func buildApplication(
         database: database, store: AddressStore(cipher: cipher),
         clock: dependencies.clock, ids: dependencies.ids
     ).register(on: registrar)
+    let catalogCache = CatalogCache()
+    let catalogStore = CatalogStore()
+    let inventoryStore = InventoryStore(ids: dependencies.ids)
+    AdminCatalogRoutes(
+        service: CatalogService(
+            database: database, store: catalogStore, audit: audit, cache: catalogCache, clock: dependencies.clock,
+            ids: dependencies.ids)
+    ).register(on: registrar)
+    StorefrontRoutes(
+        database: database, store: catalogStore, inventory: inventoryStore, cache: catalogCache,
+        maxAge: configuration.catalogMaxAge
+    ).register(on: registrar)
+    InventoryRoutes(
+        database: database, store: inventoryStore, audit: audit, cache: catalogCache,
+        idempotency: Idempotency(database: database, clock: dependencies.clock), clock: dependencies.clock,
+        ids: dependencies.ids
+    ).register(on: registrar)
     dependencies.customRoutes?(registrar)
 
     let migrator = MigrationRunner(migrations: Migrations.all, clock: dependencies.clock, logger: logger)
@@ -140,7 +157,7 @@ public func buildApplication(
         router: router,
         server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [database],
+        services: [database, CatalogInvalidationListener(database: database, cache: catalogCache, logger: logger)],
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host

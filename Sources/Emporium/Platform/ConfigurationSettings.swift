@@ -173,12 +173,19 @@ extension ConfigurationSetting {
         configuration.postgresPoolSize = try integer("postgres-pool-size", text, in: 1...1_000)
     }
 
+    public static let catalogMaxAge = ConfigurationSetting(
+        name: "catalog-max-age", defaultValue: "60",
+        summary: "Seconds browsers and CDNs may reuse storefront catalog answers (Cache-Control max-age); 0 makes them revalidate."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.catalogMaxAge = try integer("catalog-max-age", text, in: 0...86_400)
+    }
+
     /// In the order they are applied: `rate-limit` before `rate-limit-burst`.
     public static let all: [ConfigurationSetting] = [
         .host, .port, .databaseURL, .logFormat, .logLevel, .maxBodyBytes, .idleTimeout, .shutdownGrace,
         .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .bcryptCost, .jwtKeyFile, .encryptionKeyFile,
         .mailFolder, .passwordResetURL, .sqliteReaders,
-        .postgresPoolSize,
+        .postgresPoolSize, .catalogMaxAge,
     ]
 
     /// "--port (EMPORIUM_PORT)": how messages name a setting.

@@ -148,5 +148,136 @@ enum Migrations {
             "ALTER TABLE audit_log ADD COLUMN actor_type TEXT",
             "UPDATE audit_log SET actor_type = 'user' WHERE actor_id IS NOT NULL",
         ]),
+        Migration(version: 8, name: "catalog and inventory", statements: { dialect in
+            [
+                """
+                CREATE TABLE categories (
+                    id TEXT PRIMARY KEY,
+                    parent_id TEXT REFERENCES categories (id),
+                    slug TEXT NOT NULL UNIQUE,
+                    name TEXT NOT NULL,
+                    position BIGINT NOT NULL DEFAULT 0,
+                    version BIGINT NOT NULL DEFAULT 1,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX categories_parent ON categories (parent_id)",
+                // Tags, images, attributes and option names are JSON text: they are read and
+                // written with the product, never queried on their own.
+                """
+                CREATE TABLE products (
+                    id TEXT PRIMARY KEY,
+                    handle TEXT NOT NULL UNIQUE,
+                    title TEXT NOT NULL,
+                    description TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('draft', 'active', 'archived')),
+                    category_id TEXT REFERENCES categories (id) ON DELETE SET NULL,
+                    tags TEXT NOT NULL,
+                    images TEXT NOT NULL,
+                    attributes TEXT NOT NULL,
+                    options TEXT NOT NULL,
+                    version BIGINT NOT NULL DEFAULT 1,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                )
+                """,
+                // The storefront lists active products newest first, by title, or by category.
+                "CREATE INDEX products_active_newest ON products (status, id)",
+                "CREATE INDEX products_active_title ON products (status, title, id)",
+                "CREATE INDEX products_category ON products (category_id, status, id)",
+                """
+                CREATE TABLE variants (
+                    id TEXT PRIMARY KEY,
+                    product_id TEXT NOT NULL REFERENCES products (id) ON DELETE CASCADE,
+                    sku TEXT NOT NULL UNIQUE,
+                    title TEXT NOT NULL,
+                    option_values TEXT NOT NULL,
+                    weight_grams BIGINT NOT NULL CHECK (weight_grams >= 0),
+                    barcode TEXT,
+                    position BIGINT NOT NULL,
+                    low_stock_threshold BIGINT NOT NULL DEFAULT 0 CHECK (low_stock_threshold >= 0),
+                    backorder TEXT NOT NULL DEFAULT 'deny' CHECK (backorder IN ('deny', 'allow')),
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX variants_product ON variants (product_id, position)",
+                """
+                CREATE TABLE prices (
+                    variant_id TEXT NOT NULL REFERENCES variants (id) ON DELETE CASCADE,
+                    currency TEXT NOT NULL CHECK (length(currency) = 3),
+                    amount BIGINT NOT NULL CHECK (amount >= 0),
+                    PRIMARY KEY (variant_id, currency)
+                )
+                """,
+                // Each product's cheapest and dearest variant per currency, kept in step with
+                // `prices` in the same transaction: price filters and sorts read one row per
+                // product instead of aggregating variants.
+                """
+                CREATE TABLE product_price_ranges (
+                    product_id TEXT NOT NULL REFERENCES products (id) ON DELETE CASCADE,
+                    currency TEXT NOT NULL,
+                    min_amount BIGINT NOT NULL,
+                    max_amount BIGINT NOT NULL,
+                    PRIMARY KEY (product_id, currency)
+                )
+                """,
+                "CREATE INDEX product_price_ranges_sort ON product_price_ranges (currency, min_amount, product_id)",
+                """
+                CREATE TABLE stock_locations (
+                    id TEXT PRIMARY KEY,
+                    code TEXT NOT NULL UNIQUE,
+                    name TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                )
+                """,
+                // Available = on_hand - reserved, never negative: the schema refuses it even if
+                // code were wrong.
+                """
+                CREATE TABLE inventory_levels (
+                    variant_id TEXT NOT NULL REFERENCES variants (id) ON DELETE CASCADE,
+                    location_id TEXT NOT NULL REFERENCES stock_locations (id),
+                    on_hand BIGINT NOT NULL CHECK (on_hand >= 0),
+                    reserved BIGINT NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+                    updated_at TEXT NOT NULL,
+                    PRIMARY KEY (variant_id, location_id),
+                    CHECK (on_hand - reserved >= 0)
+                )
+                """,
+                "CREATE INDEX inventory_levels_location ON inventory_levels (location_id, variant_id)",
+                // Append-only: every change to a level is one row; summing it gives the level.
+                """
+                CREATE TABLE inventory_movements (
+                    id TEXT PRIMARY KEY,
+                    variant_id TEXT NOT NULL,
+                    location_id TEXT NOT NULL,
+                    on_hand_delta BIGINT NOT NULL,
+                    reserved_delta BIGINT NOT NULL,
+                    reason TEXT NOT NULL,
+                    reference TEXT,
+                    actor_id TEXT,
+                    actor_type TEXT,
+                    created_at TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX inventory_movements_level ON inventory_movements (variant_id, location_id, id)",
+                // Responses to requests sent with an Idempotency-Key, per caller, for 24 hours.
+                """
+                CREATE TABLE idempotency_keys (
+                    caller TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    request_hash TEXT NOT NULL,
+                    status BIGINT,
+                    response TEXT,
+                    created_at TEXT NOT NULL,
+                    expires_at TEXT NOT NULL,
+                    PRIMARY KEY (caller, key)
+                )
+                """,
+                "CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at)",
+            ] + CatalogSearchSchema.statements(for: dialect)
+        }),
     ]
 }

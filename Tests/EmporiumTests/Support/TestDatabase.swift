@@ -33,6 +33,9 @@ enum TestDatabase {
         configuration.mailFolder = FileManager.default.temporaryDirectory
             .appendingPathComponent("emporium-mail-\(UUID().uuidString)").path
         if case .postgres = url {
+            // Several apps run at once; each keeps its pool small so that together they stay
+            // well inside the server's connection limit.
+            configuration.postgresPoolSize = 6
             configuration.jwtKeyFile = signingKeyFile
             configuration.encryptionKeyFile = encryptionKeyFile
         }
@@ -56,6 +59,10 @@ enum TestDatabase {
     static func withFresh<Result>(_ body: (DatabaseURL) async throws -> Result) async throws -> Result {
         switch postgresURL {
         case .postgres(let server)?:
+            // Swift Testing starts every test at once; bounding the databases in use bounds
+            // the connections they open (each app holds a pool and a listener).
+            await postgresSlots.acquire()
+            defer { Task { await postgresSlots.release() } }
             let schema = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
             try await runOnServer(server, "CREATE SCHEMA \(schema)")
             var location = server
@@ -75,6 +82,8 @@ enum TestDatabase {
             return try await body(.sqliteFile(path: folder.appendingPathComponent("test.sqlite").path))
         }
     }
+
+    static let postgresSlots = AsyncSemaphore(8)
 
     /// Runs one administrative statement over a connection of its own.
     static func runOnServer(_ location: DatabaseURL.PostgresLocation, _ statement: String) async throws {
@@ -110,5 +119,31 @@ extension DatabaseURL {
         text += "@\(host):\(location.port)/\(location.database)?sslmode=\(location.tls.rawValue)"
         if let schema = location.schema { text += "&schema=\(schema)" }
         return text
+    }
+}
+
+/// A counting semaphore for async code: `acquire` waits while all slots are taken.
+actor AsyncSemaphore {
+    private var available: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(_ slots: Int) {
+        available = slots
+    }
+
+    func acquire() async {
+        if available > 0 {
+            available -= 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func release() {
+        if waiters.isEmpty {
+            available += 1
+        } else {
+            waiters.removeFirst().resume()
+        }
     }
 }

@@ -1,0 +1,119 @@
+import Crypto
+import EmporiumCore
+import EmporiumStorage
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `Idempotency-Key` handling (DESIGN §4): the same key with the same body answers the stored
+/// response again; with another body 422; while the first request still runs 409. Keys are
+/// scoped to the caller and kept 24 hours.
+///
+/// The key is claimed in its own short transaction; the operation's changes and the stored
+/// response then commit together, so a crash leaves either nothing done (the claim is taken
+/// over once stale) or the change with its answer, never a change without one.
+struct Idempotency: Sendable {
+    static let header = HTTPField.Name("Idempotency-Key")!
+    static let lifetime: TimeInterval = 24 * 3600
+    /// A claim without an answer this old belongs to a request that died.
+    static let staleClaim: TimeInterval = 5 * 60
+
+    let database: any Database
+    let clock: any WallClock
+
+    struct Stored: Sendable {
+        let status: HTTPResponse.Status
+        let body: ByteBuffer
+    }
+
+    /// The key the request carries, if any, checked for shape.
+    static func key(of request: Request) throws -> String? {
+        guard let key = request.headers[header] else { return nil }
+        guard (1...255).contains(key.count), key.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value <= 0x7e }) else {
+            throw Problem.validation([.init(parameter: "Idempotency-Key", detail: "must be 1 to 255 visible ASCII characters")])
+        }
+        return key
+    }
+
+    static func fingerprint(method: HTTPRequest.Method, path: String, body: Data) -> String {
+        var hasher = SHA256()
+        hasher.update(data: Data("\(method.rawValue) \(path)\n".utf8))
+        hasher.update(data: body)
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Runs `operation` once per (caller, key); its changes and its answer commit together.
+    /// Without a key it simply runs.
+    func perform(
+        caller: String, key: String?, fingerprint: String,
+        _ operation: @Sendable @escaping (any SQLExecutor) async throws -> Stored
+    ) async throws -> Stored {
+        guard let key else { return try await database.transaction { db in try await operation(db) } }
+        if let stored = try await claim(caller: caller, key: key, fingerprint: fingerprint) { return stored }
+        do {
+            return try await database.transaction { db in
+                let stored = try await operation(db)
+                try await db.execute("""
+                    UPDATE idempotency_keys SET status = \(Int64(stored.status.code)), response = \(String(buffer: stored.body))
+                    WHERE caller = \(caller) AND key = \(key)
+                    """)
+                return stored
+            }
+        } catch {
+            // Nothing was done: free the key so that the client may retry with it.
+            try? await database.execute("DELETE FROM idempotency_keys WHERE caller = \(caller) AND key = \(key) AND status IS NULL")
+            throw error
+        }
+    }
+
+    /// Claims the key, or answers what an earlier request with it stored.
+    private func claim(caller: String, key: String, fingerprint: String) async throws -> Stored? {
+        let now = clock.now()
+        for _ in 0..<2 {
+            let inserted = try await database.queryFirst("""
+                INSERT INTO idempotency_keys (caller, key, request_hash, created_at, expires_at)
+                VALUES (\(caller), \(key), \(fingerprint), \(now), \(now.addingTimeInterval(Self.lifetime)))
+                ON CONFLICT (caller, key) DO NOTHING RETURNING key
+                """)
+            if inserted != nil { return nil }
+            guard let row = try await database.queryFirst("""
+                SELECT request_hash, status, response, created_at, expires_at FROM idempotency_keys
+                WHERE caller = \(caller) AND key = \(key)
+                """)
+            else { continue }
+            let expiresAt: Date = try row.decode("expires_at")
+            let createdAt: Date = try row.decode("created_at")
+            let status: Int64? = try row.decode("status")
+            if expiresAt <= now || (status == nil && now.timeIntervalSince(createdAt) > Self.staleClaim) {
+                try await database.execute("""
+                    DELETE FROM idempotency_keys WHERE caller = \(caller) AND key = \(key) AND created_at = \(createdAt)
+                    """)
+                continue
+            }
+            guard try row.decode("request_hash", as: String.self) == fingerprint else {
+                throw Problem(
+                    .unprocessableContent, slug: "idempotency-key-reused", title: "Idempotency key reused",
+                    detail: "This Idempotency-Key was used with a different request; use a new key for a new request.")
+            }
+            guard let status else {
+                throw Problem(
+                    .conflict, slug: "idempotency-key-in-use", title: "Request in progress",
+                    detail: "A request with this Idempotency-Key is still being processed; retry shortly.")
+            }
+            let body: String = try row.decode("response")
+            return Stored(status: HTTPResponse.Status(code: Int(status)), body: ByteBuffer(string: body))
+        }
+        throw Problem(
+            .conflict, slug: "idempotency-key-in-use", title: "Request in progress",
+            detail: "A request with this Idempotency-Key is being processed; retry shortly.")
+    }
+}
+
+extension Idempotency.Stored: ResponseGenerator {
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        headers[.contentLength] = String(body.readableBytes)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body))
+    }
+}
