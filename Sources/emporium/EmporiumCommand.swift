@@ -11,7 +11,9 @@ struct EmporiumCommand: AsyncParsableCommand {
             Every option can also be set by its EMPORIUM_* environment variable (--database-url \
             is EMPORIUM_DATABASE_URL); a flag wins over its variable.
             """,
-        subcommands: [ServeCommand.self, MigrateCommand.self, CreateAdminCommand.self, RotateKeysCommand.self],
+        subcommands: [
+            ServeCommand.self, MigrateCommand.self, CreateAdminCommand.self, RotateKeysCommand.self, SeedCommand.self,
+        ],
         defaultSubcommand: ServeCommand.self
     )
 }

@@ -24,16 +24,18 @@ enum CatalogSearchSchema {
         }
     }
 
-    /// Rewrites the search entry of one product from its current title, description and SKUs.
-    static func refresh(_ productID: ID<Product>, on db: any SQLExecutor) async throws {
+    /// Rewrites the search entries of products from their current title, description and SKUs.
+    static func refresh(_ productIDs: [ID<Product>], on db: any SQLExecutor) async throws {
+        guard !productIDs.isEmpty else { return }
+        let list = SQL.joined(productIDs.map { id -> SQL in "\(id)" }, separator: ", ")
         switch db.dialect {
         case .sqlite:
-            try await db.execute("DELETE FROM product_search WHERE product_id = \(productID)")
+            try await db.execute("DELETE FROM product_search WHERE product_id IN (\(list))")
             try await db.execute("""
                 INSERT INTO product_search (product_id, title, skus, description)
                 SELECT p.id, p.title, COALESCE((SELECT group_concat(sku, ' ') FROM variants WHERE product_id = p.id), ''),
                        p.description
-                FROM products p WHERE p.id = \(productID)
+                FROM products p WHERE p.id IN (\(list))
                 """)
         case .postgres:
             try await db.execute("""
@@ -42,7 +44,7 @@ enum CatalogSearchSchema {
                     || setweight(to_tsvector('simple', COALESCE(
                         (SELECT string_agg(sku || ' ' || replace(sku, '-', ' '), ' ') FROM variants WHERE product_id = products.id), '')), 'A')
                     || setweight(to_tsvector('simple', description), 'C')
-                WHERE id = \(productID)
+                WHERE id IN (\(list))
                 """)
         }
     }

@@ -150,7 +150,7 @@ struct CatalogStore: Sendable {
             FROM prices pr JOIN variants v ON v.id = pr.variant_id
             WHERE v.product_id = \(id) GROUP BY v.product_id, pr.currency
             """)
-        try await CatalogSearchSchema.refresh(id, on: db)
+        try await CatalogSearchSchema.refresh([id], on: db)
     }
 
     // MARK: Categories

@@ -2,6 +2,7 @@ import EmporiumCore
 import EmporiumStorage
 import Foundation
 import Hummingbird
+import HummingbirdCore
 
 /// `GET /v1/products` parameters, checked, and the SQL they become. Every sort pages by a
 /// keyset (sort value, id), so pages stay stable while products are added.
@@ -25,14 +26,14 @@ struct ProductListQuery: Sendable {
     /// Sort value and id of the last product of the previous page.
     let after: (key: String, id: String)?
 
-    init(_ request: Request, categories: CategoryTree) throws {
-        guard (request.uri.query?.utf8.count ?? 0) <= Self.maximumQueryBytes else {
+    init(_ uri: URI, categories: CategoryTree) throws {
+        guard (uri.query?.utf8.count ?? 0) <= Self.maximumQueryBytes else {
             throw Problem.badRequest("The query string is longer than \(Self.maximumQueryBytes) bytes.")
         }
-        if let raw = request.uri.query, raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding == nil {
+        if let raw = uri.query, raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding == nil {
             throw Problem.badRequest("The query string is not valid percent-encoded UTF-8.")
         }
-        let query = request.uri.queryParameters
+        let query = uri.queryParameters
         var errors: [Problem.FieldError] = []
         func fail(_ parameter: String, _ detail: String) { errors.append(.init(parameter: parameter, detail: detail)) }
 

@@ -84,7 +84,7 @@ struct StorefrontRoutes {
 
     private func list(_ request: Request) async throws -> Page<ProductSummary> {
         let categories = CategoryTree(try await store.categories(on: database))
-        let query = try ProductListQuery(request, categories: categories)
+        let query = try ProductListQuery(request.uri, categories: categories)
         let rows = try await database.query(query.sql(for: database.dialect))
         let ids: [ID<Product>] = try rows.map { try $0.decode("id") }
         var sortKeys: [String: String] = [:]

@@ -1,0 +1,39 @@
+import Foundation
+import Synchronization
+
+/// Progress of long command-line work on standard error: a bar redrawn in place on a
+/// terminal, a plain line every tenth of the way otherwise (CI logs, pipes).
+final class ProgressReporter: Sendable {
+    private let total: Int
+    private let label: String
+    private let isTerminal = isatty(STDERR_FILENO) != 0
+    private let lastTenth = Mutex(-1)
+
+    init(total: Int, label: String) {
+        self.total = max(total, 1)
+        self.label = label
+    }
+
+    func update(_ done: Int) {
+        let fraction = min(1, Double(done) / Double(total))
+        if isTerminal {
+            let width = 30
+            let filled = Int(fraction * Double(width))
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            write("\r\(label) [\(bar)] \(done)/\(total)")
+            if done >= total { write("\n") }
+        } else {
+            let tenth = Int(fraction * 10)
+            let shouldPrint = lastTenth.withLock { last in
+                guard tenth > last else { return false }
+                last = tenth
+                return true
+            }
+            if shouldPrint { write("\(label): \(done)/\(total)\n") }
+        }
+    }
+
+    private func write(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+}
