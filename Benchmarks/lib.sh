@@ -14,16 +14,18 @@ build_release() {
     BINARY=$(swift build -c release --show-bin-path)/emporium
 }
 
-# start_server DATABASE_URL: starts emporium on a free port with rate limiting and access
+# start_server DATABASE_URL [serve options…]: starts emporium on a free port with rate limiting and access
 # logs off (the load comes from one address, and a load balancer logs access in production).
 start_server() {
     PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-    "$BINARY" serve --port "$PORT" --database-url "$1" --rate-limit 0 --log-level warning \
+    local url=$1
+    shift
+    "$BINARY" serve --port "$PORT" --database-url "$url" --rate-limit 0 --log-level warning "$@" \
         >"$work/server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 300); do
         if curl -fsS "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1; then
-            echo "== server up on port $PORT ($1)"
+            echo "== server up on port $PORT ($url)"
             return
         fi
         if ! kill -0 "$SERVER_PID" 2>/dev/null; then

@@ -24,6 +24,11 @@ public enum CatalogSeeder {
         ("Office", ["Notebooks", "Pens", "Desks", "Bags"]),
         ("Kitchen", ["Knives", "Pans", "Bowls", "Boards"]),
     ]
+    /// One per leaf category, in the same order: product `i` is a `nouns[i % 20]` in leaf `i % 20`.
+    private static let nouns = [
+        "Shirt", "Sweater", "Trouser", "Jacket", "Mug", "Lamp", "Chair", "Table", "Tent", "Bottle",
+        "Backpack", "Boot", "Notebook", "Pen", "Desk", "Bag", "Knife", "Pan", "Bowl", "Board",
+    ]
     private static let sizes = ["S", "M", "L"]
 
     /// Seeds `count` active products, and the categories and the `main` stock location if
@@ -94,7 +99,7 @@ public enum CatalogSeeder {
     private static func makeProduct(_ index: Int, category: ID<Category>, ids: some IDGenerator, now: Date) -> Product {
         let adjective = adjectives[index % adjectives.count]
         let material = materials[(index / adjectives.count) % materials.count]
-        let noun = departments.flatMap(\.1)[index % 20].dropLast()
+        let noun = nouns[index % nouns.count]
         let title = "\(adjective) \(material) \(noun) \(index + 1)"
         let handle = title.lowercased().replacingOccurrences(of: " ", with: "-")
         let id: ID<Product> = ids.make()
