@@ -149,6 +149,20 @@ extension TestApp {
         }
     }
 
+    @Test func theBearerSchemeIsCaseInsensitiveAndSpacesAroundTheTokenDoNotCount() async throws {
+        try await withApp { app in
+            let token = try await app.register("ada@example.com").accessToken
+            for header in ["bearer \(token)", "BEARER   \(token)  ", "Bearer\t\(token)"] {
+                let response = try await app.http.execute(uri: "/v1/me", method: .get, headers: [.authorization: header])
+                #expect(response.status == (header.hasPrefix("Bearer\t") ? .unauthorized : .ok), "\(header.prefix(10))")
+            }
+            for header in ["Bearer", "Bearer ", "Bearer    ", "Bearerx \(token)", "Bear \(token)"] {
+                let response = try await app.http.execute(uri: "/v1/me", method: .get, headers: [.authorization: header])
+                #expect(response.status == .unauthorized, "\(header.prefix(10))")
+            }
+        }
+    }
+
     @Test func aTokenSignedWithAnotherKeyIsRefused() async throws {
         let foreign = try await withApp { app in try await app.register("x@example.com").accessToken }
         try await withApp { app in

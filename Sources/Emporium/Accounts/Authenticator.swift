@@ -73,10 +73,20 @@ struct Authenticator: Sendable {
         return .user(user)
     }
 
+    /// The credential of `Authorization: Bearer <credential>`, scheme case-insensitive.
+    /// Plain UTF-8 work: this runs on every authenticated request, and Foundation's trimming
+    /// cost a tenth of such a request's CPU time.
     static func bearerToken(_ header: String?) -> String? {
-        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
-        let token = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+        guard let header else { return nil }
+        let bytes = header.utf8
+        guard bytes.count > 7, bytes.prefix(6).elementsEqual("bearer".utf8, by: { $0 | 0x20 == $1 }),
+            bytes.dropFirst(6).first == UInt8(ascii: " ")
+        else { return nil }
+        let isBlank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        var credential = bytes.dropFirst(7)
+        while let first = credential.first, isBlank(first) { credential = credential.dropFirst() }
+        while let last = credential.last, isBlank(last) { credential = credential.dropLast() }
+        return credential.isEmpty ? nil : String(decoding: credential, as: UTF8.self)
     }
 }
 
