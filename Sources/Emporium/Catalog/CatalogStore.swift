@@ -65,39 +65,45 @@ struct CatalogStore: Sendable {
 
     /// A product with its variants and prices, by id or handle.
     func product(idOrHandle key: String, on db: any SQLExecutor) async throws -> Product? {
-        let row: SQLRow?
-        if let id = ID<Product>(key) {
-            row = try await db.queryFirst("SELECT * FROM products WHERE id = \(id)")
-        } else {
-            row = try await db.queryFirst("SELECT * FROM products WHERE handle = \(key)")
-        }
-        guard let row else { return nil }
-        var product = try Self.decodeProduct(row)
+        guard var product = try await productRow(idOrHandle: key, on: db) else { return nil }
         product.variants = try await variants(of: [product.id], on: db)[product.id] ?? []
         return product
     }
 
-    /// The variants of several products with their prices, by product, in position order.
+    /// The product's own row, without variants.
+    func productRow(idOrHandle key: String, on db: any SQLExecutor) async throws -> Product? {
+        if let id = ID<Product>(key) {
+            return try await db.queryFirst("SELECT * FROM products WHERE id = \(id)").map(Self.decodeProduct)
+        }
+        return try await db.queryFirst("SELECT * FROM products WHERE handle = \(key)").map(Self.decodeProduct)
+    }
+
+    /// The variants of several products with their prices, by product, in position order:
+    /// one query, a row per variant and price.
     func variants(of productIDs: [ID<Product>], on db: any SQLExecutor) async throws -> [ID<Product>: [Variant]] {
         guard !productIDs.isEmpty else { return [:] }
-        let list = SQL.joined(productIDs.map { "\($0)" }, separator: ", ")
-        let variantRows = try await db.query("""
-            SELECT * FROM variants WHERE product_id IN (\(list)) ORDER BY product_id, position, id
+        let list = SQL.joined(productIDs.map { id -> SQL in "\(id)" }, separator: ", ")
+        let rows = try await db.query("""
+            SELECT v.*, pr.currency AS price_currency, pr.amount AS price_amount
+            FROM variants v LEFT JOIN prices pr ON pr.variant_id = v.id
+            WHERE v.product_id IN (\(list)) ORDER BY v.product_id, v.position, v.id
             """)
-        let priceRows = try await db.query("""
-            SELECT pr.variant_id, pr.currency, pr.amount FROM prices pr JOIN variants v ON v.id = pr.variant_id
-            WHERE v.product_id IN (\(list))
-            """)
-        var prices: [String: [String: Int64]] = [:]
-        for row in priceRows {
-            prices[try row.decode("variant_id"), default: [:]][try row.decode("currency")] = try row.decode("amount")
-        }
         var result: [ID<Product>: [Variant]] = [:]
-        for row in variantRows {
-            var variant = try Self.decodeVariant(row)
-            variant.prices = prices[variant.id.description] ?? [:]
-            result[variant.productID, default: []].append(variant)
+        var current: Variant?
+        func finish() {
+            if let variant = current { result[variant.productID, default: []].append(variant) }
         }
+        for row in rows {
+            let id: ID<Variant> = try row.decode("id")
+            if current?.id != id {
+                finish()
+                current = try Self.decodeVariant(row)
+            }
+            if let currency: String = try row.decode("price_currency") {
+                current?.prices[currency] = try row.decode("price_amount")
+            }
+        }
+        finish()
         return result
     }
 

@@ -67,12 +67,17 @@ struct StorefrontRoutes {
         routes.get("/v1/products/:id_or_handle") { request, context in
             try await cached(request, context: context) {
                 let key = context.parameters.get("id_or_handle") ?? ""
-                guard key.utf8.count <= 100, let product = try await store.product(idOrHandle: key, on: database),
-                    product.status == .active
+                guard key.utf8.count <= 100, let row = try await store.productRow(idOrHandle: key, on: database),
+                    row.status == .active
                 else { throw Problem.notFound("There is no product with this id or handle.") }
-                let available = try await inventory.available(product.variants.map(\.id), on: database)
+                // Variants with prices, and stock: two reads at once.
+                async let variants = store.variants(of: [row.id], on: database)
+                async let available = inventory.available(ofProduct: row.id, on: database)
+                var product = row
+                product.variants = try await variants[row.id] ?? []
+                let stock = try await available
                 return ProductResponse(
-                    product, variants: product.variants.map { .storefront($0, available: available[$0.id] ?? 0) })
+                    product, variants: product.variants.map { .storefront($0, available: stock[$0.id] ?? 0) })
             }
         }
         routes.get("/v1/categories") { request, context in

@@ -142,16 +142,16 @@ struct InventoryStore: Sendable {
             """).map(Self.decodeLevel)
     }
 
-    /// Available stock per variant over all locations.
-    func available(_ variants: [ID<Variant>], on db: any SQLExecutor) async throws -> [ID<Variant>: Int64] {
-        guard !variants.isEmpty else { return [:] }
-        let list = SQL.joined(variants.map { id -> SQL in "\(id)" }, separator: ", ")
-        let rows = try await db.query("""
-            SELECT variant_id, CAST(SUM(on_hand - reserved) AS BIGINT) AS available FROM inventory_levels
-            WHERE variant_id IN (\(list)) GROUP BY variant_id
-            """)
+    /// Available stock per variant of one product, over all locations.
+    func available(ofProduct product: ID<Product>, on db: any SQLExecutor) async throws -> [ID<Variant>: Int64] {
         var result: [ID<Variant>: Int64] = [:]
-        for row in rows { result[try row.decode("variant_id")] = try row.decode("available") }
+        for row in try await db.query("""
+            SELECT l.variant_id, CAST(SUM(l.on_hand - l.reserved) AS BIGINT) AS available
+            FROM inventory_levels l JOIN variants v ON v.id = l.variant_id
+            WHERE v.product_id = \(product) GROUP BY l.variant_id
+            """) {
+            result[try row.decode("variant_id")] = try row.decode("available")
+        }
         return result
     }
 
