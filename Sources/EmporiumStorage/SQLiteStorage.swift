@@ -136,13 +136,26 @@ public final class SQLiteStorage: Database {
         }
     }
 
-    /// One process owns an SQLite file's writes, so there is nobody else to hear from.
+    /// SQLite has no notifications, but another process may write the file (`emporium import`
+    /// beside a running server). SQLite's `data_version` changes for a connection whenever
+    /// another connection commits, so one reader watches it twice a second and reports a
+    /// change as a notification. Our own writes count too, which is harmless for a cache.
     public func listen(
         on channel: String, onListening: @Sendable () -> Void, onNotification: @escaping @Sendable () -> Void
     ) async throws {
         onListening()
+        guard let watcher = readers.first else {
+            // An in-memory database belongs to this process alone.
+            while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
+            return
+        }
+        var last: Int64?
         while !Task.isCancelled {
-            try await Task.sleep(for: .seconds(3600))
+            try checkOpen()
+            let version: Int64? = try await Self.run("PRAGMA data_version", on: watcher).first?.decode("data_version")
+            if let last, version != last { onNotification() }
+            last = version
+            try await Task.sleep(for: .milliseconds(500))
         }
     }
 

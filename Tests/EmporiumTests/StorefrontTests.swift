@@ -188,3 +188,31 @@ extension TestApp {
         }
     }
 }
+
+/// SQLite: another process writing the file (an import beside a running server) clears the
+/// server's cache too.
+@Suite(.enabled(if: TestDatabase.dialect == .sqlite)) struct SQLiteCacheInvalidationTests {
+    @Test func aWriteByAnotherConnectionShowsWithinTwoSeconds() async throws {
+        try await withApp { app in
+            let staff = try await app.signIn("staff@example.com", as: .staff)
+            try await app.createProduct(TestApp.product(handle: "mug", eur: 1000), token: staff)
+            #expect(try await app.get("/v1/products/mug", token: nil).text.contains("1000"))
+            // Give the watcher its first reading, then write from a handle of its own.
+            try await Task.sleep(for: .milliseconds(700))
+            guard case .sqliteFile(let path) = try DatabaseURL(parsing: app.database.displayName) else {
+                Issue.record("not a file database")
+                return
+            }
+            let other = try await SQLiteStorage.open(.sqliteFile(path: path), readerCount: 1, logger: Logger(label: "other"))
+            try await other.execute("UPDATE prices SET amount = 4321 WHERE currency = 'EUR'")
+            await other.close()
+            let deadline = ContinuousClock.now + .seconds(2)
+            var seen = false
+            while ContinuousClock.now < deadline, !seen {
+                seen = try await app.get("/v1/products/mug", token: nil).text.contains("4321")
+                if !seen { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(seen, "the server kept answering the old price after another process changed it")
+        }
+    }
+}
