@@ -25,9 +25,8 @@ struct CatalogService: Sendable {
 
     func createProduct(_ input: ProductInput, by author: Author) async throws -> Product {
         var errors: [Problem.FieldError] = []
-        for member in ["handle", "title"] where (member == "handle" ? input.handle : input.title) == nil {
-            errors.append(.init(pointer: "/" + member, detail: "is required"))
-        }
+        if input.handle == nil { errors.append(.init(pointer: "/handle", detail: "is required")) }
+        if input.title == nil { errors.append(.init(pointer: "/title", detail: "is required")) }
         CatalogRules.check(product: input, into: &errors)
         let options = input.options ?? []
         for (index, variant) in (input.variants ?? []).enumerated() {

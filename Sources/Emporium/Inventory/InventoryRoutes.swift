@@ -78,6 +78,19 @@ struct InventoryRoutes {
             case lowStockThreshold = "low_stock_threshold"
             case updatedAt = "updated_at"
         }
+
+        /// `variant` is a row with the variant's `sku`, `product_id` and `low_stock_threshold`.
+        init(_ level: InventoryLevel, variant: SQLRow) throws {
+            variantID = level.variantID.description
+            sku = try variant.decode("sku")
+            productID = try variant.decode("product_id")
+            locationID = level.locationID.description
+            onHand = level.onHand
+            reserved = level.reserved
+            available = level.available
+            lowStockThreshold = try variant.decode("low_stock_threshold")
+            updatedAt = Timestamp.string(from: level.updatedAt)
+        }
     }
 
     struct MovementResponse: Codable, Sendable {
@@ -101,6 +114,19 @@ struct InventoryRoutes {
             case actorID = "actor_id"
             case actorType = "actor_type"
             case createdAt = "created_at"
+        }
+
+        init(_ movement: InventoryMovement) {
+            id = movement.id.description
+            variantID = movement.variantID.description
+            locationID = movement.locationID.description
+            onHandDelta = movement.onHandDelta
+            reservedDelta = movement.reservedDelta
+            reason = movement.reason
+            reference = movement.reference
+            actorID = movement.actor?.id
+            actorType = movement.actor?.type
+            createdAt = Timestamp.string(from: movement.createdAt)
         }
     }
 
@@ -218,11 +244,7 @@ struct InventoryRoutes {
                   origin: context.origin), on: db)
         try await CatalogCache.announceChange(on: db)
         return AdjustmentResponse(
-            level: LevelResponse(
-                variantID: variant.description, sku: try variantRow.decode("sku"), productID: try variantRow.decode("product_id"),
-                locationID: location.description, onHand: level.onHand, reserved: level.reserved, available: level.available,
-                lowStockThreshold: try variantRow.decode("low_stock_threshold"), updatedAt: Timestamp.string(from: level.updatedAt)),
-            movement: Self.movementResponse(movement))
+            level: try LevelResponse(level, variant: variantRow), movement: MovementResponse(movement))
     }
 
     private func levels(_ request: Request) async throws -> Page<LevelResponse> {
@@ -252,14 +274,7 @@ struct InventoryRoutes {
             JOIN variants v ON v.id = l.variant_id \(filter)
             ORDER BY v.sku, l.location_id LIMIT \(page.limit + 1)
             """)
-        let levels = try rows.map { row in
-            let level = try InventoryStore.decodeLevel(row)
-            return LevelResponse(
-                variantID: level.variantID.description, sku: try row.decode("sku"), productID: try row.decode("product_id"),
-                locationID: level.locationID.description, onHand: level.onHand, reserved: level.reserved,
-                available: level.available, lowStockThreshold: try row.decode("low_stock_threshold"),
-                updatedAt: Timestamp.string(from: level.updatedAt))
-        }
+        let levels = try rows.map { row in try LevelResponse(InventoryStore.decodeLevel(row), variant: row) }
         return Page(levels, limit: page.limit, cursor: { KeysetCursor.encode([$0.sku, $0.locationID]) })
     }
 
@@ -280,21 +295,7 @@ struct InventoryRoutes {
             SELECT m.* FROM inventory_movements m LEFT JOIN variants v ON v.id = m.variant_id \(filter)
             ORDER BY m.id LIMIT \(page.limit + 1)
             """)
-        let movements = try rows.map { row in
-            MovementResponse(
-                id: try row.decode("id"), variantID: try row.decode("variant_id"), locationID: try row.decode("location_id"),
-                onHandDelta: try row.decode("on_hand_delta"), reservedDelta: try row.decode("reserved_delta"),
-                reason: try row.decode("reason"), reference: try row.decode("reference"), actorID: try row.decode("actor_id"),
-                actorType: try row.decode("actor_type"), createdAt: Timestamp.string(from: try row.decode("created_at")))
-        }
+        let movements = try rows.map { row in MovementResponse(try InventoryStore.decodeMovement(row)) }
         return Page(movements, limit: page.limit, id: \.id)
-    }
-
-    static func movementResponse(_ movement: InventoryMovement) -> MovementResponse {
-        MovementResponse(
-            id: movement.id.description, variantID: movement.variantID.description, locationID: movement.locationID.description,
-            onHandDelta: movement.onHandDelta, reservedDelta: movement.reservedDelta, reason: movement.reason,
-            reference: movement.reference, actorID: movement.actor?.id, actorType: movement.actor?.type,
-            createdAt: Timestamp.string(from: movement.createdAt))
     }
 }

@@ -155,6 +155,20 @@ struct InventoryStore: Sendable {
         return result
     }
 
+    static func decodeMovement(_ row: SQLRow) throws -> InventoryMovement {
+        let actorID: String? = try row.decode("actor_id")
+        let actor: AuditLog.Actor? = switch (try row.decode("actor_type", as: String?.self), actorID) {
+        case ("user", let id?): ID<User>(id).map(AuditLog.Actor.user)
+        case ("api_key", let id?): ID<APIKey>(id).map(AuditLog.Actor.apiKey)
+        default: nil
+        }
+        return InventoryMovement(
+            id: try row.decode("id"), variantID: try row.decode("variant_id"), locationID: try row.decode("location_id"),
+            onHandDelta: try row.decode("on_hand_delta"), reservedDelta: try row.decode("reserved_delta"),
+            reason: try row.decode("reason"), reference: try row.decode("reference"), actor: actor,
+            createdAt: try row.decode("created_at"))
+    }
+
     static func decodeLevel(_ row: SQLRow) throws -> InventoryLevel {
         InventoryLevel(
             variantID: try row.decode("variant_id"), locationID: try row.decode("location_id"),

@@ -96,18 +96,16 @@ struct Idempotency: Sendable {
                     .unprocessableContent, slug: "idempotency-key-reused", title: "Idempotency key reused",
                     detail: "This Idempotency-Key was used with a different request; use a new key for a new request.")
             }
-            guard let status else {
-                throw Problem(
-                    .conflict, slug: "idempotency-key-in-use", title: "Request in progress",
-                    detail: "A request with this Idempotency-Key is still being processed; retry shortly.")
-            }
+            guard let status else { throw Self.keyInUse }
             let body: String = try row.decode("response")
             return Stored(status: HTTPResponse.Status(code: Int(status)), body: ByteBuffer(string: body))
         }
-        throw Problem(
-            .conflict, slug: "idempotency-key-in-use", title: "Request in progress",
-            detail: "A request with this Idempotency-Key is being processed; retry shortly.")
+        throw Self.keyInUse
     }
+
+    static let keyInUse = Problem(
+        .conflict, slug: "idempotency-key-in-use", title: "Request in progress",
+        detail: "A request with this Idempotency-Key is still being processed; retry shortly.")
 }
 
 extension Idempotency.Stored: ResponseGenerator {
