@@ -23,6 +23,10 @@ struct ServerOptions: ParsableArguments {
     @Option(help: .init(ConfigurationSetting.sqliteReaders.help)) var sqliteReaders: String?
     @Option(help: .init(ConfigurationSetting.postgresPoolSize.help)) var postgresPoolSize: String?
     @Option(help: .init(ConfigurationSetting.catalogMaxAge.help)) var catalogMaxAge: String?
+    @Option(help: .init(ConfigurationSetting.taxIncludedCurrencies.help)) var taxIncludedCurrencies: String?
+    @Option(help: .init(ConfigurationSetting.paymentCapture.help)) var paymentCapture: String?
+    @Option(help: .init(ConfigurationSetting.testPayments.help)) var testPayments: String?
+    @Option(help: .init(ConfigurationSetting.reservationTimeout.help)) var reservationTimeout: String?
 
     /// The flags that were given, by setting name.
     var flags: [String: String] {
@@ -34,6 +38,8 @@ struct ServerOptions: ParsableArguments {
             (.jwtKeyFile, jwtKeyFile), (.encryptionKeyFile, encryptionKeyFile),
             (.mailFolder, mailFolder), (.passwordResetURL, passwordResetUrl), (.sqliteReaders, sqliteReaders),
             (.postgresPoolSize, postgresPoolSize), (.catalogMaxAge, catalogMaxAge),
+            (.taxIncludedCurrencies, taxIncludedCurrencies), (.paymentCapture, paymentCapture), (.testPayments, testPayments),
+            (.reservationTimeout, reservationTimeout),
         ]
         return Dictionary(uniqueKeysWithValues: given.compactMap { setting, value in value.map { (setting.name, $0) } })
     }

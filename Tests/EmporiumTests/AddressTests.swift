@@ -10,10 +10,8 @@ import Testing
 
 extension TestApp {
     @discardableResult
-    func send(_ method: HTTPRequest.Method, _ uri: String, token: String, json: String? = nil) async throws -> TestResponse {
-        var headers: HTTPFields = [.authorization: "Bearer \(token)"]
-        if json != nil { headers[.contentType] = "application/json" }
-        return try await http.execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
+    func send(_ method: HTTPRequest.Method, _ uri: String, token: String?, json: String? = nil) async throws -> TestResponse {
+        try await send(method, uri, token: token, json: json, headers: [:])
     }
 }
 

@@ -60,6 +60,23 @@ extension TestApp {
         .anonymous: .unauthorized, .customer: .forbidden, .anotherCustomer: .forbidden, .staff: nil, .admin: nil,
         .keyWithoutScope: .forbidden, .keyWithScope: nil,
     ]
+    /// Staff routes for people only: keys are refused whatever their scopes.
+    static let staffOnly: [Caller: HTTPResponse.Status?] = [
+        .anonymous: .unauthorized, .customer: .forbidden, .anotherCustomer: .forbidden, .staff: nil, .admin: nil,
+        .keyWithoutScope: .forbidden, .keyWithScope: .forbidden,
+    ]
+    /// Routes on something of `.customer` (a cart, an order): everyone else finds nothing
+    /// there; keys have no carts or orders of their own.
+    static let customersOwn: [Caller: HTTPResponse.Status?] = [
+        .anonymous: .notFound, .customer: nil, .anotherCustomer: .notFound, .staff: .notFound, .admin: .notFound,
+        .keyWithoutScope: .forbidden, .keyWithScope: .forbidden,
+    ]
+    static let customersOwnSignedIn: [Caller: HTTPResponse.Status?] = customersOwn.merging([.anonymous: .unauthorized]) { $1 }
+    /// Open to guests and people; API keys are refused.
+    static let shoppers: [Caller: HTTPResponse.Status?] = [
+        .anonymous: nil, .customer: nil, .anotherCustomer: nil, .staff: nil, .admin: nil,
+        .keyWithoutScope: .forbidden, .keyWithScope: .forbidden,
+    ]
     static let adminOnly: [Caller: HTTPResponse.Status?] = [
         .anonymous: .unauthorized, .customer: .forbidden, .anotherCustomer: .forbidden, .staff: .forbidden, .admin: nil,
         .keyWithoutScope: .forbidden, .keyWithScope: .forbidden,
@@ -132,6 +149,40 @@ extension TestApp {
         .init(method: .get, path: "/v1/admin/inventory/locations", body: nil, scope: .inventoryRead, statuses: staffOrScope),
         .init(method: .post, path: "/v1/admin/inventory/locations", body: #"{"code":"loc-{caller}","name":"L"}"#, scope: .inventoryWrite, statuses: staffOrScope),
         .init(method: .post, path: "/v1/admin/inventory/adjustments", body: #"{"sku":"MATRIX-1","location_id":"{location}","delta":1,"reason":"received"}"#, scope: .inventoryWrite, statuses: staffOrScope),
+        .init(method: .post, path: "/v1/carts", body: #"{"currency":"EUR"}"#, statuses: shoppers),
+        .init(method: .get, path: "/v1/carts/{cart}", body: nil, statuses: customersOwn),
+        .init(method: .post, path: "/v1/carts/{cart}/items", body: #"{"sku":"MATRIX-1","quantity":1}"#, statuses: customersOwn),
+        .init(method: .patch, path: "/v1/carts/{cart}/items/{item}", body: #"{"quantity":2}"#, statuses: customersOwn),
+        .init(method: .delete, path: "/v1/carts/{cart}/items/{item}", body: nil, statuses: customersOwn),
+        .init(method: .put, path: "/v1/carts/{cart}/email", body: #"{"email":"c@example.com"}"#, statuses: customersOwn),
+        .init(method: .put, path: "/v1/carts/{cart}/shipping-address", body: #"{"recipient":"A","line1":"1 Road","city":"X","country":"DE"}"#, statuses: customersOwn),
+        .init(method: .get, path: "/v1/carts/{cart}/shipping-options", body: nil, statuses: customersOwn),
+        .init(method: .put, path: "/v1/carts/{cart}/shipping-method", body: #"{"shipping_method_id":"{shipping_method}"}"#, statuses: customersOwn),
+        .init(method: .put, path: "/v1/carts/{cart}/discount-code", body: #"{"code":"NONE"}"#, statuses: customersOwn),
+        .init(method: .delete, path: "/v1/carts/{cart}/discount-code", body: nil, statuses: customersOwn),
+        .init(method: .post, path: "/v1/carts/{cart}/checkout", body: #"{"payment":{"provider":"test","token":"tok_visa"}}"#, statuses: customersOwn),
+        .init(method: .get, path: "/v1/orders", body: nil, statuses: signedIn),
+        .init(method: .get, path: "/v1/orders/{order}", body: nil, statuses: customersOwnSignedIn),
+        .init(method: .post, path: "/v1/orders/{order}/cancel", body: nil, statuses: customersOwnSignedIn),
+        .init(method: .get, path: "/v1/admin/orders", body: nil, scope: .ordersRead, statuses: staffOrScope),
+        .init(method: .get, path: "/v1/admin/orders/{order}", body: nil, scope: .ordersRead, statuses: staffOrScope),
+        .init(method: .post, path: "/v1/admin/orders/{order}/capture", body: nil, scope: .ordersWrite, statuses: staffOrScope),
+        .init(method: .post, path: "/v1/admin/orders/{order}/cancel", body: nil, scope: .ordersWrite, statuses: staffOrScope),
+        .init(method: .post, path: "/v1/admin/orders/{order}/refunds", body: #"{"amount":1}"#, scope: .ordersWrite, statuses: staffOrScope),
+        .init(method: .post, path: "/v1/admin/orders/{order}/fulfillments", body: #"{"location_id":"{location}","lines":[]}"#, scope: .ordersWrite, statuses: staffOrScope),
+        .init(method: .get, path: "/v1/admin/reports/sales", body: nil, scope: .reportsRead, statuses: staffOrScope),
+        .init(method: .get, path: "/v1/admin/shipping-methods", body: nil, statuses: adminOnly),
+        .init(method: .post, path: "/v1/admin/shipping-methods", body: #"{"name":"S","currency":"EUR","flat_amount":100}"#, statuses: adminOnly),
+        .init(method: .put, path: "/v1/admin/shipping-methods/{shipping_method}", body: #"{"name":"S","currency":"EUR","flat_amount":200}"#, statuses: adminOnly),
+        .init(method: .delete, path: "/v1/admin/shipping-methods/{shipping_method}", body: nil, statuses: adminOnly),
+        .init(method: .get, path: "/v1/admin/tax-rates", body: nil, statuses: adminOnly),
+        .init(method: .post, path: "/v1/admin/tax-rates", body: #"{"country":"FR","name":"TVA","rate_ppm":200000}"#, statuses: adminOnly),
+        .init(method: .put, path: "/v1/admin/tax-rates/{tax_rate}", body: #"{"country":"AT","region":"{tax_region}","name":"MwSt","rate_ppm":200000}"#, statuses: adminOnly),
+        .init(method: .delete, path: "/v1/admin/tax-rates/{tax_rate}", body: nil, statuses: adminOnly),
+        .init(method: .get, path: "/v1/admin/discounts", body: nil, statuses: staffOnly),
+        .init(method: .post, path: "/v1/admin/discounts", body: #"{"code":"M-{caller}","kind":"percentage","percentage_ppm":10000}"#, statuses: staffOnly),
+        .init(method: .put, path: "/v1/admin/discounts/{discount}", body: #"{"code":"{discount_code}","kind":"percentage","percentage_ppm":20000}"#, statuses: staffOnly),
+        .init(method: .delete, path: "/v1/admin/discounts/{discount}", body: nil, statuses: staffOnly),
     ]
 
     @Test func everyRouteHasAnExpectation() async throws {
@@ -163,6 +214,15 @@ extension TestApp {
             let locationID = try #require(
                 try await app.send(.post, "/v1/admin/inventory/locations", token: admin, json: #"{"code":"matrix","name":"M"}"#)
                     .jsonObject()["id"] as? String)
+            // Something to sell, a customer's order and their open cart.
+            try await app.receive(1000, of: "MATRIX-1", at: locationID, token: admin)
+            let method = try await app.send(.post, "/v1/admin/shipping-methods", token: admin, json: #"{"name":"Standard","currency":"EUR","flat_amount":490}"#)
+            let methodID = try #require(try method.jsonObject()["id"] as? String)
+            let ordered = try await app.readyCart(
+                CommerceFixture(admin: admin, sku: "MATRIX-1", variantID: "", location: locationID, shippingMethod: methodID),
+                token: tokens[.customer]!)
+            let orderID = try #require(try await app.checkout(ordered).jsonObject()["id"] as? String)
+            let cart = try await app.newCart(token: tokens[.customer]!)
             var fresh = 0
             var keys: [Set<Scope>: String] = [:]
             func key(_ scopes: Set<Scope>) async throws -> String {
@@ -203,6 +263,30 @@ extension TestApp {
                         let category = try await app.send(.post, "/v1/admin/categories", token: admin, json: #"{"slug":"fresh-\#(fresh)","name":"F"}"#)
                         uri = uri.replacingOccurrences(of: "{category}", with: try category.jsonObject()["id"] as! String)
                     }
+                    uri = uri.replacingOccurrences(of: "{cart}", with: cart.id).replacingOccurrences(of: "{order}", with: orderID)
+                    var bodyValues = ["{location}": locationID, "{shipping_method}": methodID]
+                    if uri.contains("{item}") {
+                        // The line comes back for each call, since DELETE consumes it.
+                        let added = try await app.cart(cart, .post, "/items", json: #"{"sku":"MATRIX-1","quantity":1}"#)
+                        let itemID = try #require((try added.jsonObject()["items"] as? [[String: Any]])?.first?["id"] as? String)
+                        uri = uri.replacingOccurrences(of: "{item}", with: itemID)
+                    }
+                    if uri.contains("{shipping_method}") {
+                        let created = try await app.send(.post, "/v1/admin/shipping-methods", token: admin, json: #"{"name":"Fresh","currency":"EUR","flat_amount":1}"#)
+                        uri = uri.replacingOccurrences(of: "{shipping_method}", with: try created.jsonObject()["id"] as! String)
+                    }
+                    if uri.contains("{tax_rate}") {
+                        fresh += 1
+                        let created = try await app.send(.post, "/v1/admin/tax-rates", token: admin, json: #"{"country":"AT","region":"R\#(fresh)","name":"R","rate_ppm":1}"#)
+                        uri = uri.replacingOccurrences(of: "{tax_rate}", with: try created.jsonObject()["id"] as! String)
+                        bodyValues["{tax_region}"] = "R\(fresh)"
+                    }
+                    if uri.contains("{discount}") {
+                        fresh += 1
+                        let created = try await app.send(.post, "/v1/admin/discounts", token: admin, json: #"{"code":"FRESH-\#(fresh)","kind":"percentage","percentage_ppm":1}"#)
+                        uri = uri.replacingOccurrences(of: "{discount}", with: try created.jsonObject()["id"] as! String)
+                        bodyValues["{discount_code}"] = "FRESH-\(fresh)"
+                    }
                     var token = tokens[caller]
                     let all = Set(Scope.allCases)
                     switch caller {
@@ -215,9 +299,11 @@ extension TestApp {
                     if expectation.body != nil { headers[.contentType] = "application/json" }
                     let response = try await app.http.execute(
                         uri: uri, method: expectation.method, headers: headers,
-                        body: expectation.body.map {
-                            ByteBuffer(string: $0.replacingOccurrences(of: "{caller}", with: "\(caller)".lowercased())
-                                .replacingOccurrences(of: "{location}", with: locationID))
+                        body: expectation.body.map { body in
+                            let filled = bodyValues.reduce(body.replacingOccurrences(of: "{caller}", with: "\(caller)".lowercased())) {
+                                $0.replacingOccurrences(of: $1.key, with: $1.value)
+                            }
+                            return ByteBuffer(string: filled)
                         })
                     let label = "\(expectation.method) \(expectation.path) as \(caller)"
                     if let expected = expectation.statuses[caller] ?? nil {

@@ -43,6 +43,19 @@ public struct AppConfiguration: Sendable {
     public var passwordResetURL = "http://localhost:3000/reset-password"
     /// Seconds shared caches may reuse storefront catalog answers.
     public var catalogMaxAge = 60
+    /// Currencies whose prices include tax (VAT-style shops); elsewhere tax is added at checkout.
+    public var taxIncludedCurrencies: Set<String> = []
+    /// Capture payments as soon as they are authorized, or leave that to staff.
+    public var paymentCapture: PaymentCapture = .automatic
+    /// Offer the built-in `test` payment provider (turn it off in production).
+    public var testPayments = true
+    /// How long an order may wait for its payment before its stock is released.
+    public var reservationTimeout: Duration = .seconds(900)
+
+    public enum PaymentCapture: String, Sendable, CaseIterable {
+        case automatic
+        case manual
+    }
 
     public init() {}
 

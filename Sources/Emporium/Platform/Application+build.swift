@@ -22,6 +22,8 @@ public struct AppDependencies: Sendable {
     /// Routes of the embedding program, added after Emporium's own and behind the same
     /// middleware.
     public var customRoutes: (@Sendable (RouteRegistrar) -> Void)?
+    /// Payment providers besides the built-in `test` one (which `testPayments` controls).
+    public var paymentProviders: [any PaymentProvider]
 
     public init(
         clock: any WallClock = SystemClock(),
@@ -30,7 +32,8 @@ public struct AppDependencies: Sendable {
         database: (any Database)? = nil,
         routeTable: RouteTable = RouteTable(),
         mailer: (any Mailer)? = nil,
-        customRoutes: (@Sendable (RouteRegistrar) -> Void)? = nil
+        customRoutes: (@Sendable (RouteRegistrar) -> Void)? = nil,
+        paymentProviders: [any PaymentProvider] = []
     ) {
         self.clock = clock
         self.ids = ids ?? TimeOrderedIDGenerator(clock: clock)
@@ -39,6 +42,7 @@ public struct AppDependencies: Sendable {
         self.routeTable = routeTable
         self.mailer = mailer
         self.customRoutes = customRoutes
+        self.paymentProviders = paymentProviders
     }
 }
 
@@ -150,6 +154,10 @@ public func buildApplication(
         idempotency: Idempotency(database: database, clock: dependencies.clock), clock: dependencies.clock,
         ids: dependencies.ids
     ).register(on: registrar)
+    let commerce = Commerce(
+        configuration: configuration, dependencies: dependencies, database: database, cipher: cipher, audit: audit,
+        inventory: inventoryStore, catalogCache: catalogCache, logger: logger)
+    commerce.register(on: registrar)
     dependencies.customRoutes?(registrar)
 
     let migrator = MigrationRunner(migrations: Migrations.all, clock: dependencies.clock, logger: logger)
@@ -157,7 +165,7 @@ public func buildApplication(
         router: router,
         server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [database, CatalogInvalidationListener(database: database, cache: catalogCache, logger: logger)],
+        services: [database, CatalogInvalidationListener(database: database, cache: catalogCache, logger: logger), commerce.sweeper],
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host

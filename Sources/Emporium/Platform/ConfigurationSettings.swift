@@ -1,3 +1,4 @@
+import EmporiumCore
 import EmporiumStorage
 import Foundation
 import Logging
@@ -180,12 +181,47 @@ extension ConfigurationSetting {
         configuration.catalogMaxAge = try integer("catalog-max-age", text, in: 0...86_400)
     }
 
+    public static let taxIncludedCurrencies = ConfigurationSetting(
+        name: "tax-included-currencies", defaultValue: "",
+        summary: "Comma-separated currencies whose prices include tax (e.g. EUR,GBP); tax is added on top in all others."
+    ) { configuration, text throws(ConfigurationError) in
+        let codes = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard codes.allSatisfy({ Currency(code: $0) != nil }) else {
+            throw invalid("tax-included-currencies", text, "ISO 4217 codes separated by commas, e.g. EUR,GBP")
+        }
+        configuration.taxIncludedCurrencies = Set(codes)
+    }
+
+    public static let paymentCapture = ConfigurationSetting(
+        name: "payment-capture", defaultValue: "automatic",
+        summary: "automatic (take the money when the payment is authorized) or manual (staff capture each order)."
+    ) { configuration, text throws(ConfigurationError) in
+        guard let capture = AppConfiguration.PaymentCapture(rawValue: text) else {
+            throw invalid("payment-capture", text, "automatic or manual")
+        }
+        configuration.paymentCapture = capture
+    }
+
+    public static let testPayments = ConfigurationSetting(
+        name: "test-payments", defaultValue: "true",
+        summary: "Offer the built-in test payment provider (tok_visa approves); turn off in production."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.testPayments = try boolean("test-payments", text)
+    }
+
+    public static let reservationTimeout = ConfigurationSetting(
+        name: "reservation-timeout", defaultValue: "900",
+        summary: "Seconds an order holds its stock while its payment is unconfirmed; then it is cancelled."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.reservationTimeout = .seconds(try integer("reservation-timeout", text, in: 10...86_400))
+    }
+
     /// In the order they are applied: `rate-limit` before `rate-limit-burst`.
     public static let all: [ConfigurationSetting] = [
         .host, .port, .databaseURL, .logFormat, .logLevel, .maxBodyBytes, .idleTimeout, .shutdownGrace,
         .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .bcryptCost, .jwtKeyFile, .encryptionKeyFile,
         .mailFolder, .passwordResetURL, .sqliteReaders,
-        .postgresPoolSize, .catalogMaxAge,
+        .postgresPoolSize, .catalogMaxAge, .taxIncludedCurrencies, .paymentCapture, .testPayments, .reservationTimeout,
     ]
 
     /// "--port (EMPORIUM_PORT)": how messages name a setting.

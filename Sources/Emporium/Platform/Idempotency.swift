@@ -25,6 +25,27 @@ struct Idempotency: Sendable {
     struct Stored: Sendable {
         let status: HTTPResponse.Status
         let body: ByteBuffer
+
+        init(status: HTTPResponse.Status, body: ByteBuffer) {
+            self.status = status
+            self.body = body
+        }
+
+        /// An answer that is a JSON document.
+        init(status: HTTPResponse.Status, json value: some Encodable) throws {
+            self.init(status: status, body: ByteBuffer(bytes: try Self.encoder.encode(value)))
+        }
+
+        /// An answer that is a problem (a declined payment): stored and replayed like a success.
+        init(problem: Problem, path: String) {
+            self.init(status: problem.status, body: ByteBuffer(bytes: problem.document(path: path, requestID: nil)))
+        }
+
+        private static let encoder: JSONEncoder = {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return encoder
+        }()
     }
 
     /// The key the request carries, if any, checked for shape.
@@ -65,6 +86,28 @@ struct Idempotency: Sendable {
             try? await database.execute("DELETE FROM idempotency_keys WHERE caller = \(caller) AND key = \(key) AND status IS NULL")
             throw error
         }
+    }
+
+    /// Runs `operation` once per (caller, key) where the operation commits its own steps (a
+    /// checkout commits its order before it calls the payment provider). Its answer is stored
+    /// when it returns; when it throws, the key is freed, so the operation must throw only
+    /// before it has committed anything.
+    func performInSteps(
+        caller: String, key: String, fingerprint: String, _ operation: @Sendable @escaping () async throws -> Stored
+    ) async throws -> Stored {
+        if let stored = try await claim(caller: caller, key: key, fingerprint: fingerprint) { return stored }
+        let stored: Stored
+        do {
+            stored = try await operation()
+        } catch {
+            try? await database.execute("DELETE FROM idempotency_keys WHERE caller = \(caller) AND key = \(key) AND status IS NULL")
+            throw error
+        }
+        try await database.execute("""
+            UPDATE idempotency_keys SET status = \(Int64(stored.status.code)), response = \(String(buffer: stored.body))
+            WHERE caller = \(caller) AND key = \(key)
+            """)
+        return stored
     }
 
     /// Claims the key, or answers what an earlier request with it stored.
@@ -110,7 +153,7 @@ struct Idempotency: Sendable {
 
 extension Idempotency.Stored: ResponseGenerator {
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        var headers: HTTPFields = [.contentType: "application/json"]
+        var headers: HTTPFields = [.contentType: status.code >= 400 ? "application/problem+json" : "application/json"]
         headers[.contentLength] = String(body.readableBytes)
         return Response(status: status, headers: headers, body: .init(byteBuffer: body))
     }

@@ -285,5 +285,8 @@ enum Migrations {
         Migration(version: 9, name: "search index without pending list", statements: { dialect in
             dialect == .postgres ? ["ALTER INDEX products_search SET (fastupdate = off)"] : []
         }),
+        Migration(version: 10, name: "carts, orders and payments", statements: { dialect in
+            CommerceSchema.statements(for: dialect)
+        }),
     ]
 }

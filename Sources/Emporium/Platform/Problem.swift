@@ -131,13 +131,18 @@ extension Problem {
         return encoder
     }()
 
-    /// The problem document as a response.
-    public func response(path: String?, requestID: String?) -> Response {
+    /// The problem document as JSON.
+    func document(path: String?, requestID: String?) -> Data {
         let body = Body(
             type: type, title: title, status: status.code, detail: detail, instance: path,
             requestID: requestID, errors: errors.isEmpty ? nil : errors)
         // Encoding these plain strings and numbers cannot fail.
-        let data = (try? Self.encoder.encode(body)) ?? Data(#"{"type":"urn:emporium:problem:internal"}"#.utf8)
+        return (try? Self.encoder.encode(body)) ?? Data(#"{"type":"urn:emporium:problem:internal"}"#.utf8)
+    }
+
+    /// The problem document as a response.
+    public func response(path: String?, requestID: String?) -> Response {
+        let data = document(path: path, requestID: requestID)
         var headers = headers
         headers[.contentType] = "application/problem+json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))

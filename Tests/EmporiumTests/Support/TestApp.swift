@@ -43,6 +43,7 @@ struct TestApp: Sendable {
 func withApp<Result: Sendable>(
     configure: (inout AppConfiguration) -> Void = { _ in },
     customRoutes: (@Sendable (RouteRegistrar) -> Void)? = nil,
+    paymentProviders: [any PaymentProvider] = [],
     _ test: @escaping @Sendable (TestApp) async throws -> Result
 ) async throws -> Result {
     try await TestDatabase.withFresh { url in
@@ -57,7 +58,8 @@ func withApp<Result: Sendable>(
         let app = try await buildApplication(
             configuration,
             dependencies: AppDependencies(
-                clock: clock, logSink: logs, database: database, routeTable: routes, customRoutes: customRoutes))
+                clock: clock, logSink: logs, database: database, routeTable: routes, customRoutes: customRoutes,
+                paymentProviders: paymentProviders))
         do {
             let result = try await app.test(.router) { client in
                 try await test(

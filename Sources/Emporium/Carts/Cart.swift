@@ -1,0 +1,156 @@
+import EmporiumCore
+import EmporiumStorage
+import Foundation
+
+/// A shopper's cart: a guest's (reached with its secret) or a customer's (at most one open).
+struct Cart: Sendable, Equatable {
+    enum Status: String, Sendable {
+        case open
+        /// Checked out: an order was made from it.
+        case converted
+        /// Folded into its owner's customer cart at sign-in.
+        case merged
+    }
+
+    let id: ID<Cart>
+    var secretHash: String?
+    var userID: ID<User>?
+    var currency: Currency
+    var email: String?
+    var shippingAddress: AddressFields?
+    var shippingMethodID: ID<ShippingMethod>?
+    var discountCode: String?
+    var status: Status
+    var version: Int64
+    let createdAt: Date
+    var updatedAt: Date
+}
+
+/// A line of a cart. Title, SKU and unit price are copied when the line is added, so that the
+/// cart shows what the shopper chose even if the catalog changes; checkout re-checks the price.
+struct CartItem: Sendable, Equatable {
+    let id: ID<CartItem>
+    let variantID: ID<Variant>
+    var quantity: Int64
+    var sku: String
+    var title: String
+    var unitPrice: Int64
+    /// From the catalog, read with the line.
+    var productID: ID<Product>
+    var weightGrams: Int64
+    var backorder: Bool
+    /// The variant's price in the cart's currency now, nil when it has none (or is not for sale).
+    var currentPrice: Int64?
+}
+
+/// The `carts` and `cart_items` tables. Shipping addresses are sealed with the field cipher,
+/// bound to the cart; country and region stay readable for shipping and tax.
+struct CartStore: Sendable {
+    let cipher: FieldCipher
+
+    static let maximumQuantity: Int64 = 10_000
+    static let maximumLines = 100
+
+    func insert(_ cart: Cart, on db: any SQLExecutor) async throws {
+        try await db.execute("""
+            INSERT INTO carts (id, secret_hash, user_id, currency, email, status, version, created_at, updated_at)
+            VALUES (\(cart.id), \(cart.secretHash), \(cart.userID), \(cart.currency.code), \(cart.email), \(cart.status.rawValue), 1,
+                    \(cart.createdAt), \(cart.updatedAt))
+            """)
+    }
+
+    /// Writes the cart's own fields and moves its version on.
+    func save(_ cart: Cart, on db: any SQLExecutor) async throws {
+        try await db.execute("""
+            UPDATE carts SET secret_hash = \(cart.secretHash), user_id = \(cart.userID), currency = \(cart.currency.code),
+                email = \(cart.email), shipping_address = \(try sealedAddress(of: cart)),
+                shipping_country = \(cart.shippingAddress?.country), shipping_region = \(cart.shippingAddress?.region),
+                shipping_method_id = \(cart.shippingMethodID), discount_code = \(cart.discountCode),
+                status = \(cart.status.rawValue), version = version + 1, updated_at = \(cart.updatedAt)
+            WHERE id = \(cart.id)
+            """)
+    }
+
+    /// Moves the version on after a change to the cart's lines.
+    func touch(_ id: ID<Cart>, at now: Date, on db: any SQLExecutor) async throws {
+        try await db.execute("UPDATE carts SET version = version + 1, updated_at = \(now) WHERE id = \(id)")
+    }
+
+    func find(_ id: ID<Cart>, on db: any SQLExecutor) async throws -> Cart? {
+        try await db.queryFirst("SELECT * FROM carts WHERE id = \(id)").map(decode)
+    }
+
+    func openCart(of user: ID<User>, on db: any SQLExecutor) async throws -> Cart? {
+        try await db.queryFirst("SELECT * FROM carts WHERE user_id = \(user) AND status = 'open'").map(decode)
+    }
+
+    func items(of cart: Cart, on db: any SQLExecutor) async throws -> [CartItem] {
+        try await db.query("""
+            SELECT i.*, v.product_id, v.weight_grams, v.backorder, p.status AS product_status, pr.amount AS current_price
+            FROM cart_items i JOIN variants v ON v.id = i.variant_id JOIN products p ON p.id = v.product_id
+            LEFT JOIN prices pr ON pr.variant_id = i.variant_id AND pr.currency = \(cart.currency.code)
+            WHERE i.cart_id = \(cart.id) ORDER BY i.id
+            """).map { row in
+            let status: String = try row.decode("product_status")
+            return CartItem(
+                id: try row.decode("id"), variantID: try row.decode("variant_id"), quantity: try row.decode("quantity"),
+                sku: try row.decode("sku"), title: try row.decode("title"), unitPrice: try row.decode("unit_price"),
+                productID: try row.decode("product_id"), weightGrams: try row.decode("weight_grams"),
+                backorder: try row.decode("backorder", as: String.self) == "allow",
+                currentPrice: status == "active" ? try row.decode("current_price") : nil)
+        }
+    }
+
+    /// Adds a line, or sets the quantity of the line that already holds the variant.
+    func upsert(
+        cart: ID<Cart>, id: ID<CartItem>, variant: ID<Variant>, quantity: Int64, sku: String, title: String, unitPrice: Int64,
+        at now: Date, on db: any SQLExecutor
+    ) async throws {
+        try await db.execute("""
+            INSERT INTO cart_items (id, cart_id, variant_id, quantity, sku, title, unit_price, created_at, updated_at)
+            VALUES (\(id), \(cart), \(variant), \(quantity), \(sku), \(title), \(unitPrice), \(now), \(now))
+            ON CONFLICT (cart_id, variant_id) DO UPDATE SET quantity = excluded.quantity, sku = excluded.sku,
+                title = excluded.title, unit_price = excluded.unit_price, updated_at = excluded.updated_at
+            """)
+    }
+
+    func setQuantity(_ quantity: Int64, item: ID<CartItem>, cart: ID<Cart>, at now: Date, on db: any SQLExecutor) async throws -> Bool {
+        try await !db.query("""
+            UPDATE cart_items SET quantity = \(quantity), updated_at = \(now) WHERE id = \(item) AND cart_id = \(cart) RETURNING id
+            """).isEmpty
+    }
+
+    /// Brings a line's copied price up to the catalog's.
+    func reprice(_ item: ID<CartItem>, to price: Int64, at now: Date, on db: any SQLExecutor) async throws {
+        try await db.execute("UPDATE cart_items SET unit_price = \(price), updated_at = \(now) WHERE id = \(item)")
+    }
+
+    func deleteItem(_ item: ID<CartItem>, cart: ID<Cart>, on db: any SQLExecutor) async throws -> Bool {
+        try await !db.query("DELETE FROM cart_items WHERE id = \(item) AND cart_id = \(cart) RETURNING id").isEmpty
+    }
+
+    private func sealedAddress(of cart: Cart) throws -> String? {
+        try cart.shippingAddress.map { address in
+            try cipher.seal(CatalogStore.json(address), context: Self.addressContext(cart.id))
+        }
+    }
+
+    static func addressContext(_ id: ID<Cart>) -> String { "carts.shipping_address:\(id)" }
+
+    private func decode(_ row: SQLRow) throws -> Cart {
+        let id: ID<Cart> = try row.decode("id")
+        let code: String = try row.decode("currency")
+        guard let currency = Currency(code: code) else {
+            throw DatabaseError.decoding(column: "currency", expected: "ISO 4217 code", found: code)
+        }
+        let address = try row.decode("shipping_address", as: String?.self).map { sealed in
+            try CatalogStore.fromJSON(try cipher.open(sealed, context: Self.addressContext(id)), as: AddressFields.self)
+        }
+        return Cart(
+            id: id, secretHash: try row.decode("secret_hash"), userID: try row.decode("user_id"), currency: currency,
+            email: try row.decode("email"), shippingAddress: address, shippingMethodID: try row.decode("shipping_method_id"),
+            discountCode: try row.decode("discount_code"),
+            status: Cart.Status(rawValue: try row.decode("status")) ?? .converted, version: try row.decode("version"),
+            createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
+    }
+}

@@ -1,0 +1,226 @@
+import EmporiumCore
+import EmporiumStorage
+import Foundation
+import HTTPTypes
+
+/// Turns a cart into an order (DESIGN §3: the one place that orchestrates cart, inventory,
+/// pricing, payment, order and events).
+///
+/// One transaction re-prices the cart, reserves stock, takes the discount use, numbers and
+/// writes the order and marks the cart converted. Only after it commits is the payment
+/// authorized, so no database lock is held while the provider thinks. A decline cancels the
+/// order and gives everything back in a second transaction.
+struct CheckoutService: Sendable {
+    let database: any Database
+    let carts: CartStore
+    let pricer: CartPricer
+    let orders: OrderStore
+    let inventory: InventoryStore
+    let discounts: DiscountStore
+    let service: OrderService
+    /// How long an order waits for its payment before its stock is released.
+    let reservationTimeout: TimeInterval
+    let clock: any WallClock
+    let ids: any IDGenerator
+
+    struct PaymentInput: Codable, Sendable {
+        var provider: String?
+        var token: String?
+    }
+
+    struct Input: Codable, Sendable {
+        var payment: PaymentInput?
+    }
+
+    /// Why a checkout stopped before anything was written.
+    private enum Refusal: Error {
+        /// Prices moved since the lines were added: the new ones, to write into the cart.
+        case pricesChanged([(ID<CartItem>, Int64)], skus: [String])
+    }
+
+    /// Places the order and asks for the money; the answer is what the client gets (and what
+    /// a retry with the same Idempotency-Key gets again).
+    func checkout(
+        _ cart: Cart, expectedVersion: Int64?, provider: any PaymentProvider, token: String, path: String
+    ) async throws -> Idempotency.Stored {
+        let placed: (order: Order, payment: ID<Payment>)
+        do {
+            placed = try await database.transaction { db in
+                try await createOrder(from: cart, expectedVersion: expectedVersion, provider: provider.name, on: db)
+            }
+        } catch Refusal.pricesChanged(let changes, let skus) {
+            try await database.transaction { db in
+                for (item, price) in changes { try await carts.reprice(item, to: price, at: clock.now(), on: db) }
+                try await carts.touch(cart.id, at: clock.now(), on: db)
+            }
+            throw Problem(.conflict, slug: "price-changed", title: "Prices changed",
+                          detail: "Prices of \(skus.joined(separator: ", ")) changed since they were added; the cart shows the new ones. Review it and check out again.")
+        }
+        let order = placed.order
+        let reference: String
+        do {
+            reference = try await provider.authorize(
+                amount: Money(minorUnits: order.total, currency: order.currency), token: token,
+                idempotencyKey: "authorize-\(placed.payment)")
+        } catch {
+            switch error {
+            case .timeout:
+                return Idempotency.Stored(problem: Problem(
+                    .gatewayTimeout, slug: "payment-timeout", title: "Payment not confirmed",
+                    detail: "The payment provider did not answer in time. Order \(order.displayNumber) holds its stock for \(Int(reservationTimeout / 60)) minutes; if its payment is not confirmed by then it is cancelled and the cart opens again."),
+                    path: path)
+            case .declined(let code), .rejected(let code):
+                _ = try await database.transaction { db in
+                    try await service.cancelUnpaid(order, reason: "payment_declined", failureCode: code, on: db)
+                }
+                return Idempotency.Stored(problem: Problem(
+                    HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required"), slug: "payment-declined", title: "Payment declined",
+                    detail: "The payment was declined (\(code)). Nothing was charged and the cart is open again; check out with another means of payment and a new Idempotency-Key."),
+                    path: path)
+            }
+        }
+        try await service.authorized(order, payment: placed.payment, reference: reference)
+        guard let final = try await orders.find(order.id, on: database) else { throw Problem.internalError }
+        return try Idempotency.Stored(status: .created, json: try await OrderResponse.load(final, store: orders, on: database))
+    }
+
+    private func createOrder(
+        from cart: Cart, expectedVersion: Int64?, provider: String, on db: any SQLExecutor
+    ) async throws -> (order: Order, payment: ID<Payment>) {
+        let now = clock.now()
+        // Claiming the cart first serialises checkouts of one cart: the losers stop here.
+        let versionCheck: SQL = expectedVersion.map { " AND version = \($0)" } ?? ""
+        guard try await db.queryFirst("""
+            UPDATE carts SET status = 'converted', version = version + 1, updated_at = \(now)
+            WHERE id = \(cart.id) AND status = 'open'\(versionCheck) RETURNING id
+            """) != nil
+        else {
+            let current = try await carts.find(cart.id, on: db)
+            if current?.status == .open { throw CartRoutes.stale }
+            throw CartRoutes.notOpen
+        }
+        guard let cart = try await carts.find(cart.id, on: db) else { throw CartRoutes.notFound }
+        let items = try await carts.items(of: cart, on: db)
+
+        var missing = FieldErrors()
+        if items.isEmpty { missing.add("/items", "the cart is empty") }
+        if cart.email == nil { missing.add("/email", "set an e-mail address") }
+        if cart.shippingAddress == nil { missing.add("/shipping_address", "set a shipping address") }
+        if cart.shippingMethodID == nil { missing.add("/shipping_method", "choose a shipping method") }
+        if !missing.all.isEmpty {
+            throw Problem(.conflict, slug: "cart-incomplete", title: "Cart incomplete",
+                          detail: "The cart lacks what an order needs.", errors: missing.all)
+        }
+        var unavailable = FieldErrors()
+        var changes: [(ID<CartItem>, Int64)] = []
+        for (index, item) in items.enumerated() {
+            guard let price = item.currentPrice else {
+                unavailable.add("/items/\(index)", "\(item.sku) is not for sale in \(cart.currency.code) any more")
+                continue
+            }
+            if price != item.unitPrice { changes.append((item.id, price)) }
+        }
+        if !unavailable.all.isEmpty {
+            throw Problem(.conflict, slug: "item-unavailable", title: "Item unavailable",
+                          detail: "Some items can no longer be bought; remove them.", errors: unavailable.all)
+        }
+        if !changes.isEmpty {
+            let skus = items.filter { item in changes.contains { $0.0 == item.id } }.map(\.sku)
+            throw Refusal.pricesChanged(changes, skus: skus)
+        }
+
+        let quote = try await pricer.quote(cart, items: items, on: db)
+        if let refusal = quote.discountRefusal { throw refusal.problem }
+        guard let method = quote.shippingMethod, let address = cart.shippingAddress, let email = cart.email else {
+            throw Problem(.conflict, slug: "cart-incomplete", title: "Cart incomplete",
+                          detail: "The chosen shipping method no longer applies to this cart; choose another.",
+                          errors: [.init(pointer: "/shipping_method", detail: "choose a shipping method that ships this cart")])
+        }
+
+        let number = try await orders.nextNumber(on: db)
+        let orderID: ID<Order> = ids.make()
+        let locations = try await reserve(items, order: "#\(number)", at: now, on: db)
+        let order = Order(
+            id: orderID, number: number, cartID: cart.id, userID: cart.userID, email: email, currency: cart.currency,
+            status: .pending, subtotal: quote.breakdown.subtotal, discount: quote.breakdown.discount,
+            shipping: quote.breakdown.shipping, tax: quote.breakdown.tax, total: quote.breakdown.total,
+            taxIncluded: quote.breakdown.taxIncluded, discountID: quote.discount?.id, discountCode: quote.discount?.code,
+            shippingMethodID: method.id, shippingMethodName: method.name, shippingAddress: address,
+            reservationExpiresAt: now.addingTimeInterval(reservationTimeout), placedAt: nil, cancelledAt: nil,
+            cancelReason: nil, version: 1, createdAt: now, updatedAt: now)
+        let lines = zip(items, quote.breakdown.lines).enumerated().map { index, pair in
+            let (item, priced) = pair
+            return OrderLine(
+                id: ids.make(), position: Int64(index), variantID: item.variantID, productID: item.productID, sku: item.sku,
+                title: item.title, quantity: item.quantity, unitPrice: item.unitPrice, subtotal: priced.subtotal,
+                discount: priced.discount, tax: priced.tax, reservedLocationID: locations[item.variantID],
+                fulfilledQuantity: 0)
+        }
+        let payment = Payment(
+            id: ids.make(), orderID: orderID, provider: provider, providerReference: nil, status: .pending,
+            currency: cart.currency, amount: order.total, authorized: 0, captured: 0, refunded: 0, failureCode: nil,
+            capturedAt: nil)
+        try await orders.insert(order, lines: lines, payment: payment, at: now, on: db)
+        if let discount = quote.discount {
+            do {
+                try await discounts.redeem(discount, order: orderID, customer: cart.userID?.description ?? email, at: now, on: db)
+            } catch let refusal as DiscountRefusal {
+                throw refusal.problem
+            }
+        }
+        try await service.event("order.created", order, on: db)
+        return (order, payment.id)
+    }
+
+    /// Reserves every line's stock at one location, variants in a fixed order so that two
+    /// checkouts never wait for each other's rows in opposite orders. Each reservation is one
+    /// conditional UPDATE, never read-then-write; back-ordered variants reserve nothing.
+    private func reserve(_ items: [CartItem], order: String, at now: Date, on db: any SQLExecutor) async throws -> [ID<Variant>: ID<StockLocation>] {
+        var locations: [ID<Variant>: ID<StockLocation>] = [:]
+        var short = FieldErrors()
+        for (index, item) in items.enumerated().sorted(by: { $0.element.variantID.description < $1.element.variantID.description }) {
+            let quantity = item.quantity
+            var reserved = try await db.queryFirst("""
+                UPDATE inventory_levels SET reserved = reserved + \(quantity), updated_at = \(now)
+                WHERE variant_id = \(item.variantID) AND on_hand - reserved >= \(quantity) AND location_id = (
+                    SELECT location_id FROM inventory_levels
+                    WHERE variant_id = \(item.variantID) AND on_hand - reserved >= \(quantity) ORDER BY location_id LIMIT 1)
+                RETURNING location_id
+                """)
+            if reserved == nil {
+                // Another checkout may have taken the location chosen above; try each in turn.
+                for row in try await db.query("SELECT location_id FROM inventory_levels WHERE variant_id = \(item.variantID) ORDER BY location_id") {
+                    let location: String = try row.decode("location_id")
+                    reserved = try await db.queryFirst("""
+                        UPDATE inventory_levels SET reserved = reserved + \(quantity), updated_at = \(now)
+                        WHERE variant_id = \(item.variantID) AND location_id = \(location) AND on_hand - reserved >= \(quantity)
+                        RETURNING location_id
+                        """)
+                    if reserved != nil { break }
+                }
+            }
+            guard let reserved else {
+                if item.backorder { continue }
+                let available: Int64 = try await db.queryFirst("""
+                    SELECT CAST(COALESCE(SUM(on_hand - reserved), 0) AS BIGINT) AS available FROM inventory_levels
+                    WHERE variant_id = \(item.variantID)
+                    """)?.decode("available") ?? 0
+                short.add("/items/\(index)", "\(item.sku) (variant \(item.variantID)): \(available) available, \(quantity) wanted")
+                continue
+            }
+            let location: ID<StockLocation> = try reserved.decode("location_id")
+            locations[item.variantID] = location
+            try await inventory.record(
+                InventoryMovement(
+                    id: ids.make(), variantID: item.variantID, locationID: location, onHandDelta: 0, reservedDelta: quantity,
+                    reason: "reserved", reference: "order \(order)", actor: nil, createdAt: now),
+                on: db)
+        }
+        if !short.all.isEmpty {
+            throw Problem(.conflict, slug: "out-of-stock", title: "Out of stock",
+                          detail: "Not enough stock for: " + short.all.map(\.detail).joined(separator: "; ") + ".",
+                          errors: short.all)
+        }
+        return locations
+    }
+}

@@ -1,0 +1,72 @@
+import EmporiumCore
+import EmporiumStorage
+import Logging
+
+/// The selling side assembled: shipping, tax, discounts, carts, checkout, payments and orders,
+/// sharing one set of stores and one order service.
+struct Commerce {
+    let shippingRoutes: ShippingRoutes
+    let taxRoutes: TaxRateRoutes
+    let discountRoutes: DiscountRoutes
+    let orderRoutes: OrderRoutes
+    let adminOrderRoutes: AdminOrderRoutes
+    let salesReport: SalesReportRoutes
+    let makeCartRoutes: (Authenticator) -> CartRoutes
+    let sweeper: ReservationSweeper
+
+    init(
+        configuration: AppConfiguration, dependencies: AppDependencies, database: any Database, cipher: FieldCipher,
+        audit: AuditLog, inventory: InventoryStore, catalogCache: CatalogCache, logger: Logger
+    ) {
+        let clock = dependencies.clock
+        let ids = dependencies.ids
+        let providers = PaymentProviders(
+            (configuration.testPayments ? [TestPaymentProvider()] : []) + dependencies.paymentProviders)
+        let shipping = ShippingMethodStore()
+        let taxes = TaxRateStore()
+        let discounts = DiscountStore(ids: ids)
+        let carts = CartStore(cipher: cipher)
+        let orders = OrderStore(cipher: cipher)
+        let idempotency = Idempotency(database: database, clock: clock)
+        let pricer = CartPricer(
+            shipping: shipping, taxes: taxes, discounts: discounts, taxIncludedCurrencies: configuration.taxIncludedCurrencies,
+            clock: clock)
+        let service = OrderService(
+            database: database, store: orders, inventory: inventory, discounts: discounts, outbox: Outbox(ids: ids),
+            audit: audit, providers: providers, captureAutomatically: configuration.paymentCapture == .automatic,
+            clock: clock, ids: ids, logger: logger)
+        let timeout = configuration.reservationTimeout
+        let checkout = CheckoutService(
+            database: database, carts: carts, pricer: pricer, orders: orders, inventory: inventory, discounts: discounts,
+            service: service,
+            reservationTimeout: Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18,
+            clock: clock, ids: ids)
+        shippingRoutes = ShippingRoutes(database: database, store: shipping, audit: audit, clock: clock, ids: ids)
+        taxRoutes = TaxRateRoutes(database: database, store: taxes, audit: audit, clock: clock, ids: ids)
+        discountRoutes = DiscountRoutes(database: database, store: discounts, audit: audit, clock: clock, ids: ids)
+        orderRoutes = OrderRoutes(database: database, store: orders, service: service)
+        adminOrderRoutes = AdminOrderRoutes(
+            database: database, store: orders, service: service, inventory: inventory, idempotency: idempotency, audit: audit,
+            catalogCache: catalogCache, clock: clock, ids: ids)
+        salesReport = SalesReportRoutes(database: database, clock: clock)
+        makeCartRoutes = { authenticator in
+            CartRoutes(
+                database: database, store: carts, pricer: pricer, inventory: inventory, checkout: checkout, providers: providers,
+                idempotency: idempotency, authenticator: authenticator, clock: clock, ids: ids)
+        }
+        // Sweep a few times per reservation period, at most every 30 seconds.
+        sweeper = ReservationSweeper(
+            database: database, orders: orders, service: service, clock: clock,
+            interval: min(.seconds(30), timeout / 4), logger: logger)
+    }
+
+    func register(on registrar: RouteRegistrar) {
+        makeCartRoutes(registrar.authenticator).register(on: registrar)
+        orderRoutes.register(on: registrar)
+        adminOrderRoutes.register(on: registrar)
+        shippingRoutes.register(on: registrar)
+        taxRoutes.register(on: registrar)
+        discountRoutes.register(on: registrar)
+        salesReport.register(on: registrar)
+    }
+}

@@ -1,0 +1,233 @@
+import EmporiumCore
+import EmporiumStorage
+import Foundation
+
+/// An order: what a checkout bought, at the prices, discount, shipping and tax it was charged,
+/// with the address it goes to. Nothing in it follows later catalog changes.
+struct Order: Sendable {
+    let id: ID<Order>
+    let number: Int64
+    let cartID: ID<Cart>
+    let userID: ID<User>?
+    let email: String
+    let currency: Currency
+    var status: OrderStatus
+    let subtotal: Int64
+    let discount: Int64
+    let shipping: Int64
+    let tax: Int64
+    let total: Int64
+    let taxIncluded: Bool
+    let discountID: ID<Discount>?
+    let discountCode: String?
+    let shippingMethodID: ID<ShippingMethod>?
+    let shippingMethodName: String
+    let shippingAddress: AddressFields
+    var reservationExpiresAt: Date?
+    var placedAt: Date?
+    var cancelledAt: Date?
+    var cancelReason: String?
+    var version: Int64
+    let createdAt: Date
+    var updatedAt: Date
+
+    /// `#1001`: how people name an order.
+    var displayNumber: String { "#\(number)" }
+}
+
+struct OrderLine: Sendable {
+    let id: ID<OrderLine>
+    let position: Int64
+    let variantID: ID<Variant>
+    let productID: ID<Product>
+    let sku: String
+    let title: String
+    let quantity: Int64
+    let unitPrice: Int64
+    let subtotal: Int64
+    let discount: Int64
+    let tax: Int64
+    /// Where the line's stock is held; nil for a back-ordered line.
+    let reservedLocationID: ID<StockLocation>?
+    var fulfilledQuantity: Int64
+
+    var outstanding: Int64 { quantity - fulfilledQuantity }
+}
+
+/// The money side of an order, as the provider has it.
+struct Payment: Sendable {
+    enum Status: String, Sendable {
+        case pending, authorized, captured, voided, failed
+    }
+
+    let id: ID<Payment>
+    let orderID: ID<Order>
+    let provider: String
+    var providerReference: String?
+    var status: Status
+    let currency: Currency
+    let amount: Int64
+    var authorized: Int64
+    var captured: Int64
+    var refunded: Int64
+    var failureCode: String?
+    var capturedAt: Date?
+}
+
+struct Refund: Sendable {
+    enum Status: String, Sendable {
+        case pending, succeeded, failed
+    }
+
+    let id: ID<Refund>
+    let paymentID: ID<Payment>
+    let orderID: ID<Order>
+    let amount: Int64
+    let reason: String?
+    var status: Status
+    var providerReference: String?
+    let createdAt: Date
+}
+
+/// The order tables: orders, lines, payments and refunds.
+struct OrderStore: Sendable {
+    let cipher: FieldCipher
+
+    static func addressContext(_ id: ID<Order>) -> String { "orders.shipping_address:\(id)" }
+
+    /// The next human order number: a sequence on PostgreSQL (never waits, may skip a number
+    /// when a checkout rolls back); on SQLite, where the single writer already orders every
+    /// checkout, one more than the largest.
+    func nextNumber(on db: any SQLExecutor) async throws -> Int64 {
+        let sql: SQL = db.dialect == .postgres
+            ? "SELECT nextval('order_numbers') AS n"
+            : "SELECT COALESCE(MAX(number), 1000) + 1 AS n FROM orders"
+        guard let row = try await db.queryFirst(sql) else { throw Problem.internalError }
+        return try row.decode("n")
+    }
+
+    func insert(_ order: Order, lines: [OrderLine], payment: Payment, at now: Date, on db: any SQLExecutor) async throws {
+        let sealed = try cipher.seal(CatalogStore.json(order.shippingAddress), context: Self.addressContext(order.id))
+        try await db.execute("""
+            INSERT INTO orders (id, number, cart_id, user_id, email, currency, status, subtotal, discount, shipping, tax, total,
+                                tax_included, discount_id, discount_code, shipping_method_id, shipping_method_name,
+                                shipping_address, shipping_country, shipping_region, reservation_expires_at, version,
+                                created_at, updated_at)
+            VALUES (\(order.id), \(order.number), \(order.cartID), \(order.userID), \(order.email), \(order.currency.code),
+                    \(order.status.rawValue), \(order.subtotal), \(order.discount), \(order.shipping), \(order.tax),
+                    \(order.total), \(order.taxIncluded), \(order.discountID), \(order.discountCode), \(order.shippingMethodID),
+                    \(order.shippingMethodName), \(sealed), \(order.shippingAddress.country), \(order.shippingAddress.region),
+                    \(order.reservationExpiresAt), 1, \(order.createdAt), \(order.updatedAt))
+            """)
+        // One statement for all lines: a checkout's round trips are its cost.
+        let values = lines.map { line -> SQL in
+            """
+            (\(line.id), \(order.id), \(line.position), \(line.variantID), \(line.productID), \(line.sku), \(line.title),
+             \(line.quantity), \(line.unitPrice), \(line.subtotal), \(line.discount), \(line.tax), \(line.reservedLocationID), 0)
+            """
+        }
+        try await db.execute("""
+            INSERT INTO order_lines (id, order_id, position, variant_id, product_id, sku, title, quantity, unit_price, subtotal,
+                                     discount, tax, reserved_location_id, fulfilled_quantity)
+            VALUES \(SQL.joined(values, separator: ", "))
+            """)
+        try await db.execute("""
+            INSERT INTO payments (id, order_id, provider, status, currency, amount, created_at, updated_at)
+            VALUES (\(payment.id), \(order.id), \(payment.provider), 'pending', \(payment.currency.code), \(payment.amount),
+                    \(now), \(now))
+            """)
+    }
+
+    func find(_ id: ID<Order>, on db: any SQLExecutor) async throws -> Order? {
+        try await db.queryFirst("SELECT * FROM orders WHERE id = \(id)").map(decode)
+    }
+
+    /// The customer's own order; anyone else's is as absent as a missing one.
+    func find(_ id: ID<Order>, of user: ID<User>, on db: any SQLExecutor) async throws -> Order? {
+        try await db.queryFirst("SELECT * FROM orders WHERE id = \(id) AND user_id = \(user)").map(decode)
+    }
+
+    func list(where conditions: [SQL], limit: Int, on db: any SQLExecutor) async throws -> [Order] {
+        let filter: SQL = conditions.isEmpty ? "" : "WHERE " + SQL.joined(conditions, separator: " AND ")
+        return try await db.query("SELECT * FROM orders \(filter) ORDER BY id DESC LIMIT \(limit + 1)").map(decode)
+    }
+
+    func lines(of order: ID<Order>, on db: any SQLExecutor) async throws -> [OrderLine] {
+        try await db.query("SELECT * FROM order_lines WHERE order_id = \(order) ORDER BY position").map { row in
+            OrderLine(
+                id: try row.decode("id"), position: try row.decode("position"), variantID: try row.decode("variant_id"),
+                productID: try row.decode("product_id"), sku: try row.decode("sku"), title: try row.decode("title"),
+                quantity: try row.decode("quantity"), unitPrice: try row.decode("unit_price"),
+                subtotal: try row.decode("subtotal"), discount: try row.decode("discount"), tax: try row.decode("tax"),
+                reservedLocationID: try row.decode("reserved_location_id"),
+                fulfilledQuantity: try row.decode("fulfilled_quantity"))
+        }
+    }
+
+    /// Moves the order along the state machine if it is still in `from`; false when another
+    /// request moved it first.
+    func transition(
+        _ id: ID<Order>, from: OrderStatus, by event: OrderEvent, at now: Date, extra: SQL = "", on db: any SQLExecutor
+    ) async throws -> Bool {
+        let next = try from.applying(event)
+        return try await !db.query("""
+            UPDATE orders SET status = \(next.rawValue), version = version + 1, updated_at = \(now)\(extra)
+            WHERE id = \(id) AND status = \(from.rawValue) RETURNING id
+            """).isEmpty
+    }
+
+    func payment(of order: ID<Order>, on db: any SQLExecutor) async throws -> Payment? {
+        try await db.queryFirst("SELECT * FROM payments WHERE order_id = \(order)").map(Self.decodePayment)
+    }
+
+    func refunds(of order: ID<Order>, on db: any SQLExecutor) async throws -> [Refund] {
+        try await db.query("SELECT * FROM refunds WHERE order_id = \(order) ORDER BY id").map(Self.decodeRefund)
+    }
+
+    static func decodePayment(_ row: SQLRow) throws -> Payment {
+        Payment(
+            id: try row.decode("id"), orderID: try row.decode("order_id"), provider: try row.decode("provider"),
+            providerReference: try row.decode("provider_reference"),
+            status: Payment.Status(rawValue: try row.decode("status")) ?? .failed,
+            currency: try currency(row), amount: try row.decode("amount"), authorized: try row.decode("authorized"),
+            captured: try row.decode("captured"), refunded: try row.decode("refunded"),
+            failureCode: try row.decode("failure_code"), capturedAt: try row.decode("captured_at"))
+    }
+
+    static func decodeRefund(_ row: SQLRow) throws -> Refund {
+        Refund(
+            id: try row.decode("id"), paymentID: try row.decode("payment_id"), orderID: try row.decode("order_id"),
+            amount: try row.decode("amount"), reason: try row.decode("reason"),
+            status: Refund.Status(rawValue: try row.decode("status")) ?? .failed,
+            providerReference: try row.decode("provider_reference"), createdAt: try row.decode("created_at"))
+    }
+
+    private static func currency(_ row: SQLRow) throws -> Currency {
+        let code: String = try row.decode("currency")
+        guard let currency = Currency(code: code) else {
+            throw DatabaseError.decoding(column: "currency", expected: "ISO 4217 code", found: code)
+        }
+        return currency
+    }
+
+    private func decode(_ row: SQLRow) throws -> Order {
+        let id: ID<Order> = try row.decode("id")
+        let statusText: String = try row.decode("status")
+        guard let status = OrderStatus(rawValue: statusText) else {
+            throw DatabaseError.decoding(column: "status", expected: "order status", found: statusText)
+        }
+        let sealed: String = try row.decode("shipping_address")
+        let address = try CatalogStore.fromJSON(try cipher.open(sealed, context: Self.addressContext(id)), as: AddressFields.self)
+        return Order(
+            id: id, number: try row.decode("number"), cartID: try row.decode("cart_id"), userID: try row.decode("user_id"),
+            email: try row.decode("email"), currency: try Self.currency(row), status: status,
+            subtotal: try row.decode("subtotal"), discount: try row.decode("discount"), shipping: try row.decode("shipping"),
+            tax: try row.decode("tax"), total: try row.decode("total"), taxIncluded: try row.decode("tax_included"),
+            discountID: try row.decode("discount_id"), discountCode: try row.decode("discount_code"),
+            shippingMethodID: try row.decode("shipping_method_id"), shippingMethodName: try row.decode("shipping_method_name"),
+            shippingAddress: address, reservationExpiresAt: try row.decode("reservation_expires_at"),
+            placedAt: try row.decode("placed_at"), cancelledAt: try row.decode("cancelled_at"),
+            cancelReason: try row.decode("cancel_reason"), version: try row.decode("version"),
+            createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
+    }
+}

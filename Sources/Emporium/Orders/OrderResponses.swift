@@ -1,0 +1,154 @@
+import EmporiumCore
+import EmporiumStorage
+import Foundation
+import Hummingbird
+
+/// Amounts as every cart and order answer shows them.
+struct TotalsResponse: Codable, Sendable {
+    let subtotal: Int64
+    let discount: Int64
+    let shipping: Int64
+    let tax: Int64
+    let total: Int64
+    let taxIncluded: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case subtotal, discount, shipping, tax, total
+        case taxIncluded = "tax_included"
+    }
+}
+
+/// An order as customers and staff read it.
+struct OrderResponse: ResponseEncodable, Sendable {
+    struct Line: Encodable, Sendable {
+        let id: String
+        let variantID: String
+        let productID: String
+        let sku: String
+        let title: String
+        let quantity: Int64
+        let unitPrice: Int64
+        let subtotal: Int64
+        let discount: Int64
+        let tax: Int64
+        let fulfilledQuantity: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case id, sku, title, quantity, subtotal, discount, tax
+            case variantID = "variant_id"
+            case productID = "product_id"
+            case unitPrice = "unit_price"
+            case fulfilledQuantity = "fulfilled_quantity"
+        }
+    }
+
+    struct PaymentSummary: Encodable, Sendable {
+        let provider: String
+        let status: String
+        let amount: Int64
+        let authorized: Int64
+        let captured: Int64
+        let refunded: Int64
+        @NullEncoded var failureCode: String?
+
+        enum CodingKeys: String, CodingKey {
+            case provider, status, amount, authorized, captured, refunded
+            case failureCode = "failure_code"
+        }
+    }
+
+    let id: String
+    let number: String
+    let status: String
+    let email: String
+    @NullEncoded var customerID: String?
+    let currency: String
+    let totals: TotalsResponse
+    @NullEncoded var discountCode: String?
+    let shippingMethod: String
+    let shippingAddress: AddressFields
+    let lines: [Line]
+    @NullEncoded var payment: PaymentSummary?
+    @NullEncoded var placedAt: String?
+    @NullEncoded var cancelledAt: String?
+    @NullEncoded var cancelReason: String?
+    let createdAt: String
+    let updatedAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case id, number, status, email, currency, totals, lines, payment
+        case customerID = "customer_id"
+        case discountCode = "discount_code"
+        case shippingMethod = "shipping_method"
+        case shippingAddress = "shipping_address"
+        case placedAt = "placed_at"
+        case cancelledAt = "cancelled_at"
+        case cancelReason = "cancel_reason"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+
+    init(_ order: Order, lines: [OrderLine], payment: Payment?) {
+        id = order.id.description
+        number = order.displayNumber
+        status = order.status.rawValue
+        email = order.email
+        customerID = order.userID?.description
+        currency = order.currency.code
+        totals = TotalsResponse(
+            subtotal: order.subtotal, discount: order.discount, shipping: order.shipping, tax: order.tax, total: order.total,
+            taxIncluded: order.taxIncluded)
+        discountCode = order.discountCode
+        shippingMethod = order.shippingMethodName
+        shippingAddress = order.shippingAddress
+        self.lines = lines.map { line in
+            Line(
+                id: line.id.description, variantID: line.variantID.description, productID: line.productID.description,
+                sku: line.sku, title: line.title, quantity: line.quantity, unitPrice: line.unitPrice, subtotal: line.subtotal,
+                discount: line.discount, tax: line.tax, fulfilledQuantity: line.fulfilledQuantity)
+        }
+        self.payment = payment.map { payment in
+            PaymentSummary(
+                provider: payment.provider, status: payment.status.rawValue, amount: payment.amount,
+                authorized: payment.authorized, captured: payment.captured, refunded: payment.refunded,
+                failureCode: payment.failureCode)
+        }
+        placedAt = order.placedAt.map(Timestamp.string)
+        cancelledAt = order.cancelledAt.map(Timestamp.string)
+        cancelReason = order.cancelReason
+        createdAt = Timestamp.string(from: order.createdAt)
+        updatedAt = Timestamp.string(from: order.updatedAt)
+    }
+
+    /// The order with its lines and payment read alongside.
+    static func load(_ order: Order, store: OrderStore, on db: any SQLExecutor) async throws -> OrderResponse {
+        OrderResponse(order, lines: try await store.lines(of: order.id, on: db), payment: try await store.payment(of: order.id, on: db))
+    }
+}
+
+struct RefundResponse: ResponseEncodable, Sendable {
+    let id: String
+    let orderID: String
+    let amount: Int64
+    @NullEncoded var reason: String?
+    let status: String
+    @NullEncoded var providerReference: String?
+    let createdAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case id, amount, reason, status
+        case orderID = "order_id"
+        case providerReference = "provider_reference"
+        case createdAt = "created_at"
+    }
+
+    init(_ refund: Refund) {
+        id = refund.id.description
+        orderID = refund.orderID.description
+        amount = refund.amount
+        reason = refund.reason
+        status = refund.status.rawValue
+        providerReference = refund.providerReference
+        createdAt = Timestamp.string(from: refund.createdAt)
+    }
+}

@@ -1,0 +1,45 @@
+public import EmporiumCore
+
+/// A payment service provider as checkout and the order desk see it. Card data never reaches
+/// Emporium: clients tokenise with the provider and send the token.
+///
+/// Every call carries an idempotency key derived from Emporium's own ids (`authorize-<payment
+/// id>`, `refund-<refund id>`…), so a call retried after a timeout or a crash can never charge,
+/// capture or refund twice: the provider answers the retry with the first call's result.
+public protocol PaymentProvider: Sendable {
+    /// The name clients send as `payment.provider` and orders record.
+    var name: String { get }
+
+    /// Reserves `amount` on the customer's means of payment; returns the provider's reference.
+    func authorize(amount: Money, token: String, idempotencyKey: String) async throws(PaymentFailure) -> String
+    /// Takes `amount` (at most what was authorized) of an authorization.
+    func capture(reference: String, amount: Money, idempotencyKey: String) async throws(PaymentFailure)
+    /// Gives back `amount` of what was captured; returns the refund's reference.
+    func refund(reference: String, amount: Money, idempotencyKey: String) async throws(PaymentFailure) -> String
+    /// Releases an authorization that was not captured.
+    func void(reference: String, idempotencyKey: String) async throws(PaymentFailure)
+}
+
+/// Why a provider call did not succeed.
+public enum PaymentFailure: Error, Sendable, Equatable {
+    /// The provider said no; `code` is its reason (`card_declined`, `insufficient_funds`).
+    case declined(code: String)
+    /// No answer in time: whether the call took effect is unknown until it is retried with the
+    /// same idempotency key.
+    case timeout
+    /// The provider refused the request itself (unknown reference, amount too large).
+    case rejected(String)
+}
+
+/// The providers this node can use, by name.
+struct PaymentProviders: Sendable {
+    private let byName: [String: any PaymentProvider]
+
+    init(_ providers: [any PaymentProvider]) {
+        byName = Dictionary(providers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    subscript(name: String) -> (any PaymentProvider)? { byName[name] }
+
+    var names: [String] { byName.keys.sorted() }
+}
