@@ -104,13 +104,18 @@ extension TestApp {
             try await withApp(configure: { $0 = configuration }) { app in
                 let token = try await app.register("ada@example.com").accessToken
                 #expect(try await app.send(.post, "/v1/me/addresses", token: token, json: home).status == .created)
+                // A checkout seals the address twice more: on the cart and on the order.
+                let fixture = try await CommerceFixture(app)
+                #expect(try await app.checkout(try await app.readyCart(fixture)).status == .created)
             }
             try ("new \(key())\n" + old).write(toFile: keyFile, atomically: true, encoding: .utf8)
             try await withDatabase(configuration, logger: Logger(label: "test")) { database in
-                #expect(try await rotateEncryptionKeys(configuration, database: database) == 1)
+                #expect(try await rotateEncryptionKeys(configuration, database: database) == 3)
                 #expect(try await rotateEncryptionKeys(configuration, database: database) == 0)
                 let row = try #require(try await database.queryFirst("SELECT line1 FROM addresses"))
                 #expect(try row.decode("line1", as: String.self).hasPrefix("v1.new."))
+                let order = try #require(try await database.queryFirst("SELECT shipping_address FROM orders"))
+                #expect(try order.decode("shipping_address", as: String.self).hasPrefix("v1.new."))
             }
         }
     }

@@ -141,6 +141,20 @@ extension TestApp {
         }
     }
 
+    @Test func soldProductsAreArchivedNotDeleted() async throws {
+        try await withApp { app in
+            let fixture = try await CommerceFixture(app)
+            let order = try await app.placeOrder(fixture)
+            let productID = try #require((order["lines"] as? [[String: Any]])?.first?["product_id"] as? String)
+            let product = "/v1/admin/products/\(productID)"
+            let refused = try await app.send(.delete, product, token: fixture.admin)
+            #expect(refused.status == .conflict)
+            #expect(try app.problemType(refused) == "urn:emporium:problem:has-orders")
+            #expect(try await app.send(.delete, "\(product)/variants/\(fixture.variantID)", token: fixture.admin).status == .conflict)
+            #expect(try await app.send(.patch, product, token: fixture.admin, json: #"{"status":"archived"}"#).status == .ok)
+        }
+    }
+
     @Test func settingsAreValidated() async throws {
         try await withApp { app in
             let admin = try await app.signIn("admin@example.com", as: .admin)

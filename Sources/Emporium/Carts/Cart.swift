@@ -131,11 +131,11 @@ struct CartStore: Sendable {
 
     private func sealedAddress(of cart: Cart) throws -> String? {
         try cart.shippingAddress.map { address in
-            try cipher.seal(CatalogStore.json(address), context: Self.addressContext(cart.id))
+            try cipher.seal(CatalogStore.json(address), context: Self.addressContext(cart.id.description))
         }
     }
 
-    static func addressContext(_ id: ID<Cart>) -> String { "carts.shipping_address:\(id)" }
+    static func addressContext(_ id: String) -> String { "carts.shipping_address:\(id)" }
 
     private func decode(_ row: SQLRow) throws -> Cart {
         let id: ID<Cart> = try row.decode("id")
@@ -144,7 +144,7 @@ struct CartStore: Sendable {
             throw DatabaseError.decoding(column: "currency", expected: "ISO 4217 code", found: code)
         }
         let address = try row.decode("shipping_address", as: String?.self).map { sealed in
-            try CatalogStore.fromJSON(try cipher.open(sealed, context: Self.addressContext(id)), as: AddressFields.self)
+            try CatalogStore.fromJSON(try cipher.open(sealed, context: Self.addressContext(id.description)), as: AddressFields.self)
         }
         return Cart(
             id: id, secretHash: try row.decode("secret_hash"), userID: try row.decode("user_id"), currency: currency,

@@ -96,9 +96,19 @@ struct CatalogService: Sendable {
     /// Removes a product and its variants. Orders keep their own copies of titles, SKUs and
     /// prices, so a sold product could go too; archiving is what the shop should do with one
     /// (`status: archived`), which keeps it out of the storefront and in reports.
+    static func sold(_ what: String) -> Problem {
+        Problem(.conflict, slug: "has-orders", title: "Has orders",
+                detail: "This \(what) has been ordered and cannot be deleted; archive the product instead (status archived).")
+    }
+
     func deleteProduct(_ id: ID<Product>, expecting precondition: Int64?, by author: Author) async throws {
         try await write(action: "product.deleted", target: id.description, by: author) { db in
             _ = try await existingProduct(id, expecting: precondition, on: db)
+            // Orders keep their own copy of what was sold, but a sold product stays so that
+            // reports and links from orders lead somewhere.
+            if try await db.queryFirst("SELECT 1 AS sold FROM order_lines WHERE product_id = \(id) LIMIT 1") != nil {
+                throw Self.sold("product")
+            }
             try await store.delete(id, on: db)
         }
     }
@@ -162,6 +172,9 @@ struct CatalogService: Sendable {
             var product = try await existingProduct(productID, expecting: precondition, on: db)
             guard product.variants.contains(where: { $0.id == variantID }) else {
                 throw Problem.notFound("The product has no variant with this id.")
+            }
+            if try await db.queryFirst("SELECT 1 AS sold FROM order_lines WHERE variant_id = \(variantID) LIMIT 1") != nil {
+                throw Self.sold("variant")
             }
             try await store.delete(variantID, on: db)
             product.variants.removeAll { $0.id == variantID }

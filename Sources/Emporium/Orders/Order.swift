@@ -93,7 +93,7 @@ struct Refund: Sendable {
 struct OrderStore: Sendable {
     let cipher: FieldCipher
 
-    static func addressContext(_ id: ID<Order>) -> String { "orders.shipping_address:\(id)" }
+    static func addressContext(_ id: String) -> String { "orders.shipping_address:\(id)" }
 
     /// The next human order number: a sequence on PostgreSQL (never waits, may skip a number
     /// when a checkout rolls back); on SQLite, where the single writer already orders every
@@ -107,7 +107,7 @@ struct OrderStore: Sendable {
     }
 
     func insert(_ order: Order, lines: [OrderLine], payment: Payment, at now: Date, on db: any SQLExecutor) async throws {
-        let sealed = try cipher.seal(CatalogStore.json(order.shippingAddress), context: Self.addressContext(order.id))
+        let sealed = try cipher.seal(CatalogStore.json(order.shippingAddress), context: Self.addressContext(order.id.description))
         try await db.execute("""
             INSERT INTO orders (id, number, cart_id, user_id, email, currency, status, subtotal, discount, shipping, tax, total,
                                 tax_included, discount_id, discount_code, shipping_method_id, shipping_method_name,
@@ -217,7 +217,7 @@ struct OrderStore: Sendable {
             throw DatabaseError.decoding(column: "status", expected: "order status", found: statusText)
         }
         let sealed: String = try row.decode("shipping_address")
-        let address = try CatalogStore.fromJSON(try cipher.open(sealed, context: Self.addressContext(id)), as: AddressFields.self)
+        let address = try CatalogStore.fromJSON(try cipher.open(sealed, context: Self.addressContext(id.description)), as: AddressFields.self)
         return Order(
             id: id, number: try row.decode("number"), cartID: try row.decode("cart_id"), userID: try row.decode("user_id"),
             email: try row.decode("email"), currency: try Self.currency(row), status: status,

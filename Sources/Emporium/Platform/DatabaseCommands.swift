@@ -36,7 +36,9 @@ public func rotateEncryptionKeys(_ configuration: AppConfiguration, database: an
     return try await database.transaction { db in
         let addresses = try await AddressStore(cipher: cipher).rotate(on: db)
         let secrets = try await TwoFactor(cipher: cipher, clock: SystemClock()).rotate(on: db)
-        return addresses + secrets
+        let carts = try await cipher.rotate(table: "carts", column: "shipping_address", context: CartStore.addressContext, on: db)
+        let orders = try await cipher.rotate(table: "orders", column: "shipping_address", context: OrderStore.addressContext, on: db)
+        return addresses + secrets + carts + orders
     }
 }
 

@@ -115,3 +115,23 @@ enum EncryptionKeySource {
         return FieldCipher(keys: keys)
     }
 }
+
+extension FieldCipher {
+    /// Re-seals with the current key every value of `column` sealed with an older one, for
+    /// tables whose sealed column is bound to the row id by `context`; returns how many rows
+    /// changed. `table` and `column` are names written in the code, never input.
+    func rotate(table: String, column: String, context: (String) -> String, on db: any SQLExecutor) async throws -> Int {
+        var changed = 0
+        for row in try await db.query("""
+            SELECT id, \(unsafeRaw: column) AS sealed FROM \(unsafeRaw: table) WHERE \(unsafeRaw: column) IS NOT NULL
+            """) {
+            let id: String = try row.decode("id")
+            let sealed: String = try row.decode("sealed")
+            guard isStale(sealed) else { continue }
+            let resealed = try seal(try open(sealed, context: context(id)), context: context(id))
+            try await db.execute("UPDATE \(unsafeRaw: table) SET \(unsafeRaw: column) = \(resealed) WHERE id = \(id)")
+            changed += 1
+        }
+        return changed
+    }
+}
