@@ -8,6 +8,9 @@ require_wrk() {
     fi
 }
 
+json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
+post_json() { curl -fsS -X POST -H 'Content-Type: application/json' "$@"; }
+
 build_release() {
     echo "== building release (a cold build takes several minutes)"
     swift build -c release --product emporium
@@ -47,9 +50,11 @@ stop_server() {
 }
 
 # measure PATH RUNS SECONDS CONNECTIONS [wrk args...]: a warm-up, then RUNS runs of wrk;
-# sets MEDIAN_RPS, MEDIAN_P50 and MEDIAN_P99 (milliseconds).
+# sets MEDIAN_RPS, MEDIAN_P50 and MEDIAN_P99 (milliseconds). MEASURE_LABEL names what a
+# wrk script sends (default "GET PATH").
 measure() {
     local path=$1 runs=$2 seconds=$3 connections=$4
+    local label=${MEASURE_LABEL:-GET $path}
     shift 4
     wrk -t1 -c"$connections" -d2s "$@" "http://127.0.0.1:$PORT$path" >/dev/null
     local rps=() p50=() p99=()
@@ -58,19 +63,19 @@ measure() {
         output=$(wrk -t1 -c"$connections" -d"${seconds}s" --latency "$@" "http://127.0.0.1:$PORT$path")
         if echo "$output" | grep -q "Non-2xx"; then
             echo "$output" >&2
-            echo "GET $path answered errors under load; see above" >&2
+            echo "$label answered errors under load; see above" >&2
             exit 1
         fi
         rps+=("$(echo "$output" | awk '/Requests\/sec/ {printf "%.0f", $2}')")
         p50+=("$(echo "$output" | awk '$1 == "50%" {print $2}' | to_ms)")
         p99+=("$(echo "$output" | awk '$1 == "99%" {print $2}' | to_ms)")
-        printf '  GET %-20s run %d/%d: %8s req/s   p50 %6s ms   p99 %6s ms\n' \
-            "$path" "$run" "$runs" "${rps[-1]}" "${p50[-1]}" "${p99[-1]}"
+        printf '  %-24s run %d/%d: %8s req/s   p50 %6s ms   p99 %6s ms\n' \
+            "$label" "$run" "$runs" "${rps[-1]}" "${p50[-1]}" "${p99[-1]}"
     done
     MEDIAN_RPS=$(median "${rps[@]}")
     MEDIAN_P50=$(median "${p50[@]}")
     MEDIAN_P99=$(median "${p99[@]}")
-    printf '  GET %-20s median: %8s req/s   p50 %6s ms   p99 %6s ms\n' "$path" "$MEDIAN_RPS" "$MEDIAN_P50" "$MEDIAN_P99"
+    printf '  %-24s median: %8s req/s   p50 %6s ms   p99 %6s ms\n' "$label" "$MEDIAN_RPS" "$MEDIAN_P50" "$MEDIAN_P99"
 }
 
 # wrk prints latencies as 812.00us, 1.20ms or 1.01s; convert to milliseconds.

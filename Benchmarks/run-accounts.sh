@@ -25,9 +25,6 @@ trap 'stop_server; rm -rf "$work"' EXIT
 database="sqlite://$work/bench.sqlite"
 start_server "$database"
 
-json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
-post_json() { curl -fsS -X POST -H 'Content-Type: application/json' "$@"; }
-
 echo "== signing up a customer, creating an admin and an API key"
 customer_token=$(post_json -d '{"email":"bench@example.com","password":"benchmark password","name":"Bench"}' \
     "http://127.0.0.1:$PORT/v1/auth/register" | json_field access_token)

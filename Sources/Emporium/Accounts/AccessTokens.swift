@@ -31,7 +31,7 @@ final class AccessTokens: Sendable {
     init(signingKey: EdDSA.PrivateKey, clock: any WallClock, ids: any IDGenerator) async {
         // The key id is derived from the public key, so every node with the same key agrees.
         let digest = SHA256.hash(data: signingKey.publicKey.rawRepresentation)
-        keyID = JWKIdentifier(string: digest.prefix(8).map { String(format: "%02x", $0) }.joined())
+        keyID = JWKIdentifier(string: Hex.string(digest.prefix(8)))
         keys = JWTKeyCollection()
         await keys.add(eddsa: signingKey, kid: keyID)
         self.clock = clock

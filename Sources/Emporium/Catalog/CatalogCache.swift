@@ -66,7 +66,7 @@ final class CatalogCache: Sendable {
 
     static func makeEntry(_ body: ByteBuffer) -> Entry {
         let digest = SHA256.hash(data: Data(body.readableBytesView))
-        return Entry(body: body, etag: "\"" + digest.prefix(16).map { String(format: "%02x", $0) }.joined() + "\"")
+        return Entry(body: body, etag: "\"" + Hex.string(digest.prefix(16)) + "\"")
     }
 }
 

@@ -162,7 +162,7 @@ struct AdminOrderRoutes {
             ) {
                 let refund = try await service.refund(order, amount: body.value.amount ?? 0, reason: body.value.reason)
                 try await audit.record(.init(actor: context.actor, action: "order.refunded", target: "\(order.displayNumber) \(refund.amount)", origin: context.origin), on: database)
-                return try Idempotency.Stored(status: .created, json: RefundResponse(refund))
+                return try Idempotency.Stored(status: refund.status == .pending ? .accepted : .created, json: RefundResponse(refund))
             }
         }
         routes.on(.post, "/v1/admin/orders/:id/fulfillments", access: .staff, orScope: .ordersWrite) { request, context in

@@ -196,7 +196,8 @@ struct OrderService: Sendable {
 
     /// Refunds part or all of what was captured. The amount is taken from the payment's
     /// refundable balance first, in one conditional UPDATE, so concurrent refunds can never add
-    /// up to more than was captured; a refund the provider refuses gives its amount back.
+    /// up to more than was captured; a refund the provider refuses gives its amount back, one
+    /// it did not answer stays pending (answered 202).
     func refund(_ order: Order, amount: Int64, reason: String?) async throws -> Refund {
         let now = clock.now()
         let refundID: ID<Refund> = ids.make()
@@ -226,6 +227,11 @@ struct OrderService: Sendable {
             refund.providerReference = try await provider.refund(
                 reference: reference, amount: Money(minorUnits: amount, currency: payment.currency), idempotencyKey: "refund-\(refundID)")
             refund.status = .succeeded
+        } catch PaymentFailure.timeout {
+            // The provider may have paid it out: the refund stays pending with its amount held,
+            // so that no retry can refund it again, until it is reconciled with the provider.
+            logger.warning("A refund's provider call timed out; it stays pending", metadata: ["refund": "\(refundID)"])
+            return refund
         } catch {
             try await database.transaction { db in
                 try await db.execute("UPDATE refunds SET status = 'failed', updated_at = \(clock.now()) WHERE id = \(refundID)")

@@ -61,7 +61,7 @@ struct Idempotency: Sendable {
         var hasher = SHA256()
         hasher.update(data: Data("\(method.rawValue) \(path)\n".utf8))
         hasher.update(data: body)
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.string(hasher.finalize())
     }
 
     /// Runs `operation` once per (caller, key); its changes and its answer commit together.
