@@ -104,6 +104,10 @@ import Testing
             #expect(malformed.status == .badRequest)
             let unknown = try await app.cart(cart, .put, "/shipping-method", json: #"{"shipping_method_id":"\#(UUID().uuidString.lowercased())"}"#)
             #expect(unknown.status == .conflict)
+            // A variant without a price in the cart's currency cannot go in.
+            let yen = try await app.newCart(currency: "JPY")
+            let noPrice = try await app.cart(yen, .post, "/items", json: #"{"sku":"MUG-1","quantity":1}"#)
+            #expect(try app.problemType(noPrice) == "urn:emporium:problem:currency-mismatch")
             // An API key has no cart.
             let key = try await app.createAPIKey(scopes: [.ordersRead], adminToken: try await app.signIn("boss@example.com", as: .admin))
             #expect(try await app.send(.post, "/v1/carts", token: key, json: #"{"currency":"EUR"}"#).status == .forbidden)

@@ -71,6 +71,20 @@ struct CartStore: Sendable {
             """)
     }
 
+    /// Takes an open cart for a change: moves its version on (or converts it, for checkout) in
+    /// one conditional UPDATE that also locks the row until commit, and answers the cart as it
+    /// is now. Nil when the cart is not open or not at `expectedVersion`.
+    func claim(
+        _ id: ID<Cart>, expectedVersion: Int64?, converting: Bool = false, at now: Date, on db: any SQLExecutor
+    ) async throws -> Cart? {
+        let versionCheck: SQL = expectedVersion.map { " AND version = \($0)" } ?? ""
+        let status = converting ? Cart.Status.converted : .open
+        return try await db.queryFirst("""
+            UPDATE carts SET status = \(status.rawValue), version = version + 1, updated_at = \(now)
+            WHERE id = \(id) AND status = 'open'\(versionCheck) RETURNING *
+            """).map(decode)
+    }
+
     /// Moves the version on after a change to the cart's lines.
     func touch(_ id: ID<Cart>, at now: Date, on db: any SQLExecutor) async throws {
         try await db.execute("UPDATE carts SET version = version + 1, updated_at = \(now) WHERE id = \(id)")

@@ -309,11 +309,10 @@ struct CartRoutes {
     ) async throws -> CartAnswer {
         let expected = ETag.precondition(request)
         try await database.transaction { db in
-            guard let cart = try await store.find(owned.id, on: db) else { throw Self.notFound }
-            guard cart.status == .open else { throw Self.notOpen }
-            if let expected, expected != cart.version { throw Self.stale }
+            guard let cart = try await store.claim(owned.id, expectedVersion: expected, at: clock.now(), on: db) else {
+                throw try await store.find(owned.id, on: db)?.status == .open ? Self.stale : Self.notOpen
+            }
             try await body(cart, db)
-            try await store.touch(cart.id, at: clock.now(), on: db)
         }
         return try await answer(owned, on: database)
     }

@@ -43,7 +43,7 @@ struct CheckoutService: Sendable {
     func checkout(
         _ cart: Cart, expectedVersion: Int64?, provider: any PaymentProvider, token: String, path: String
     ) async throws -> Idempotency.Stored {
-        let placed: (order: Order, payment: ID<Payment>)
+        let placed: (order: Order, lines: [OrderLine], payment: Payment)
         do {
             placed = try await database.transaction { db in
                 try await createOrder(from: cart, expectedVersion: expectedVersion, provider: provider.name, on: db)
@@ -61,7 +61,7 @@ struct CheckoutService: Sendable {
         do {
             reference = try await provider.authorize(
                 amount: Money(minorUnits: order.total, currency: order.currency), token: token,
-                idempotencyKey: "authorize-\(placed.payment)")
+                idempotencyKey: "authorize-\(placed.payment.id)")
         } catch {
             switch error {
             case .timeout:
@@ -79,27 +79,18 @@ struct CheckoutService: Sendable {
                     path: path)
             }
         }
-        try await service.authorized(order, payment: placed.payment, reference: reference)
-        guard let final = try await orders.find(order.id, on: database) else { throw Problem.internalError }
-        return try Idempotency.Stored(status: .created, json: try await OrderResponse.load(final, store: orders, on: database))
+        let (final, payment) = try await service.authorized(order, payment: placed.payment, reference: reference)
+        return try Idempotency.Stored(status: .created, json: OrderResponse(final, lines: placed.lines, payment: payment))
     }
 
     private func createOrder(
         from cart: Cart, expectedVersion: Int64?, provider: String, on db: any SQLExecutor
-    ) async throws -> (order: Order, payment: ID<Payment>) {
+    ) async throws -> (order: Order, lines: [OrderLine], payment: Payment) {
         let now = clock.now()
         // Claiming the cart first serialises checkouts of one cart: the losers stop here.
-        let versionCheck: SQL = expectedVersion.map { " AND version = \($0)" } ?? ""
-        guard try await db.queryFirst("""
-            UPDATE carts SET status = 'converted', version = version + 1, updated_at = \(now)
-            WHERE id = \(cart.id) AND status = 'open'\(versionCheck) RETURNING id
-            """) != nil
-        else {
-            let current = try await carts.find(cart.id, on: db)
-            if current?.status == .open { throw CartRoutes.stale }
-            throw CartRoutes.notOpen
+        guard let cart = try await carts.claim(cart.id, expectedVersion: expectedVersion, converting: true, at: now, on: db) else {
+            throw try await carts.find(cart.id, on: db)?.status == .open ? CartRoutes.stale : CartRoutes.notOpen
         }
-        guard let cart = try await carts.find(cart.id, on: db) else { throw CartRoutes.notFound }
         let items = try await carts.items(of: cart, on: db)
 
         var missing = FieldErrors()
@@ -169,7 +160,7 @@ struct CheckoutService: Sendable {
             }
         }
         try await service.event("order.created", order, on: db)
-        return (order, payment.id)
+        return (order, lines, payment)
     }
 
     /// Reserves every line's stock at one location, variants in a fixed order so that two

@@ -164,12 +164,13 @@ struct OrderStore: Sendable {
         }
     }
 
-    /// Moves the order along the state machine if it is still in `from`; false when another
-    /// request moved it first.
+    /// Moves the order along the state machine (through each event in turn) if it is still in
+    /// `from`; false when another request moved it first.
     func transition(
-        _ id: ID<Order>, from: OrderStatus, by event: OrderEvent, at now: Date, extra: SQL = "", on db: any SQLExecutor
+        _ id: ID<Order>, from: OrderStatus, by events: OrderEvent..., at now: Date, extra: SQL = "", on db: any SQLExecutor
     ) async throws -> Bool {
-        let next = try from.applying(event)
+        var next = from
+        for event in events { next = try next.applying(event) }
         return try await !db.query("""
             UPDATE orders SET status = \(next.rawValue), version = version + 1, updated_at = \(now)\(extra)
             WHERE id = \(id) AND status = \(from.rawValue) RETURNING id

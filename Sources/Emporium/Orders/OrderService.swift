@@ -140,27 +140,63 @@ struct OrderService: Sendable {
 
     // MARK: Payment
 
-    /// Records an approved authorization; captures at once when so configured.
-    func authorized(_ order: Order, payment: ID<Payment>, reference: String) async throws {
-        try await database.transaction { db in
-            let now = clock.now()
-            try await db.execute("""
-                UPDATE payments SET status = 'authorized', provider_reference = \(reference), authorized = amount, updated_at = \(now)
-                WHERE id = \(payment) AND status = 'pending'
-                """)
-            guard try await store.transition(
-                order.id, from: .pending, by: .paymentAuthorized, at: now,
-                extra: ", placed_at = \(now), reservation_expires_at = NULL", on: db)
-            else { throw Problem(.conflict, slug: "order-changed", title: "Order changed", detail: "The order was cancelled while its payment was authorized.") }
-            try await event("order.placed", order, status: .authorized, on: db)
-        }
-        if captureAutomatically {
+    /// Records an approved authorization. With automatic capture the money is taken first, so
+    /// that authorization and capture land in one transaction; a failed capture leaves the order
+    /// authorized for staff to capture. Returns the order and payment as they now are.
+    func authorized(_ order: Order, payment: Payment, reference: String) async throws -> (Order, Payment) {
+        var captured = false
+        if captureAutomatically, let provider = providers[payment.provider] {
             do {
-                _ = try await capture(order.id)
+                try await provider.capture(
+                    reference: reference, amount: Money(minorUnits: payment.amount, currency: payment.currency),
+                    idempotencyKey: "capture-\(payment.id)")
+                captured = true
             } catch {
                 logger.warning("Automatic capture failed; the order stays authorized for a manual capture", metadata: ["order": "\(order.displayNumber)", "error": "\(error)"])
             }
         }
+        let now = clock.now()
+        var events: [OrderEvent] = [.paymentAuthorized]
+        if captured { events.append(.captured) }
+        do {
+            try await database.transaction { db in
+                try await db.execute("""
+                    UPDATE payments SET status = \(captured ? "captured" : "authorized"), provider_reference = \(reference),
+                        authorized = amount, captured = \(captured ? payment.amount : 0), captured_at = \(captured ? now : nil),
+                        updated_at = \(now)
+                    WHERE id = \(payment.id) AND status = 'pending'
+                    """)
+                let next: SQL = ", placed_at = \(now), reservation_expires_at = NULL"
+                let moved = captured
+                    ? try await store.transition(order.id, from: .pending, by: .paymentAuthorized, .captured, at: now, extra: next, on: db)
+                    : try await store.transition(order.id, from: .pending, by: .paymentAuthorized, at: now, extra: next, on: db)
+                guard moved else { throw Problem(.conflict, slug: "order-changed", title: "Order changed", detail: "The order was cancelled before its payment was confirmed; nothing was charged.") }
+                try await event("order.placed", order, status: .authorized, on: db)
+                if captured { try await event("order.paid", order, status: .paid, amount: payment.amount, on: db) }
+            }
+        } catch let problem as Problem where problem.slug == "order-changed" {
+            // Only the reservation sweeper cancels a pending order, after --reservation-timeout:
+            // give the money back rather than keep it for an order that no longer exists.
+            if let provider = providers[payment.provider] {
+                let amount = Money(minorUnits: payment.amount, currency: payment.currency)
+                if captured { _ = try? await provider.refund(reference: reference, amount: amount, idempotencyKey: "refund-late-\(payment.id)") }
+                else { try? await provider.void(reference: reference, idempotencyKey: "void-\(payment.id)") }
+            }
+            throw problem
+        }
+        var updated = order
+        updated.status = captured ? .paid : .authorized
+        updated.placedAt = now
+        updated.reservationExpiresAt = nil
+        updated.updatedAt = now
+        updated.version += 1
+        var settled = payment
+        settled.status = captured ? .captured : .authorized
+        settled.providerReference = reference
+        settled.authorized = payment.amount
+        settled.captured = captured ? payment.amount : 0
+        settled.capturedAt = captured ? now : nil
+        return (updated, settled)
     }
 
     /// Captures the whole authorization of an authorized order. Safe to repeat: the provider
