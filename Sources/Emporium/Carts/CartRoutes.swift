@@ -303,18 +303,19 @@ struct CartRoutes {
     // MARK: Changing a cart
 
     /// Runs `body` on the caller's open cart in one transaction, moves the version on and
-    /// answers the cart as it now is. `If-Match: "vN"` makes the change conditional.
+    /// answers the cart as it now is, read in the same transaction so that the answer always
+    /// shows the change. `If-Match: "vN"` makes the change conditional.
     private func change(
         _ owned: Cart, _ request: Request, _ body: @Sendable @escaping (Cart, any SQLExecutor) async throws -> Void
     ) async throws -> CartAnswer {
         let expected = ETag.precondition(request)
-        try await database.transaction { db in
+        return try await database.transaction { db in
             guard let cart = try await store.claim(owned.id, expectedVersion: expected, at: clock.now(), on: db) else {
                 throw try await store.find(owned.id, on: db)?.status == .open ? Self.stale : Self.notOpen
             }
             try await body(cart, db)
+            return try await answer(cart, on: db)
         }
-        return try await answer(owned, on: database)
     }
 
     private func save(_ cart: Cart, on db: any SQLExecutor) async throws {
@@ -413,7 +414,9 @@ struct CartRoutes {
                 shippingAddress: nil, shippingMethodID: nil, discountCode: nil, status: .open, version: 1,
                 createdAt: now, updatedAt: now)
             try await store.insert(cart, on: database)
-            return try await answer(cart, secret: secret, status: .created, on: database)
+            // Answered from what was written: an empty cart has nothing to look up.
+            let quote = try await pricer.quote(cart, items: [], on: database)
+            return CartAnswer(status: .created, version: cart.version, body: CartResponse(cart, quote: quote, secret: secret))
         }
         var guest: Cart?
         if let mergeID {
