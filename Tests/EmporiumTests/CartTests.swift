@@ -18,6 +18,7 @@ import Testing
             #expect(added.status == .ok, "\(added.text)")
             let item = try #require((try added.jsonObject()["items"] as? [[String: Any]])?.first)
             #expect(item["sku"] as? String == "MUG-1" && item["unit_price"] as? Int == 1000 && item["quantity"] as? Int == 2)
+            #expect(item["fulfilled_quantity"] == nil)
             // Adding the same variant again raises the quantity of its line.
             let again = try await app.cart(cart, .post, "/items", json: #"{"variant_id":"\#(fixture.variantID)","quantity":1}"#)
             #expect((try again.jsonObject()["items"] as? [[String: Any]])?.count == 1)

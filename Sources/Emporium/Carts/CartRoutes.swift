@@ -75,26 +75,6 @@ struct CartRoutes {
     // MARK: Answers
 
     struct CartResponse: Encodable, Sendable {
-        struct Item: Encodable, Sendable {
-            let id: String
-            let variantID: String
-            let productID: String
-            let sku: String
-            let title: String
-            let quantity: Int64
-            let unitPrice: Int64
-            let subtotal: Int64
-            let discount: Int64
-            let tax: Int64
-
-            enum CodingKeys: String, CodingKey {
-                case id, sku, title, quantity, subtotal, discount, tax
-                case variantID = "variant_id"
-                case productID = "product_id"
-                case unitPrice = "unit_price"
-            }
-        }
-
         struct Shipping: Encodable, Sendable {
             let id: String
             let name: String
@@ -110,7 +90,7 @@ struct CartRoutes {
         @NullEncoded var discountCode: String?
         /// Why the code set on the cart gives nothing now.
         @NullEncoded var discountProblem: String?
-        let items: [Item]
+        let items: [LineResponse]
         let totals: TotalsResponse
         let version: Int64
         /// Only in the answer that creates a guest cart.
@@ -139,12 +119,7 @@ struct CartRoutes {
             }
             discountCode = cart.discountCode
             discountProblem = quote.discountRefusal?.detail
-            items = zip(quote.items, quote.breakdown.lines).map { item, line in
-                Item(
-                    id: item.id.description, variantID: item.variantID.description, productID: item.productID.description,
-                    sku: item.sku, title: item.title, quantity: item.quantity, unitPrice: item.unitPrice,
-                    subtotal: line.subtotal, discount: line.discount, tax: line.tax)
-            }
+            items = zip(quote.items, quote.breakdown.lines).map { LineResponse($0, priced: $1) }
             let breakdown = quote.breakdown
             totals = TotalsResponse(
                 subtotal: breakdown.subtotal, discount: breakdown.discount, shipping: breakdown.shipping, tax: breakdown.tax,

@@ -18,29 +18,59 @@ struct TotalsResponse: Codable, Sendable {
     }
 }
 
+/// A priced line as carts and orders show it; only order lines say how much was fulfilled.
+struct LineResponse: Encodable, Sendable {
+    let id: String
+    let variantID: String
+    let productID: String
+    let sku: String
+    let title: String
+    let quantity: Int64
+    let unitPrice: Int64
+    let subtotal: Int64
+    let discount: Int64
+    let tax: Int64
+    let fulfilledQuantity: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case id, sku, title, quantity, subtotal, discount, tax
+        case variantID = "variant_id"
+        case productID = "product_id"
+        case unitPrice = "unit_price"
+        case fulfilledQuantity = "fulfilled_quantity"
+    }
+
+    init(_ item: CartItem, priced line: PriceBreakdown.Line) {
+        id = item.id.description
+        variantID = item.variantID.description
+        productID = item.productID.description
+        sku = item.sku
+        title = item.title
+        quantity = item.quantity
+        unitPrice = item.unitPrice
+        subtotal = line.subtotal
+        discount = line.discount
+        tax = line.tax
+        fulfilledQuantity = nil
+    }
+
+    init(_ line: OrderLine) {
+        id = line.id.description
+        variantID = line.variantID.description
+        productID = line.productID.description
+        sku = line.sku
+        title = line.title
+        quantity = line.quantity
+        unitPrice = line.unitPrice
+        subtotal = line.subtotal
+        discount = line.discount
+        tax = line.tax
+        fulfilledQuantity = line.fulfilledQuantity
+    }
+}
+
 /// An order as customers and staff read it.
 struct OrderResponse: ResponseEncodable, Sendable {
-    struct Line: Encodable, Sendable {
-        let id: String
-        let variantID: String
-        let productID: String
-        let sku: String
-        let title: String
-        let quantity: Int64
-        let unitPrice: Int64
-        let subtotal: Int64
-        let discount: Int64
-        let tax: Int64
-        let fulfilledQuantity: Int64
-
-        enum CodingKeys: String, CodingKey {
-            case id, sku, title, quantity, subtotal, discount, tax
-            case variantID = "variant_id"
-            case productID = "product_id"
-            case unitPrice = "unit_price"
-            case fulfilledQuantity = "fulfilled_quantity"
-        }
-    }
 
     struct PaymentSummary: Encodable, Sendable {
         let provider: String
@@ -67,7 +97,7 @@ struct OrderResponse: ResponseEncodable, Sendable {
     @NullEncoded var discountCode: String?
     let shippingMethod: String
     let shippingAddress: AddressFields
-    let lines: [Line]
+    let lines: [LineResponse]
     @NullEncoded var payment: PaymentSummary?
     @NullEncoded var placedAt: String?
     @NullEncoded var cancelledAt: String?
@@ -101,12 +131,7 @@ struct OrderResponse: ResponseEncodable, Sendable {
         discountCode = order.discountCode
         shippingMethod = order.shippingMethodName
         shippingAddress = order.shippingAddress
-        self.lines = lines.map { line in
-            Line(
-                id: line.id.description, variantID: line.variantID.description, productID: line.productID.description,
-                sku: line.sku, title: line.title, quantity: line.quantity, unitPrice: line.unitPrice, subtotal: line.subtotal,
-                discount: line.discount, tax: line.tax, fulfilledQuantity: line.fulfilledQuantity)
-        }
+        self.lines = lines.map(LineResponse.init)
         self.payment = payment.map { payment in
             PaymentSummary(
                 provider: payment.provider, status: payment.status.rawValue, amount: payment.amount,
