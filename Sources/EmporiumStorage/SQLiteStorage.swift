@@ -19,6 +19,10 @@ public final class SQLiteStorage: Database {
 
     private let writer: SQLiteConnection
     private let readers: [SQLiteConnection]
+    /// One statement at a time per reader: statements running at once on one connection share
+    /// its read transaction, so a read that joined a long one saw the database as it was when
+    /// that one began, missing rows committed since.
+    private let readerLocks: [AsyncLock]
     private let writerLock = AsyncLock()
     private let nextReader = Atomic<Int>(0)
     private let active = Atomic<Int>(0)
@@ -36,6 +40,7 @@ public final class SQLiteStorage: Database {
         self.threadPool = threadPool
         self.writer = writer
         self.readers = readers
+        self.readerLocks = readers.map { _ in AsyncLock() }
         self.logger = logger
     }
 
@@ -106,8 +111,10 @@ public final class SQLiteStorage: Database {
         active.add(1, ordering: .relaxed)
         defer { active.subtract(1, ordering: .relaxed) }
         if sql.isSelect, !readers.isEmpty {
-            let index = nextReader.add(1, ordering: .relaxed).newValue
-            return try await Self.run(sql, on: readers[index % readers.count])
+            // An idle reader if there is one, else the next in turn.
+            let index = readerLocks.firstIndex { !$0.isLocked }
+                ?? nextReader.add(1, ordering: .relaxed).newValue % readers.count
+            return try await withReader(index) { connection throws(DatabaseError) in try await Self.run(sql, on: connection) }
         }
         return try await withWriter { connection throws(DatabaseError) in
             try await Self.run(sql, on: connection)
@@ -144,7 +151,7 @@ public final class SQLiteStorage: Database {
         on channel: String, onListening: @Sendable () -> Void, onNotification: @escaping @Sendable () -> Void
     ) async throws {
         onListening()
-        guard let watcher = readers.first else {
+        guard !readers.isEmpty else {
             // An in-memory database belongs to this process alone.
             while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
             return
@@ -152,7 +159,9 @@ public final class SQLiteStorage: Database {
         var last: Int64?
         while !Task.isCancelled {
             try checkOpen()
-            let version: Int64? = try await Self.run("PRAGMA data_version", on: watcher).first?.decode("data_version")
+            let version: Int64? = try await withReader(0) { connection throws(DatabaseError) in
+                try await Self.run("PRAGMA data_version", on: connection)
+            }.first?.decode("data_version")
             if let last, version != last { onNotification() }
             last = version
             try await Task.sleep(for: .milliseconds(500))
@@ -201,6 +210,18 @@ public final class SQLiteStorage: Database {
 
     private func checkOpen() throws(DatabaseError) {
         if isClosed.load(ordering: .relaxed) { throw .unavailable("the database handle is closed") }
+    }
+
+    private func withReader<Result>(
+        _ index: Int, _ body: (SQLiteConnection) async throws(DatabaseError) -> Result
+    ) async throws(DatabaseError) -> Result {
+        do {
+            return try await readerLocks[index].withLock { try await body(readers[index]) }
+        } catch let error as DatabaseError {
+            throw error
+        } catch {
+            throw .engine("\(error)")
+        }
     }
 
     private func withWriter<Result>(

@@ -18,6 +18,28 @@ import Testing
         }
     }
 
+    /// A read that starts while a long one runs on the same SQLite reader must still see what
+    /// was committed in between: statements running at once on one connection share its read
+    /// transaction, so the second would see the database as it was when the first began.
+    @Test func sqliteReadsSeeCommitsMadeDuringALongRead() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("emporium-readers-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let database = try await SQLiteStorage.open(.sqliteFile(path: path), readerCount: 1, logger: Logger(label: "storage-test"))
+        try await database.execute("CREATE TABLE filler (x BIGINT NOT NULL)")
+        try await database.execute("""
+            INSERT INTO filler (x) WITH RECURSIVE counter(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM counter WHERE x < 300000)
+            SELECT x FROM counter
+            """)
+        try await database.execute("CREATE TABLE marks (id INTEGER PRIMARY KEY)")
+        let long = Task { try await database.query("SELECT x FROM filler") }
+        try await Task.sleep(for: .milliseconds(50))
+        try await database.execute("INSERT INTO marks (id) VALUES (1)")
+        let seen = try await database.queryFirst("SELECT id FROM marks WHERE id = 1")
+        _ = try await long.value
+        await database.close()
+        #expect(seen != nil)
+    }
+
     @Test func valuesRoundTripThroughBindsAndRows() async throws {
         try await withDatabase { database in
             let id = TimeOrderedIDGenerator().make(StorageTests.self)
