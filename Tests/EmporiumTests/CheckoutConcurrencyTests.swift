@@ -98,6 +98,44 @@ import Testing
         }
     }
 
+    @Test func tenConcurrentCancelsOfOneOrderCancelItOnce() async throws {
+        try await withApp { app in
+            let fixture = try await CommerceFixture(app, stock: 10)
+            let customer = try await app.signIn("c@example.com", as: .customer)
+            let id = try #require(try await app.placeOrder(fixture, customer: customer)["id"] as? String)
+            let answers = try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                for _ in 0..<10 { group.addTask { try await app.send(.post, "/v1/orders/\(id)/cancel", token: customer) } }
+                return try await group.reduce(into: [TestResponse]()) { $0.append($1) }
+            }
+            #expect(answers.filter { $0.status == .ok }.count == 1)
+            #expect(try answers.filter { $0.status != .ok }.allSatisfy {
+                try ["urn:emporium:problem:order-not-cancellable", "urn:emporium:problem:order-changed"].contains(app.problemType($0))
+            })
+            // Stock came back once, the money was refunded once.
+            let stock = try await app.stock(fixture)
+            #expect(stock.reserved == 0 && stock.ledgerReserved == 0 && stock.onHand == 10)
+            #expect(try await app.count("SELECT refunded AS n FROM payments") == 2963)
+            #expect(try await app.count("SELECT COUNT(*) AS n FROM refunds") == 1)
+            #expect(try await app.count("SELECT COUNT(*) AS n FROM outbox WHERE event_type = 'order.cancelled'") == 1)
+        }
+    }
+
+    @Test func concurrentCapturesTakeTheMoneyOnce() async throws {
+        try await withApp(configure: { $0.paymentCapture = .manual }) { app in
+            let fixture = try await CommerceFixture(app)
+            let id = try #require(try await app.placeOrder(fixture)["id"] as? String)
+            let answers = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<10 { group.addTask { try await app.send(.post, "/v1/admin/orders/\(id)/capture", token: fixture.admin).status } }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            #expect(answers.contains(.ok))
+            #expect(answers.allSatisfy { $0 == .ok || $0 == .conflict })
+            #expect(try await app.count("SELECT captured AS n FROM payments") == 2963)
+            #expect(try await app.count("SELECT COUNT(*) AS n FROM outbox WHERE event_type = 'order.paid'") == 1)
+            #expect(try await app.send(.get, "/v1/admin/orders/\(id)", token: fixture.admin).jsonObject()["status"] as? String == "paid")
+        }
+    }
+
     @Test func tenConcurrentRefundsNeverExceedWhatWasCaptured() async throws {
         try await withApp { app in
             let fixture = try await CommerceFixture(app)

@@ -74,6 +74,14 @@ extension TestApp {
             #expect(try await app.send(.get, "/v1/orders/\(id)", token: other).status == .notFound)
             #expect(try await app.send(.post, "/v1/orders/\(id)/cancel", token: other).status == .notFound)
             #expect(try await app.send(.get, "/v1/orders/\(id)", token: nil).status == .unauthorized)
+            // Ids that name nothing, or nothing well-formed, are 404 for staff too.
+            let unknown = UUID().uuidString.lowercased()
+            for path in ["/v1/admin/orders/\(unknown)", "/v1/admin/orders/not-an-id", "/v1/orders/\(unknown)"] {
+                let token = path.hasPrefix("/v1/admin") ? fixture.admin : customer
+                #expect(try await app.send(.get, path, token: token).status == .notFound, "\(path)")
+            }
+            #expect(try await app.refund(unknown, amount: 1, token: fixture.admin).status == .notFound)
+            #expect(try await app.send(.post, "/v1/admin/orders/\(unknown)/capture", token: fixture.admin).status == .notFound)
 
             let cancelled = try await app.send(.post, "/v1/orders/\(id)/cancel", token: customer)
             #expect(cancelled.status == .ok, "\(cancelled.text)")

@@ -22,6 +22,10 @@ struct CartRoutes {
     let ids: any IDGenerator
 
     static let notFound = Problem.notFound("There is no such cart.")
+    static let noSuchItem = Problem.notFound("There is no such item in this cart.")
+    static let methodUnavailable = Problem(
+        .conflict, slug: "shipping-method-unavailable", title: "Shipping method unavailable",
+        detail: "This method does not ship this cart (currency, destination or weight); pick one of the cart's shipping options.")
     static let notOpen = Problem(
         .conflict, slug: "cart-not-open", title: "Cart not open",
         detail: "This cart has been checked out or merged; start a new cart.")
@@ -150,18 +154,15 @@ struct CartRoutes {
         }
         routes.on(.post, "/v1/carts/:id/items", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
-            let input = try await request.decodeStrictJSON(as: ItemInput.self, context: context).value
-            return try await change(cart, request) { cart, db in try await add(input, to: cart, on: db) }
+            let item = try Self.validated(try await request.decodeStrictJSON(as: ItemInput.self, context: context).value)
+            return try await change(cart, request) { cart, db in try await add(item, to: cart, on: db) }
         }
         routes.on(.patch, "/v1/carts/:id/items/:item_id", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
             let item: ID<CartItem> = try context.pathID("item_id", notFound: "There is no such item in this cart.")
-            let input = try await request.decodeStrictJSON(as: QuantityInput.self, context: context).value
+            let quantity = try Self.quantity(try await request.decodeStrictJSON(as: QuantityInput.self, context: context).value.quantity)
             return try await change(cart, request) { cart, db in
-                let quantity = try Self.quantity(input.quantity)
-                guard let line = try await store.items(of: cart, on: db).first(where: { $0.id == item }) else {
-                    throw Problem.notFound("There is no such item in this cart.")
-                }
+                guard let line = try await store.items(of: cart, on: db).first(where: { $0.id == item }) else { throw Self.noSuchItem }
                 try await checkAvailability(of: line.variantID, sku: line.sku, quantity: quantity, backorder: line.backorder, on: db)
                 _ = try await store.setQuantity(quantity, item: item, cart: cart.id, at: clock.now(), on: db)
             }
@@ -170,9 +171,7 @@ struct CartRoutes {
             let cart = try await owned(request, context)
             let item: ID<CartItem> = try context.pathID("item_id", notFound: "There is no such item in this cart.")
             return try await change(cart, request) { cart, db in
-                guard try await store.deleteItem(item, cart: cart.id, on: db) else {
-                    throw Problem.notFound("There is no such item in this cart.")
-                }
+                guard try await store.deleteItem(item, cart: cart.id, on: db) else { throw Self.noSuchItem }
             }
         }
         routes.on(.put, "/v1/carts/:id/email", access: .anonymous) { request, context in
@@ -213,14 +212,14 @@ struct CartRoutes {
             let id = errors.required(input.shippingMethodID, "/shipping_method_id").flatMap(ID<ShippingMethod>.init)
             if input.shippingMethodID != nil, id == nil { errors.add("/shipping_method_id", "must be a shipping method id") }
             try errors.check()
-            return try await change(cart, request) { cart, db in
+            // The cart's own totals decide whether the method applies: a method that cannot take it
+            // leaves the quote without one, and the change is rolled back.
+            return try await change(cart, request, check: { quote in
+                guard quote.shippingMethod != nil else { throw Self.methodUnavailable }
+            }) { cart, db in
+                guard let id, try await pricer.shipping.find(id, on: db) != nil else { throw Self.methodUnavailable }
                 var cart = cart
                 cart.shippingMethodID = id
-                let quote = try await pricer.quote(cart, items: try await store.items(of: cart, on: db), on: db)
-                guard quote.shippingMethod != nil else {
-                    throw Problem(.conflict, slug: "shipping-method-unavailable", title: "Shipping method unavailable",
-                                  detail: "This method does not ship this cart (currency, destination or weight); pick one of the cart's shipping options.")
-                }
                 try await save(cart, on: db)
             }
         }
@@ -230,11 +229,11 @@ struct CartRoutes {
             var errors = FieldErrors()
             errors.text(input.code, "/code", maximum: 40)
             try errors.check()
-            return try await change(cart, request) { cart, db in
+            return try await change(cart, request, check: { quote in
+                if let refusal = quote.discountRefusal { throw refusal.problem }
+            }) { cart, db in
                 var cart = cart
                 cart.discountCode = input.code.map(DiscountStore.normalized)
-                let quote = try await pricer.quote(cart, items: try await store.items(of: cart, on: db), on: db)
-                if let refusal = quote.discountRefusal { throw refusal.problem }
                 try await save(cart, on: db)
             }
         }
@@ -279,9 +278,11 @@ struct CartRoutes {
 
     /// Runs `body` on the caller's open cart in one transaction, moves the version on and
     /// answers the cart as it now is, read in the same transaction so that the answer always
-    /// shows the change. `If-Match: "vN"` makes the change conditional.
+    /// shows the change; `check` may refuse the priced result, which undoes the change.
+    /// `If-Match: "vN"` makes the change conditional.
     private func change(
-        _ owned: Cart, _ request: Request, _ body: @Sendable @escaping (Cart, any SQLExecutor) async throws -> Void
+        _ owned: Cart, _ request: Request, check: (@Sendable (CartQuote) throws -> Void)? = nil,
+        _ body: @Sendable @escaping (Cart, any SQLExecutor) async throws -> Void
     ) async throws -> CartAnswer {
         let expected = ETag.precondition(request)
         return try await database.transaction { db in
@@ -289,7 +290,7 @@ struct CartRoutes {
                 throw try await store.find(owned.id, on: db)?.status == .open ? Self.stale : Self.notOpen
             }
             try await body(cart, db)
-            return try await answer(cart, on: db)
+            return try await answer(cart, check: check, on: db)
         }
     }
 
@@ -299,10 +300,13 @@ struct CartRoutes {
         try await store.save(cart, on: db)
     }
 
-    private func answer(_ cart: Cart, secret: String? = nil, status: HTTPResponse.Status = .ok, on db: any SQLExecutor) async throws -> CartAnswer {
+    private func answer(
+        _ cart: Cart, status: HTTPResponse.Status = .ok, check: ((CartQuote) throws -> Void)? = nil, on db: any SQLExecutor
+    ) async throws -> CartAnswer {
         guard let current = try await store.find(cart.id, on: db) else { throw Self.notFound }
         let quote = try await pricer.quote(current, items: try await store.items(of: current, on: db), on: db)
-        return CartAnswer(status: status, version: current.version, body: CartResponse(current, quote: quote, secret: secret))
+        try check?(quote)
+        return CartAnswer(status: status, version: current.version, body: CartResponse(current, quote: quote))
     }
 
     static func quantity(_ quantity: Int64?) throws -> Int64 {
@@ -314,12 +318,23 @@ struct CartRoutes {
         return quantity ?? 0
     }
 
-    private func add(_ input: ItemInput, to cart: Cart, on db: any SQLExecutor) async throws {
+    /// An item to add, checked before any database work.
+    struct ValidItem: Sendable {
+        let input: ItemInput
+        let quantity: Int64
+    }
+
+    static func validated(_ input: ItemInput) throws -> ValidItem {
         var errors = FieldErrors()
         if input.variantID == nil, input.sku == nil { errors.add("/variant_id", "name the variant by variant_id or sku") }
         if let text = input.variantID, ID<Variant>(text) == nil { errors.add("/variant_id", "must be a variant id") }
         try errors.check()
-        let quantity = try Self.quantity(input.quantity)
+        return ValidItem(input: input, quantity: try quantity(input.quantity))
+    }
+
+    private func add(_ item: ValidItem, to cart: Cart, on db: any SQLExecutor) async throws {
+        let input = item.input
+        let quantity = item.quantity
         let selector: SQL = input.variantID.map { "v.id = \($0)" } ?? "v.sku = \(input.sku ?? "")"
         guard let row = try await db.queryFirst("""
             SELECT v.id, v.sku, v.title AS variant_title, v.backorder, p.title, p.status, pr.amount
@@ -357,9 +372,7 @@ struct CartRoutes {
     /// Refuses more than is available now. Advisory only: checkout reserves for real.
     private func checkAvailability(of variant: ID<Variant>, sku: String, quantity: Int64, backorder: Bool, on db: any SQLExecutor) async throws {
         guard !backorder else { return }
-        let available: Int64 = try await db.queryFirst("""
-            SELECT CAST(COALESCE(SUM(on_hand - reserved), 0) AS BIGINT) AS available FROM inventory_levels WHERE variant_id = \(variant)
-            """)?.decode("available") ?? 0
+        let available = try await inventory.available(of: variant, on: db)
         guard quantity <= available else {
             throw Problem(.conflict, slug: "out-of-stock", title: "Out of stock",
                           detail: "Only \(available) of \(sku) (variant \(variant)) are available; \(quantity) were asked for.",

@@ -192,10 +192,7 @@ struct CheckoutService: Sendable {
             }
             guard let reserved else {
                 if item.backorder { continue }
-                let available: Int64 = try await db.queryFirst("""
-                    SELECT CAST(COALESCE(SUM(on_hand - reserved), 0) AS BIGINT) AS available FROM inventory_levels
-                    WHERE variant_id = \(item.variantID)
-                    """)?.decode("available") ?? 0
+                let available = try await inventory.available(of: item.variantID, on: db)
                 short.add("/items/\(index)", "\(item.sku) (variant \(item.variantID)): \(available) available, \(quantity) wanted")
                 continue
             }

@@ -1,5 +1,6 @@
 import EmporiumCore
 import EmporiumStorage
+import Foundation
 import Logging
 
 /// The selling side assembled: shipping, tax, discounts, carts, checkout, payments and orders,
@@ -39,7 +40,7 @@ struct Commerce {
         let checkout = CheckoutService(
             database: database, carts: carts, pricer: pricer, orders: orders, inventory: inventory, discounts: discounts,
             service: service,
-            reservationTimeout: Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18,
+            reservationTimeout: TimeInterval(timeout.components.seconds),
             clock: clock, ids: ids)
         shippingRoutes = ShippingRoutes(database: database, store: shipping, audit: audit, clock: clock, ids: ids)
         taxRoutes = TaxRateRoutes(database: database, store: taxes, audit: audit, clock: clock, ids: ids)

@@ -142,6 +142,14 @@ struct InventoryStore: Sendable {
             """).map(Self.decodeLevel)
     }
 
+    /// Available stock of one variant, over all locations.
+    func available(of variant: ID<Variant>, on db: any SQLExecutor) async throws -> Int64 {
+        try await db.queryFirst("""
+            SELECT CAST(COALESCE(SUM(on_hand - reserved), 0) AS BIGINT) AS available FROM inventory_levels
+            WHERE variant_id = \(variant)
+            """)?.decode("available") ?? 0
+    }
+
     /// Available stock per variant of one product, over all locations.
     func available(ofProduct product: ID<Product>, on db: any SQLExecutor) async throws -> [ID<Variant>: Int64] {
         var result: [ID<Variant>: Int64] = [:]

@@ -16,9 +16,7 @@ struct OrderRoutes {
             var conditions: [SQL] = ["user_id = \(context.user.id)"]
             if let after = page.after { conditions.append("id < \(after)") }
             let orders = try await store.list(where: conditions, limit: page.limit, on: database)
-            var answers: [OrderResponse] = []
-            for order in orders { answers.append(try await OrderResponse.load(order, store: store, on: database)) }
-            return Page(answers, limit: page.limit, id: \.id)
+            return try await OrderResponse.page(orders, limit: page.limit, store: store, on: database)
         }
         routes.on(.get, "/v1/orders/:id", access: .customer) { _, context in
             let order = try await own(context)
@@ -33,9 +31,7 @@ struct OrderRoutes {
 
     private func own(_ context: AuthenticatedContext) async throws -> Order {
         let id: ID<Order> = try context.base.pathID(notFound: "There is no such order.")
-        guard let order = try await store.find(id, of: context.user.id, on: database) else {
-            throw Problem.notFound("There is no such order.")
-        }
+        guard let order = try await store.find(id, of: context.user.id, on: database) else { throw OrderStore.notFound }
         return order
     }
 }
@@ -120,9 +116,7 @@ struct AdminOrderRoutes {
             let page = try PageRequest(request)
             let conditions = try Self.filters(request, after: page.after)
             let orders = try await store.list(where: conditions, limit: page.limit, on: database)
-            var answers: [OrderResponse] = []
-            for order in orders { answers.append(try await OrderResponse.load(order, store: store, on: database)) }
-            return Page(answers, limit: page.limit, id: \.id)
+            return try await OrderResponse.page(orders, limit: page.limit, store: store, on: database)
         }
         routes.on(.get, "/v1/admin/orders/:id", access: .staff, orScope: .ordersRead) { _, context in
             try await OrderResponse.load(try await find(context), store: store, on: database)
@@ -176,7 +170,7 @@ struct AdminOrderRoutes {
 
     private func find(_ context: PrincipalContext) async throws -> Order {
         let id: ID<Order> = try context.base.pathID(notFound: "There is no such order.")
-        guard let order = try await store.find(id, on: database) else { throw Problem.notFound("There is no such order.") }
+        guard let order = try await store.find(id, on: database) else { throw OrderStore.notFound }
         return order
     }
 
@@ -235,7 +229,7 @@ struct AdminOrderRoutes {
         guard let location else { throw Problem.internalError }
 
         return try await database.transaction { db in
-            guard let current = try await store.find(order.id, on: db) else { throw Problem.notFound("There is no such order.") }
+            guard let current = try await store.find(order.id, on: db) else { throw OrderStore.notFound }
             guard [.paid, .partiallyFulfilled].contains(current.status) else {
                 throw Problem(.conflict, slug: "order-not-fulfillable", title: "Order cannot be fulfilled",
                               detail: "Only a paid order can be fulfilled; this one is \(current.status.rawValue).")
@@ -273,7 +267,7 @@ struct AdminOrderRoutes {
             let event: OrderEvent = remaining == 0 ? .fulfilled : .partiallyFulfilled
             let next = try current.status.applying(event)
             guard try await store.transition(order.id, from: current.status, by: event, at: now, on: db) else {
-                throw Problem(.conflict, slug: "order-changed", title: "Order changed", detail: "The order changed meanwhile; read it and try again.")
+                throw OrderStore.changed
             }
             try await audit.record(.init(actor: context.actor, action: "order.fulfilled", target: order.displayNumber, origin: context.origin), on: db)
             try await service.event(remaining == 0 ? "order.fulfilled" : "order.partially_fulfilled", current, status: next, on: db)

@@ -99,7 +99,7 @@ struct OrderService: Sendable {
     /// discount use come back, then an authorization is voided or a capture refunded in full.
     func cancel(_ id: ID<Order>, reason: String, actor: AuditLog.Actor, origin: RequestOrigin) async throws -> Order {
         let order = try await database.transaction { db -> Order in
-            guard let order = try await store.find(id, on: db) else { throw Problem.notFound("There is no such order.") }
+            guard let order = try await store.find(id, on: db) else { throw OrderStore.notFound }
             guard order.status.isCancellable else {
                 throw Problem(.conflict, slug: "order-not-cancellable", title: "Order cannot be cancelled",
                               detail: "An order that is \(order.status.rawValue) cannot be cancelled; refund it instead.")
@@ -108,7 +108,7 @@ struct OrderService: Sendable {
             guard try await store.transition(
                 id, from: order.status, by: .cancelled, at: now,
                 extra: ", cancelled_at = \(now), cancel_reason = \(reason), reservation_expires_at = NULL", on: db)
-            else { throw Problem(.conflict, slug: "order-changed", title: "Order changed", detail: "The order changed meanwhile; read it and try again.") }
+            else { throw OrderStore.changed }
             try await releaseStock(of: order, on: db)
             try await discounts.release(order: id, on: db)
             try await audit.record(.init(actor: actor, action: "order.cancelled", target: order.displayNumber, origin: origin), on: db)
@@ -134,7 +134,7 @@ struct OrderService: Sendable {
     }
 
     private func reread(_ id: ID<Order>) async throws -> Order {
-        guard let order = try await store.find(id, on: database) else { throw Problem.notFound("There is no such order.") }
+        guard let order = try await store.find(id, on: database) else { throw OrderStore.notFound }
         return order
     }
 
@@ -166,15 +166,14 @@ struct OrderService: Sendable {
                         updated_at = \(now)
                     WHERE id = \(payment.id) AND status = 'pending'
                     """)
-                let next: SQL = ", placed_at = \(now), reservation_expires_at = NULL"
-                let moved = captured
-                    ? try await store.transition(order.id, from: .pending, by: .paymentAuthorized, .captured, at: now, extra: next, on: db)
-                    : try await store.transition(order.id, from: .pending, by: .paymentAuthorized, at: now, extra: next, on: db)
-                guard moved else { throw Problem(.conflict, slug: "order-changed", title: "Order changed", detail: "The order was cancelled before its payment was confirmed; nothing was charged.") }
+                guard try await store.transition(
+                    order.id, from: .pending, through: events, at: now, extra: ", placed_at = \(now), reservation_expires_at = NULL",
+                    on: db)
+                else { throw Problem(.conflict, slug: "order-changed", title: "Order changed", detail: "The order was cancelled before its payment was confirmed; nothing was charged.") }
                 try await event("order.placed", order, status: .authorized, on: db)
                 if captured { try await event("order.paid", order, status: .paid, amount: payment.amount, on: db) }
             }
-        } catch let problem as Problem where problem.slug == "order-changed" {
+        } catch let problem as Problem where problem.slug == OrderStore.changed.slug {
             // Only the reservation sweeper cancels a pending order, after --reservation-timeout:
             // give the money back rather than keep it for an order that no longer exists.
             if let provider = providers[payment.provider] {
@@ -203,7 +202,7 @@ struct OrderService: Sendable {
     /// sees one idempotency key per payment, and only one request moves the order to paid.
     func capture(_ id: ID<Order>) async throws -> Order {
         guard let order = try await store.find(id, on: database), let payment = try await store.payment(of: id, on: database) else {
-            throw Problem.notFound("There is no such order.")
+            throw OrderStore.notFound
         }
         if order.status == .paid, payment.status == .captured { return order }
         guard order.status == .authorized, payment.status == .authorized, let reference = payment.providerReference,
