@@ -15,18 +15,23 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try options.configuration()
         do {
-            let app = try await buildApplication(configuration)
-            var groupConfiguration = ServiceGroupConfiguration(
-                services: [.init(service: app)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: makeLogger(configuration, sink: StandardErrorSink()))
-            // In-flight requests get this long to finish; then they are cancelled.
-            groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGracePeriod
-            try await ServiceGroup(configuration: groupConfiguration).run()
+            try await runUntilSignalled([try await buildApplication(configuration)], configuration: configuration)
         } catch {
             throw fail(describe(error))
         }
     }
+}
+
+/// Runs `services` until SIGTERM or SIGINT. Requests and jobs in flight then get
+/// `--shutdown-grace` to finish before they are cancelled (an unfinished job runs again when
+/// its lease ends).
+func runUntilSignalled(_ services: [any Service], configuration: AppConfiguration) async throws {
+    var groupConfiguration = ServiceGroupConfiguration(
+        services: services.map { .init(service: $0) },
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: makeLogger(configuration, sink: StandardErrorSink()))
+    groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGracePeriod
+    try await ServiceGroup(configuration: groupConfiguration).run()
 }
 
 /// The message for an error that stops a command: our own errors describe themselves as

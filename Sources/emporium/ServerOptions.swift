@@ -27,6 +27,17 @@ struct ServerOptions: ParsableArguments {
     @Option(help: .init(ConfigurationSetting.paymentCapture.help)) var paymentCapture: String?
     @Option(help: .init(ConfigurationSetting.testPayments.help)) var testPayments: String?
     @Option(help: .init(ConfigurationSetting.reservationTimeout.help)) var reservationTimeout: String?
+    @Option(help: .init(ConfigurationSetting.testPaymentsLedger.help)) var testPaymentsLedger: String?
+    @Option(help: .init(ConfigurationSetting.workers.help)) var workers: String?
+    @Option(help: .init(ConfigurationSetting.nodeID.help)) var nodeId: String?
+    @Option(help: .init(ConfigurationSetting.eventRetention.help)) var eventRetention: String?
+    @Option(help: .init(ConfigurationSetting.guestCartRetention.help)) var guestCartRetention: String?
+    @Option(help: .init(ConfigurationSetting.shopName.help)) var shopName: String?
+    @Option(help: .init(ConfigurationSetting.mailFrom.help)) var mailFrom: String?
+    @Option(help: .init(ConfigurationSetting.smtpURL.help)) var smtpUrl: String?
+    @Option(help: .init(ConfigurationSetting.webhookAllowPrivateAddresses.help)) var webhookAllowPrivateAddresses: String?
+    @Option(help: .init(ConfigurationSetting.webhookTimeout.help)) var webhookTimeout: String?
+    @Option(help: .init(ConfigurationSetting.webhookDisableAfter.help)) var webhookDisableAfter: String?
 
     /// The flags that were given, by setting name.
     var flags: [String: String] {
@@ -39,7 +50,10 @@ struct ServerOptions: ParsableArguments {
             (.mailFolder, mailFolder), (.passwordResetURL, passwordResetUrl), (.sqliteReaders, sqliteReaders),
             (.postgresPoolSize, postgresPoolSize), (.catalogMaxAge, catalogMaxAge),
             (.taxIncludedCurrencies, taxIncludedCurrencies), (.paymentCapture, paymentCapture), (.testPayments, testPayments),
-            (.reservationTimeout, reservationTimeout),
+            (.reservationTimeout, reservationTimeout), (.testPaymentsLedger, testPaymentsLedger), (.workers, workers), (.nodeID, nodeId),
+            (.eventRetention, eventRetention), (.guestCartRetention, guestCartRetention), (.shopName, shopName),
+            (.mailFrom, mailFrom), (.smtpURL, smtpUrl), (.webhookAllowPrivateAddresses, webhookAllowPrivateAddresses),
+            (.webhookTimeout, webhookTimeout), (.webhookDisableAfter, webhookDisableAfter),
         ]
         return Dictionary(uniqueKeysWithValues: given.compactMap { setting, value in value.map { (setting.name, $0) } })
     }

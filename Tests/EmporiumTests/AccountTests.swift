@@ -338,7 +338,7 @@ extension TestApp {
             let session = try await app.register("ada@example.com")
             let request = try await app.post("/v1/auth/password-reset", json: #"{"email":"ADA@example.com"}"#)
             #expect(request.status == .accepted)
-            let mail = try #require(try app.sentMail().first)
+            let mail = try #require(try await app.sentMail().first)
             #expect(mail.contains("To: ada@example.com") && mail.contains("Subject: Reset your password"))
             let token = try token(in: mail)
             let stored = try await app.database.query("SELECT token_hash FROM password_resets")
@@ -366,7 +366,7 @@ extension TestApp {
             #expect(status1 == .accepted)
             let status2 = try await app.post("/v1/auth/password-reset", json: #"{"email":"not an address"}"#).status
             #expect(status2 == .accepted)
-            #expect(try app.sentMail().isEmpty)
+            #expect(try await app.sentMail().isEmpty)
         }
     }
 
@@ -374,7 +374,7 @@ extension TestApp {
         try await withApp { app in
             _ = try await app.register("ada@example.com")
             _ = try await app.post("/v1/auth/password-reset", json: #"{"email":"ada@example.com"}"#)
-            let token = try token(in: try #require(try app.sentMail().first))
+            let token = try token(in: try #require(try await app.sentMail().first))
             let weak = try await app.post("/v1/auth/password-reset/confirm", json: #"{"token":"\#(token)","password":"short"}"#)
             #expect(weak.status == .badRequest)
             app.clock.advance(by: 31 * 60)

@@ -129,6 +129,8 @@ extension TestApp {
         .init(method: .post, path: "/v1/admin/api-keys", body: #"{"name":"K","scopes":[]}"#, statuses: adminOnly),
         .init(method: .delete, path: "/v1/admin/api-keys/{key}", body: nil, statuses: adminOnly),
         .init(method: .get, path: "/v1/admin/audit-log", body: nil, statuses: adminOnly),
+        .init(method: .get, path: "/v1/admin/jobs", body: nil, statuses: adminOnly),
+        .init(method: .post, path: "/v1/admin/jobs/{job}/retry", body: nil, statuses: adminOnly),
         .init(method: .get, path: "/v1/products", body: nil, statuses: everyone),
         .init(method: .get, path: "/v1/products/{handle}", body: nil, statuses: everyone),
         .init(method: .get, path: "/v1/categories", body: nil, statuses: everyone),
@@ -183,6 +185,14 @@ extension TestApp {
         .init(method: .post, path: "/v1/admin/discounts", body: #"{"code":"M-{caller}","kind":"percentage","percentage_ppm":10000}"#, statuses: staffOnly),
         .init(method: .put, path: "/v1/admin/discounts/{discount}", body: #"{"code":"{discount_code}","kind":"percentage","percentage_ppm":20000}"#, statuses: staffOnly),
         .init(method: .delete, path: "/v1/admin/discounts/{discount}", body: nil, statuses: staffOnly),
+        .init(method: .get, path: "/v1/admin/webhooks", body: nil, statuses: adminOnly),
+        .init(method: .post, path: "/v1/admin/webhooks", body: #"{"url":"http://127.0.0.1:9/{caller}","event_types":["*"]}"#, statuses: adminOnly),
+        .init(method: .get, path: "/v1/admin/webhooks/{webhook}", body: nil, statuses: adminOnly),
+        .init(method: .patch, path: "/v1/admin/webhooks/{webhook}", body: #"{"description":"D"}"#, statuses: adminOnly),
+        .init(method: .delete, path: "/v1/admin/webhooks/{webhook}", body: nil, statuses: adminOnly),
+        .init(method: .post, path: "/v1/admin/webhooks/{webhook}/rotate-secret", body: nil, statuses: adminOnly),
+        .init(method: .get, path: "/v1/admin/webhooks/{webhook}/deliveries", body: nil, statuses: adminOnly),
+        .init(method: .post, path: "/v1/admin/webhooks/{webhook}/deliveries/{delivery}/redeliver", body: nil, statuses: adminOnly),
     ]
 
     @Test func everyRouteHasAnExpectation() async throws {
@@ -249,6 +259,11 @@ extension TestApp {
                         let keyID = try #require((listed["data"] as? [[String: Any]])?.first { secret.hasPrefix($0["prefix"] as! String) }?["id"] as? String)
                         uri = uri.replacingOccurrences(of: "{key}", with: keyID)
                     }
+                    // An unknown job: callers who may retry jobs get 404, the rest are refused first.
+                    uri = uri.replacingOccurrences(of: "{job}", with: "0193a1b2-0000-7000-8000-000000000000")
+                    // Likewise an unknown webhook endpoint and delivery.
+                    uri = uri.replacingOccurrences(of: "{webhook}", with: "0193a1b2-0000-7000-8000-000000000001")
+                        .replacingOccurrences(of: "{delivery}", with: "0193a1b2-0000-7000-8000-000000000002")
                     uri = uri.replacingOccurrences(of: "{customer}", with: customerID).replacingOccurrences(of: "{handle}", with: "matrix")
                     if uri.contains("{product}") {
                         // A fresh product with one variant for each call, since DELETE consumes it.

@@ -27,6 +27,7 @@ struct AccountService: Sendable {
     let accessTokens: AccessTokens
     let hasher: PasswordHasher
     let audit: AuditLog
+    let outbox: Outbox
     let throttle: LoginThrottle
     let twoFactor: TwoFactor
     let clock: any WallClock
@@ -52,6 +53,9 @@ struct AccountService: Sendable {
                 try await audit.record(
                     .init(actor: user.id, action: "user.registered", target: user.id.description,
                           clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
+                try await outbox.record(
+                    "customer.created", aggregate: "customer", id: user.id.description,
+                    payload: ["customer_id": user.id.description, "email": user.email, "name": user.name], at: now, on: db)
                 return try await startSession(for: user, family: ids.make(), on: db)
             }
         } catch DatabaseError.uniqueViolation {

@@ -143,6 +143,18 @@ struct CartStore: Sendable {
         try await !db.query("DELETE FROM cart_items WHERE id = \(item) AND cart_id = \(cart) RETURNING id").isEmpty
     }
 
+    /// Deletes guest carts untouched since `cutoff` that never became an order, a batch at a
+    /// time (their lines go with them); returns how many.
+    func purgeAbandonedGuestCarts(untouchedSince cutoff: Date, batch: Int, on db: any SQLExecutor) async throws -> Int {
+        try await db.query("""
+            DELETE FROM carts WHERE id IN (
+                SELECT id FROM carts WHERE user_id IS NULL AND status IN ('open', 'merged') AND updated_at < \(cutoff)
+                  AND NOT EXISTS (SELECT 1 FROM orders WHERE orders.cart_id = carts.id)
+                LIMIT \(batch))
+            RETURNING id
+            """).count
+    }
+
     private func sealedAddress(of cart: Cart) throws -> String? {
         try cart.shippingAddress.map { address in
             try cipher.seal(CatalogStore.json(address), context: Self.addressContext(cart.id.description))

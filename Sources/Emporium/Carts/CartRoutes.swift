@@ -496,7 +496,9 @@ struct CartRoutes {
         return try await idempotency.performInSteps(
             caller: caller, key: key, fingerprint: Idempotency.fingerprint(method: .post, path: path, body: body.data)
         ) {
-            try await checkout.checkout(cart, expectedVersion: expected, provider: provider, token: token, path: path)
+            try await checkout.checkout(
+                cart, expectedVersion: expected, provider: provider, token: token, path: path,
+                requestKey: Idempotency.requestKey(caller: caller, key: key))
         }
     }
 }

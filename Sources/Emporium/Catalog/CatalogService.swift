@@ -9,6 +9,7 @@ struct CatalogService: Sendable {
     let database: any Database
     let store: CatalogStore
     let audit: AuditLog
+    let outbox: Outbox
     let cache: CatalogCache
     let clock: any WallClock
     let ids: any IDGenerator
@@ -89,6 +90,7 @@ struct CatalogService: Sendable {
             }
             product.version = version
             try await store.refreshDerived(product.id, on: db)
+            try await announce(product, on: db)
             return product
         }
     }
@@ -306,7 +308,28 @@ struct CatalogService: Sendable {
         }
         product.version += 1
         try await store.refreshDerived(product.id, on: db)
+        try await announce(product, on: db)
         return product
+    }
+
+    /// `product.updated`, for webhooks: after any change to a product or its variants.
+    private func announce(_ product: Product, on db: any SQLExecutor) async throws {
+        struct Payload: Encodable {
+            let productID: String
+            let handle: String
+            let status: String
+            let version: Int64
+
+            enum CodingKeys: String, CodingKey {
+                case handle, status, version
+                case productID = "product_id"
+            }
+        }
+        try await outbox.record(
+            "product.updated", aggregate: "product", id: product.id.description,
+            payload: Payload(productID: product.id.description, handle: product.handle, status: product.status.rawValue,
+                             version: product.version),
+            at: product.updatedAt, on: db)
     }
 
     private func requireCategory(_ id: ID<Category>?, pointer: String, on db: any SQLExecutor) async throws {

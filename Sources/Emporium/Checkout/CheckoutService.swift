@@ -39,14 +39,22 @@ struct CheckoutService: Sendable {
     }
 
     /// Places the order and asks for the money; the answer is what the client gets (and what
-    /// a retry with the same Idempotency-Key gets again).
+    /// a retry with the same Idempotency-Key gets again, when it is final).
+    ///
+    /// `requestKey` links the order to the request: a retry after a crash or a timeout finds
+    /// the order the first attempt made and resumes its payment with the same provider key,
+    /// so the shopper gets that order — paid, pending or declined — and is never charged twice.
     func checkout(
-        _ cart: Cart, expectedVersion: Int64?, provider: any PaymentProvider, token: String, path: String
+        _ cart: Cart, expectedVersion: Int64?, provider: any PaymentProvider, token: String, path: String, requestKey: String
     ) async throws -> Idempotency.Stored {
+        if let earlier = try await orders.order(checkoutKey: requestKey, cart: cart.id, on: database) {
+            return try await resume(earlier, provider: provider, token: token, path: path)
+        }
         let placed: (order: Order, lines: [OrderLine], payment: Payment)
         do {
             placed = try await database.transaction { db in
-                try await createOrder(from: cart, expectedVersion: expectedVersion, provider: provider.name, on: db)
+                try await createOrder(
+                    from: cart, expectedVersion: expectedVersion, provider: provider.name, requestKey: requestKey, on: db)
             }
         } catch Refusal.pricesChanged(let changes, let skus) {
             try await database.transaction { db in
@@ -56,35 +64,59 @@ struct CheckoutService: Sendable {
             throw Problem(.conflict, slug: "price-changed", title: "Prices changed",
                           detail: "Prices of \(skus.joined(separator: ", ")) changed since they were added; the cart shows the new ones. Review it and check out again.")
         }
-        let order = placed.order
+        return try await pay(placed.order, lines: placed.lines, payment: placed.payment, provider: provider, token: token, path: path)
+    }
+
+    /// Answers a checkout whose order an earlier attempt made.
+    private func resume(_ order: Order, provider: any PaymentProvider, token: String, path: String) async throws -> Idempotency.Stored {
+        guard let payment = try await orders.payment(of: order.id, on: database) else { throw OrderStore.notFound }
+        let lines = try await orders.lines(of: order.id, on: database)
+        switch payment.status {
+        case .pending where order.status == .pending:
+            return try await pay(order, lines: lines, payment: payment, provider: provider, token: token, path: path)
+        case .failed:
+            return Self.declined(order, code: payment.failureCode ?? "declined", path: path)
+        default:
+            return try Idempotency.Stored(status: .created, json: OrderResponse(order, lines: lines, payment: payment))
+        }
+    }
+
+    private func pay(
+        _ order: Order, lines: [OrderLine], payment: Payment, provider: any PaymentProvider, token: String, path: String
+    ) async throws -> Idempotency.Stored {
         let reference: String
         do {
             reference = try await provider.authorize(
                 amount: Money(minorUnits: order.total, currency: order.currency), token: token,
-                idempotencyKey: "authorize-\(placed.payment.id)")
+                idempotencyKey: "authorize-\(payment.id)")
         } catch {
             switch error {
             case .timeout:
+                // Not final: the payment may still go through. The retry resumes this order.
                 return Idempotency.Stored(problem: Problem(
                     .gatewayTimeout, slug: "payment-timeout", title: "Payment not confirmed",
-                    detail: "The payment provider did not answer in time. Order \(order.displayNumber) holds its stock for \(Int(reservationTimeout / 60)) minutes; if its payment is not confirmed by then it is cancelled and the cart opens again."),
-                    path: path)
+                    detail: "The payment provider did not answer in time. Order \(order.displayNumber) holds its stock for \(Int(reservationTimeout / 60)) minutes; repeat the request with the same Idempotency-Key to learn whether it was paid. If its payment is not confirmed in that time it is cancelled and the cart opens again."),
+                    path: path).provisional
             case .declined(let code), .rejected(let code):
                 _ = try await database.transaction { db in
                     try await service.cancelUnpaid(order, reason: "payment_declined", failureCode: code, on: db)
                 }
-                return Idempotency.Stored(problem: Problem(
-                    HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required"), slug: "payment-declined", title: "Payment declined",
-                    detail: "The payment was declined (\(code)). Nothing was charged and the cart is open again; check out with another means of payment and a new Idempotency-Key."),
-                    path: path)
+                return Self.declined(order, code: code, path: path)
             }
         }
-        let (final, payment) = try await service.authorized(order, payment: placed.payment, reference: reference)
-        return try Idempotency.Stored(status: .created, json: OrderResponse(final, lines: placed.lines, payment: payment))
+        let (final, settled) = try await service.authorized(order, payment: payment, reference: reference)
+        return try Idempotency.Stored(status: .created, json: OrderResponse(final, lines: lines, payment: settled))
+    }
+
+    private static func declined(_ order: Order, code: String, path: String) -> Idempotency.Stored {
+        Idempotency.Stored(problem: Problem(
+            HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required"), slug: "payment-declined", title: "Payment declined",
+            detail: "The payment was declined (\(code)). Nothing was charged and the cart is open again; check out with another means of payment and a new Idempotency-Key."),
+            path: path)
     }
 
     private func createOrder(
-        from cart: Cart, expectedVersion: Int64?, provider: String, on db: any SQLExecutor
+        from cart: Cart, expectedVersion: Int64?, provider: String, requestKey: String, on db: any SQLExecutor
     ) async throws -> (order: Order, lines: [OrderLine], payment: Payment) {
         let now = clock.now()
         // Claiming the cart first serialises checkouts of one cart: the losers stop here.
@@ -151,7 +183,8 @@ struct CheckoutService: Sendable {
             id: ids.make(), orderID: orderID, provider: provider, providerReference: nil, status: .pending,
             currency: cart.currency, amount: order.total, authorized: 0, captured: 0, refunded: 0, failureCode: nil,
             capturedAt: nil)
-        try await orders.insert(order, lines: lines, payment: payment, at: now, on: db)
+        try await orders.insert(order, lines: lines, payment: payment, checkoutKey: requestKey, at: now, on: db)
+        try await service.followPayment(payment, on: db)
         if let discount = quote.discount {
             do {
                 try await discounts.redeem(discount, order: orderID, customer: cart.userID?.description ?? email, at: now, on: db)
@@ -203,6 +236,8 @@ struct CheckoutService: Sendable {
                     id: ids.make(), variantID: item.variantID, locationID: location, onHandDelta: 0, reservedDelta: quantity,
                     reason: "reserved", reference: "order \(order)", actor: nil, createdAt: now),
                 on: db)
+            try await inventory.noteLowStock(
+                of: item.variantID, sku: item.sku, taken: quantity, outbox: service.outbox, at: now, on: db)
         }
         if !short.all.isEmpty {
             throw Problem(.conflict, slug: "out-of-stock", title: "Out of stock",

@@ -14,27 +14,33 @@ struct Commerce {
     let salesReport: SalesReportRoutes
     let makeCartRoutes: (Authenticator) -> CartRoutes
     let sweeper: ReservationSweeper
+    let orderService: OrderService
+    let orders: OrderStore
+    let carts: CartStore
+    let idempotency: Idempotency
+    let providers: PaymentProviders
 
     init(
         configuration: AppConfiguration, dependencies: AppDependencies, database: any Database, cipher: FieldCipher,
-        audit: AuditLog, inventory: InventoryStore, catalogCache: CatalogCache, logger: Logger
-    ) {
+        audit: AuditLog, inventory: InventoryStore, catalogCache: CatalogCache, jobs: JobStore, idempotency: Idempotency,
+        logger: Logger
+    ) throws {
         let clock = dependencies.clock
         let ids = dependencies.ids
+        // A provider the embedding program passes wins over the built-in one of its name.
         let providers = PaymentProviders(
-            (configuration.testPayments ? [TestPaymentProvider()] : []) + dependencies.paymentProviders)
+            dependencies.paymentProviders + (configuration.testPaymentsEnabled ? [try Self.testProvider(configuration)] : []))
         let shipping = ShippingMethodStore()
         let taxes = TaxRateStore()
         let discounts = DiscountStore(ids: ids)
         let carts = CartStore(cipher: cipher)
         let orders = OrderStore(cipher: cipher)
-        let idempotency = Idempotency(database: database, clock: clock)
         let pricer = CartPricer(
             shipping: shipping, taxes: taxes, discounts: discounts, taxIncludedCurrencies: configuration.taxIncludedCurrencies,
             clock: clock)
         let service = OrderService(
             database: database, store: orders, inventory: inventory, discounts: discounts, outbox: Outbox(ids: ids),
-            audit: audit, providers: providers, captureAutomatically: configuration.paymentCapture == .automatic,
+            audit: audit, jobs: jobs, providers: providers, captureAutomatically: configuration.paymentCapture == .automatic,
             clock: clock, ids: ids, logger: logger)
         let timeout = configuration.reservationTimeout
         let checkout = CheckoutService(
@@ -42,6 +48,11 @@ struct Commerce {
             service: service,
             reservationTimeout: TimeInterval(timeout.components.seconds),
             clock: clock, ids: ids)
+        orderService = service
+        self.orders = orders
+        self.carts = carts
+        self.idempotency = idempotency
+        self.providers = providers
         shippingRoutes = ShippingRoutes(database: database, store: shipping, audit: audit, clock: clock, ids: ids)
         taxRoutes = TaxRateRoutes(database: database, store: taxes, audit: audit, clock: clock, ids: ids)
         discountRoutes = DiscountRoutes(database: database, store: discounts, audit: audit, clock: clock, ids: ids)
@@ -59,6 +70,11 @@ struct Commerce {
         sweeper = ReservationSweeper(
             database: database, orders: orders, service: service, clock: clock,
             interval: min(.seconds(30), timeout / 4), logger: logger)
+    }
+
+    private static func testProvider(_ configuration: AppConfiguration) throws -> TestPaymentProvider {
+        guard let path = configuration.testPaymentsLedger else { return TestPaymentProvider() }
+        return try TestPaymentProvider(ledgerPath: path)
     }
 
     func register(on registrar: RouteRegistrar) {

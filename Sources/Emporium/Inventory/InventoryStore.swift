@@ -143,6 +143,49 @@ struct InventoryStore: Sendable {
     }
 
     /// Available stock of one variant, over all locations.
+    /// Gives back `quantity` reserved units at a location; false when not that many were
+    /// reserved there.
+    func releaseReservation(
+        of variant: ID<Variant>, at location: ID<StockLocation>, quantity: Int64, now: Date, on db: any SQLExecutor
+    ) async throws -> Bool {
+        try await db.queryFirst("""
+            UPDATE inventory_levels SET reserved = reserved - \(quantity), updated_at = \(now)
+            WHERE variant_id = \(variant) AND location_id = \(location) AND reserved >= \(quantity)
+            RETURNING reserved
+            """) != nil
+    }
+
+    /// Records `inventory.low_stock` when taking `taken` units just brought the variant's
+    /// available stock to or below its threshold (it was above before), so one crossing makes
+    /// one event.
+    func noteLowStock(
+        of variant: ID<Variant>, sku: String, taken: Int64, outbox: Outbox, at now: Date, on db: any SQLExecutor
+    ) async throws {
+        guard let row = try await db.queryFirst("""
+            SELECT v.low_stock_threshold AS threshold, CAST(COALESCE(SUM(l.on_hand - l.reserved), 0) AS BIGINT) AS available
+            FROM variants v LEFT JOIN inventory_levels l ON l.variant_id = v.id
+            WHERE v.id = \(variant) GROUP BY v.low_stock_threshold
+            """)
+        else { return }
+        let threshold: Int64 = try row.decode("threshold")
+        let available: Int64 = try row.decode("available")
+        guard available <= threshold, available + taken > threshold else { return }
+        struct Payload: Encodable {
+            let variantID: String
+            let sku: String
+            let available: Int64
+            let threshold: Int64
+
+            enum CodingKeys: String, CodingKey {
+                case sku, available, threshold
+                case variantID = "variant_id"
+            }
+        }
+        try await outbox.record(
+            "inventory.low_stock", aggregate: "variant", id: variant.description,
+            payload: Payload(variantID: variant.description, sku: sku, available: available, threshold: threshold), at: now, on: db)
+    }
+
     func available(of variant: ID<Variant>, on db: any SQLExecutor) async throws -> Int64 {
         try await db.queryFirst("""
             SELECT CAST(COALESCE(SUM(on_hand - reserved), 0) AS BIGINT) AS available FROM inventory_levels

@@ -107,18 +107,20 @@ struct OrderStore: Sendable {
         return try row.decode("n")
     }
 
-    func insert(_ order: Order, lines: [OrderLine], payment: Payment, at now: Date, on db: any SQLExecutor) async throws {
+    func insert(
+        _ order: Order, lines: [OrderLine], payment: Payment, checkoutKey: String?, at now: Date, on db: any SQLExecutor
+    ) async throws {
         let sealed = try cipher.seal(CatalogStore.json(order.shippingAddress), context: Self.addressContext(order.id.description))
         try await db.execute("""
             INSERT INTO orders (id, number, cart_id, user_id, email, currency, status, subtotal, discount, shipping, tax, total,
                                 tax_included, discount_id, discount_code, shipping_method_id, shipping_method_name,
                                 shipping_address, shipping_country, shipping_region, reservation_expires_at, version,
-                                created_at, updated_at)
+                                created_at, updated_at, checkout_key)
             VALUES (\(order.id), \(order.number), \(order.cartID), \(order.userID), \(order.email), \(order.currency.code),
                     \(order.status.rawValue), \(order.subtotal), \(order.discount), \(order.shipping), \(order.tax),
                     \(order.total), \(order.taxIncluded), \(order.discountID), \(order.discountCode), \(order.shippingMethodID),
                     \(order.shippingMethodName), \(sealed), \(order.shippingAddress.country), \(order.shippingAddress.region),
-                    \(order.reservationExpiresAt), 1, \(order.createdAt), \(order.updatedAt))
+                    \(order.reservationExpiresAt), 1, \(order.createdAt), \(order.updatedAt), \(checkoutKey))
             """)
         // One statement for all lines: a checkout's round trips are its cost.
         let values = lines.map { line -> SQL in
@@ -204,6 +206,102 @@ struct OrderStore: Sendable {
             UPDATE orders SET status = \(next.rawValue), version = version + 1, updated_at = \(now)\(extra)
             WHERE id = \(id) AND status = \(from.rawValue) RETURNING id
             """).isEmpty
+    }
+
+    /// The order an earlier attempt of a checkout made from this cart with this key.
+    func order(checkoutKey: String, cart: ID<Cart>, on db: any SQLExecutor) async throws -> Order? {
+        try await db.queryFirst("SELECT * FROM orders WHERE checkout_key = \(checkoutKey) AND cart_id = \(cart)").map(decode)
+    }
+
+    // MARK: Payments and refunds
+
+    func payment(_ id: ID<Payment>, on db: any SQLExecutor) async throws -> Payment? {
+        try await db.queryFirst("SELECT * FROM payments WHERE id = \(id)").map(Self.decodePayment)
+    }
+
+    /// Records what the provider did with a pending payment: authorized, and captured too when
+    /// `captured`. False when the payment was no longer pending.
+    func recordAuthorization(
+        _ payment: ID<Payment>, reference: String, captured: Bool, at now: Date, on db: any SQLExecutor
+    ) async throws -> Bool {
+        try await db.queryFirst("""
+            UPDATE payments SET status = \(captured ? "captured" : "authorized"), provider_reference = \(reference),
+                authorized = amount, captured = CASE WHEN \(captured) THEN amount ELSE 0 END,
+                captured_at = \(captured ? now : nil), updated_at = \(now)
+            WHERE id = \(payment) AND status = 'pending' RETURNING id
+            """) != nil
+    }
+
+    /// Records a capture of the whole authorization; false when it was not authorized.
+    func recordCapture(_ payment: ID<Payment>, at now: Date, on db: any SQLExecutor) async throws -> Bool {
+        try await db.queryFirst("""
+            UPDATE payments SET status = 'captured', captured = authorized, captured_at = \(now), updated_at = \(now)
+            WHERE id = \(payment) AND status = 'authorized' RETURNING id
+            """) != nil
+    }
+
+    func recordVoid(_ payment: ID<Payment>, at now: Date, on db: any SQLExecutor) async throws -> Bool {
+        try await db.queryFirst("""
+            UPDATE payments SET status = 'voided', updated_at = \(now) WHERE id = \(payment) AND status = 'authorized' RETURNING id
+            """) != nil
+    }
+
+    /// Marks a pending payment failed; false when it was no longer pending.
+    func recordPaymentFailure(of order: ID<Order>, code: String, at now: Date, on db: any SQLExecutor) async throws -> Bool {
+        try await db.queryFirst("""
+            UPDATE payments SET status = 'failed', failure_code = \(code), updated_at = \(now)
+            WHERE order_id = \(order) AND status = 'pending' RETURNING id
+            """) != nil
+    }
+
+    /// Takes `amount` from the payment's refundable balance and records a pending refund for
+    /// it, in one conditional UPDATE, so concurrent refunds never add up to more than was
+    /// captured. `nil` when the balance is too small.
+    func reserveRefund(
+        _ id: ID<Refund>, of order: ID<Order>, amount: Int64, reason: String?, requestKey: String?, at now: Date,
+        on db: any SQLExecutor
+    ) async throws -> (Payment, Refund)? {
+        guard let row = try await db.queryFirst("""
+            UPDATE payments SET refunded = refunded + \(amount), updated_at = \(now)
+            WHERE order_id = \(order) AND refunded + \(amount) <= captured RETURNING *
+            """)
+        else { return nil }
+        let payment = try Self.decodePayment(row)
+        try await db.execute("""
+            INSERT INTO refunds (id, payment_id, order_id, amount, reason, status, created_at, updated_at, request_key)
+            VALUES (\(id), \(payment.id), \(order), \(amount), \(reason), 'pending', \(now), \(now), \(requestKey))
+            """)
+        return (payment, Refund(
+            id: id, paymentID: payment.id, orderID: order, amount: amount, reason: reason, status: .pending,
+            providerReference: nil, createdAt: now))
+    }
+
+    func refund(_ id: ID<Refund>, on db: any SQLExecutor) async throws -> Refund? {
+        try await db.queryFirst("SELECT * FROM refunds WHERE id = \(id)").map(Self.decodeRefund)
+    }
+
+    /// The refund an earlier attempt of a request with this key made.
+    func refund(requestKey: String, of order: ID<Order>, on db: any SQLExecutor) async throws -> Refund? {
+        try await db.queryFirst("SELECT * FROM refunds WHERE order_id = \(order) AND request_key = \(requestKey)")
+            .map(Self.decodeRefund)
+    }
+
+    /// Marks a pending refund paid out; false when it was no longer pending.
+    func recordRefundSucceeded(_ id: ID<Refund>, reference: String, at now: Date, on db: any SQLExecutor) async throws -> Bool {
+        try await db.queryFirst("""
+            UPDATE refunds SET status = 'succeeded', provider_reference = \(reference), updated_at = \(now)
+            WHERE id = \(id) AND status = 'pending' RETURNING id
+            """) != nil
+    }
+
+    /// Marks a pending refund refused and gives its amount back to the refundable balance.
+    func recordRefundFailed(_ refund: Refund, at now: Date, on db: any SQLExecutor) async throws -> Bool {
+        guard try await db.queryFirst("""
+            UPDATE refunds SET status = 'failed', updated_at = \(now) WHERE id = \(refund.id) AND status = 'pending' RETURNING id
+            """) != nil
+        else { return false }
+        try await db.execute("UPDATE payments SET refunded = refunded - \(refund.amount), updated_at = \(now) WHERE id = \(refund.paymentID)")
+        return true
     }
 
     func payment(of order: ID<Order>, on db: any SQLExecutor) async throws -> Payment? {

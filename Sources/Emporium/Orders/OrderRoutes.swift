@@ -150,13 +150,18 @@ struct AdminOrderRoutes {
             errors.text(body.value.reason, "/reason", maximum: 200, required: false)
             try errors.check()
             let path = "/v1/admin/orders/\(order.id)/refunds"
+            let caller = "\(context.actor.type):\(context.actor.id)"
             return try await idempotency.performInSteps(
-                caller: "\(context.actor.type):\(context.actor.id)", key: key,
-                fingerprint: Idempotency.fingerprint(method: .post, path: path, body: body.data)
+                caller: caller, key: key, fingerprint: Idempotency.fingerprint(method: .post, path: path, body: body.data)
             ) {
-                let refund = try await service.refund(order, amount: body.value.amount ?? 0, reason: body.value.reason)
+                let refund = try await service.refund(
+                    order, amount: body.value.amount ?? 0, reason: body.value.reason,
+                    requestKey: Idempotency.requestKey(caller: caller, key: key))
                 try await audit.record(.init(actor: context.actor, action: "order.refunded", target: "\(order.displayNumber) \(refund.amount)", origin: context.origin), on: database)
-                return try Idempotency.Stored(status: refund.status == .pending ? .accepted : .created, json: RefundResponse(refund))
+                // A pending refund is not a final answer: a retry with the key asks again.
+                return refund.status == .pending
+                    ? try Idempotency.Stored(status: .accepted, json: RefundResponse(refund)).provisional
+                    : try Idempotency.Stored(status: .created, json: RefundResponse(refund))
             }
         }
         routes.on(.post, "/v1/admin/orders/:id/fulfillments", access: .staff, orScope: .ordersWrite) { request, context in
@@ -270,7 +275,9 @@ struct AdminOrderRoutes {
                 throw OrderStore.changed
             }
             try await audit.record(.init(actor: context.actor, action: "order.fulfilled", target: order.displayNumber, origin: context.origin), on: db)
-            try await service.event(remaining == 0 ? "order.fulfilled" : "order.partially_fulfilled", current, status: next, on: db)
+            try await service.event(
+                remaining == 0 ? "order.fulfilled" : "order.partially_fulfilled", current, status: next, carrier: input.carrier,
+                trackingNumber: input.trackingNumber, on: db)
             try await CatalogCache.announceChange(on: db)
             return FulfillmentResponse(
                 id: fulfillmentID.description, orderID: order.id.description, locationID: location.description,

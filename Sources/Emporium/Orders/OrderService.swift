@@ -5,16 +5,31 @@ import HTTPTypes
 import Logging
 
 /// What happens to an order after checkout: payment authorized, captured, voided or refunded;
-/// the order cancelled with its stock and discount use given back. Each database step is one
-/// transaction; provider calls happen between them, never inside one, and carry idempotency
-/// keys made from our own ids.
+/// the order cancelled with its stock and discount use given back.
+///
+/// Money is a state machine in the database. Each provider call is preceded by a committed
+/// record of what is about to happen (a pending payment, a pending refund, a cancelled order
+/// whose authorization is still open) together with a job that finishes it, and followed by a
+/// transaction that records the outcome. Provider calls carry idempotency keys made from our
+/// own ids (`authorize-<payment>`, `capture-<payment>`, `void-<payment>`, `refund-<refund>`),
+/// so the job, a retried request and the first attempt can all make the same call safely: a
+/// process that dies at any point leaves work that a job completes by asking the provider.
 struct OrderService: Sendable {
+    static let reconcileKind = "payment.reconcile"
+    static let voidKind = "payment.void"
+    static let refundKind = "payment.refund"
+    static let releaseKind = "payment.release"
+    /// How long after a provider call starts its job steps in, if the call has not finished by
+    /// then (a dead process or a provider that never answered).
+    static let followUpDelay: TimeInterval = 60
+
     let database: any Database
     let store: OrderStore
     let inventory: InventoryStore
     let discounts: DiscountStore
     let outbox: Outbox
     let audit: AuditLog
+    let jobs: JobStore
     let providers: PaymentProviders
     let captureAutomatically: Bool
     let clock: any WallClock
@@ -25,21 +40,44 @@ struct OrderService: Sendable {
         let orderID: String
         let number: Int64
         let status: String
+        let email: String
         let currency: String
         let total: Int64
         let amount: Int64?
+        var carrier: String?
+        var trackingNumber: String?
+        var reason: String?
 
         enum CodingKeys: String, CodingKey {
-            case number, status, currency, total, amount
+            case number, status, email, currency, total, amount, carrier, reason
             case orderID = "order_id"
+            case trackingNumber = "tracking_number"
         }
     }
 
-    func event(_ name: String, _ order: Order, status: OrderStatus? = nil, amount: Int64? = nil, on db: any SQLExecutor) async throws {
+    func event(
+        _ name: String, _ order: Order, status: OrderStatus? = nil, amount: Int64? = nil, carrier: String? = nil,
+        trackingNumber: String? = nil, reason: String? = nil, on db: any SQLExecutor
+    ) async throws {
         let payload = EventPayload(
             orderID: order.id.description, number: order.number, status: (status ?? order.status).rawValue,
-            currency: order.currency.code, total: order.total, amount: amount)
+            email: order.email, currency: order.currency.code, total: order.total, amount: amount, carrier: carrier,
+            trackingNumber: trackingNumber, reason: reason)
         try await outbox.record(name, aggregate: "order", id: order.id.description, payload: payload, at: clock.now(), on: db)
+    }
+
+    private func follow(_ kind: String, id: String, on db: any SQLExecutor, delay: TimeInterval = followUpDelay) async throws {
+        struct Target: Encodable { let id: String }
+        try await jobs.enqueue(
+            try JobRequest(kind: kind, payload: Target(id: id), uniqueKey: "\(kind):\(id)",
+                           runAt: clock.now().addingTimeInterval(delay)),
+            maxAttempts: 30, at: clock.now(), on: db)
+    }
+
+    /// Queues the follow-up that makes sure a new order's payment ends authorized or failed,
+    /// in the transaction that creates the order.
+    func followPayment(_ payment: Payment, on db: any SQLExecutor) async throws {
+        try await follow(Self.reconcileKind, id: payment.id.description, on: db)
     }
 
     // MARK: Stock
@@ -50,12 +88,8 @@ struct OrderService: Sendable {
         let now = clock.now()
         for line in try await store.lines(of: order.id, on: db).sorted(by: { $0.variantID.description < $1.variantID.description }) {
             guard let location = line.reservedLocationID, line.outstanding > 0 else { continue }
-            let released = try await db.queryFirst("""
-                UPDATE inventory_levels SET reserved = reserved - \(line.outstanding), updated_at = \(now)
-                WHERE variant_id = \(line.variantID) AND location_id = \(location) AND reserved >= \(line.outstanding)
-                RETURNING reserved
-                """)
-            guard released != nil else {
+            guard try await inventory.releaseReservation(of: line.variantID, at: location, quantity: line.outstanding, now: now, on: db)
+            else {
                 logger.error("Reservation of an order line was missing when released", metadata: ["order": "\(order.id)", "sku": "\(line.sku)"])
                 continue
             }
@@ -81,24 +115,28 @@ struct OrderService: Sendable {
         else { return false }
         try await releaseStock(of: order, on: db)
         try await discounts.release(order: order.id, on: db)
-        try await db.execute("""
-            UPDATE payments SET status = 'failed', failure_code = \(failureCode ?? reason), updated_at = \(now)
-            WHERE order_id = \(order.id) AND status = 'pending'
-            """)
+        _ = try await store.recordPaymentFailure(of: order.id, code: failureCode ?? reason, at: now, on: db)
         // The shopper may try again, unless they have started another cart meanwhile.
         try await db.execute("""
             UPDATE carts SET status = 'open', version = version + 1, updated_at = \(now)
             WHERE id = \(order.cartID) AND status = 'converted'
               AND (user_id IS NULL OR NOT EXISTS (SELECT 1 FROM carts other WHERE other.user_id = carts.user_id AND other.status = 'open'))
             """)
-        try await event("order.cancelled", order, status: .cancelled, on: db)
+        if let failureCode {
+            try await event("payment.failed", order, status: .cancelled, reason: failureCode, on: db)
+        }
+        try await event("order.cancelled", order, status: .cancelled, reason: reason, on: db)
         return true
     }
 
     /// Cancels an order before fulfilment at a customer's or the shop's request: stock and the
-    /// discount use come back, then an authorization is voided or a capture refunded in full.
+    /// discount use come back, and in the same transaction the money is set to go back: an
+    /// open authorization gets a void job, a capture a pending refund of the rest with its job.
+    /// Both are then tried at once; when the provider does not answer, the job retries until
+    /// the money is back (or the job is dead, which /metrics shows).
     func cancel(_ id: ID<Order>, reason: String, actor: AuditLog.Actor, origin: RequestOrigin) async throws -> Order {
-        let order = try await database.transaction { db -> Order in
+        let refundID: ID<Refund> = ids.make()
+        let (order, payment, refund) = try await database.transaction { db -> (Order, Payment?, Refund?) in
             guard let order = try await store.find(id, on: db) else { throw OrderStore.notFound }
             guard order.status.isCancellable else {
                 throw Problem(.conflict, slug: "order-not-cancellable", title: "Order cannot be cancelled",
@@ -112,23 +150,33 @@ struct OrderService: Sendable {
             try await releaseStock(of: order, on: db)
             try await discounts.release(order: id, on: db)
             try await audit.record(.init(actor: actor, action: "order.cancelled", target: order.displayNumber, origin: origin), on: db)
-            try await event("order.cancelled", order, status: .cancelled, on: db)
-            return order
-        }
-        guard let payment = try await store.payment(of: id, on: database), let reference = payment.providerReference,
-            let provider = providers[payment.provider]
-        else { return try await reread(id) }
-        switch payment.status {
-        case .authorized:
-            do {
-                try await provider.void(reference: reference, idempotencyKey: "void-\(payment.id)")
-                try await database.execute("UPDATE payments SET status = 'voided', updated_at = \(clock.now()) WHERE id = \(payment.id)")
-            } catch {
-                logger.error("Voiding a cancelled order's authorization failed; it lapses at the provider", metadata: ["order": "\(order.displayNumber)", "error": "\(error)"])
+            try await event("order.cancelled", order, status: .cancelled, reason: reason, on: db)
+            let payment = try await store.payment(of: id, on: db)
+            var refund: Refund?
+            switch payment?.status {
+            case .authorized?:
+                try await follow(Self.voidKind, id: payment!.id.description, on: db)
+            case .captured? where payment!.captured > payment!.refunded:
+                refund = try await store.reserveRefund(
+                    refundID, of: id, amount: payment!.captured - payment!.refunded, reason: "cancelled", requestKey: nil,
+                    at: now, on: db)?.1
+                if refund != nil { try await follow(Self.refundKind, id: refundID.description, on: db) }
+            default:
+                // A pending payment is settled by its reconcile job, which voids or refunds what
+                // the provider took for an order that is cancelled by then.
+                break
             }
-        case .captured where payment.captured > payment.refunded:
-            _ = try? await refund(order, amount: payment.captured - payment.refunded, reason: "cancelled")
-        default: break
+            return (order, payment, refund)
+        }
+        // The jobs queued above finish these if they do not finish now.
+        do {
+            if let refund {
+                try await settle(refund, of: order)
+            } else if let payment, payment.status == .authorized {
+                try await voidAuthorization(payment.id)
+            }
+        } catch {
+            logger.error("Giving back a cancelled order's money failed; its job retries it", metadata: ["order": "\(order.displayNumber)", "error": "\(error)"])
         }
         return try await reread(id)
     }
@@ -138,11 +186,31 @@ struct OrderService: Sendable {
         return order
     }
 
+    /// Releases the open authorization of a cancelled order. Safe to repeat.
+    func voidAuthorization(_ paymentID: ID<Payment>) async throws {
+        guard let payment = try await store.payment(paymentID, on: database), payment.status == .authorized else { return }
+        guard let provider = providers[payment.provider], let reference = payment.providerReference else {
+            throw JobFailure.retry("the payment's provider \(payment.provider) is not enabled on this node")
+        }
+        do {
+            try await provider.void(reference: reference, idempotencyKey: "void-\(payment.id)")
+        } catch .timeout {
+            throw JobFailure.retry("the provider did not answer the void")
+        } catch {
+            throw JobFailure.permanent("the provider refused to void the authorization: \(error)")
+        }
+        _ = try await store.recordVoid(payment.id, at: clock.now(), on: database)
+    }
+
     // MARK: Payment
 
     /// Records an approved authorization. With automatic capture the money is taken first, so
     /// that authorization and capture land in one transaction; a failed capture leaves the order
     /// authorized for staff to capture. Returns the order and payment as they now are.
+    ///
+    /// A twin of this call (the reconcile job, or a retried checkout) may have recorded it
+    /// first: then the order is answered as it is. An order cancelled meanwhile (its
+    /// reservation ran out) keeps nothing: the money goes back by a job.
     func authorized(_ order: Order, payment: Payment, reference: String) async throws -> (Order, Payment) {
         var captured = false
         if captureAutomatically, let provider = providers[payment.provider] {
@@ -158,44 +226,96 @@ struct OrderService: Sendable {
         let now = clock.now()
         var events: [OrderEvent] = [.paymentAuthorized]
         if captured { events.append(.captured) }
-        do {
-            try await database.transaction { db in
-                try await db.execute("""
-                    UPDATE payments SET status = \(captured ? "captured" : "authorized"), provider_reference = \(reference),
-                        authorized = amount, captured = \(captured ? payment.amount : 0), captured_at = \(captured ? now : nil),
-                        updated_at = \(now)
-                    WHERE id = \(payment.id) AND status = 'pending'
-                    """)
-                guard try await store.transition(
-                    order.id, from: .pending, through: events, at: now, extra: ", placed_at = \(now), reservation_expires_at = NULL",
-                    on: db)
-                else { throw Problem(.conflict, slug: "order-changed", title: "Order changed", detail: "The order was cancelled before its payment was confirmed; nothing was charged.") }
+        let recorded = try await database.transaction { db -> Bool in
+            guard try await store.recordAuthorization(payment.id, reference: reference, captured: captured, at: now, on: db) else {
+                return false
+            }
+            if try await store.transition(
+                order.id, from: .pending, through: events, at: now, extra: ", placed_at = \(now), reservation_expires_at = NULL",
+                on: db)
+            {
                 try await event("order.placed", order, status: .authorized, on: db)
                 if captured { try await event("order.paid", order, status: .paid, amount: payment.amount, on: db) }
+            } else {
+                // Only the reservation sweeper cancels a pending order, after
+                // --reservation-timeout: give the money back rather than keep it for an order
+                // that no longer exists.
+                if captured {
+                    let refundID: ID<Refund> = ids.make()
+                    if try await store.reserveRefund(
+                        refundID, of: order.id, amount: payment.amount, reason: "cancelled", requestKey: nil, at: now, on: db) != nil
+                    {
+                        try await follow(Self.refundKind, id: refundID.description, on: db, delay: 0)
+                    }
+                } else {
+                    try await follow(Self.voidKind, id: payment.id.description, on: db, delay: 0)
+                }
             }
-        } catch let problem as Problem where problem.slug == OrderStore.changed.slug {
-            // Only the reservation sweeper cancels a pending order, after --reservation-timeout:
-            // give the money back rather than keep it for an order that no longer exists.
-            if let provider = providers[payment.provider] {
-                let amount = Money(minorUnits: payment.amount, currency: payment.currency)
-                if captured { _ = try? await provider.refund(reference: reference, amount: amount, idempotencyKey: "refund-late-\(payment.id)") }
-                else { try? await provider.void(reference: reference, idempotencyKey: "void-\(payment.id)") }
-            }
-            throw problem
+            return true
         }
-        var updated = order
-        updated.status = captured ? .paid : .authorized
-        updated.placedAt = now
-        updated.reservationExpiresAt = nil
-        updated.updatedAt = now
-        updated.version += 1
-        var settled = payment
-        settled.status = captured ? .captured : .authorized
-        settled.providerReference = reference
-        settled.authorized = payment.amount
-        settled.captured = captured ? payment.amount : 0
-        settled.capturedAt = captured ? now : nil
-        return (updated, settled)
+        guard let current = try await store.find(order.id, on: database), let settled = try await store.payment(of: order.id, on: database)
+        else { throw OrderStore.notFound }
+        if !recorded, settled.status == .pending { throw OrderStore.changed }
+        if !recorded, settled.status == .failed || settled.status == .voided {
+            // The payment was given up (declined elsewhere, or cancelled as never authorized)
+            // and yet the provider took it: give it back rather than keep it.
+            try await jobs.enqueue(
+                try JobRequest(
+                    kind: Self.releaseKind,
+                    payload: Release(paymentID: payment.id.description, reference: reference, captured: captured),
+                    uniqueKey: "\(Self.releaseKind):\(payment.id)"),
+                maxAttempts: 30, at: now, on: database)
+            logger.error("A payment that had been given up was approved by the provider; it is being given back", metadata: ["order": "\(order.displayNumber)"])
+            throw Problem(.conflict, slug: "order-changed", title: "Order changed",
+                          detail: "The order was cancelled before its payment was confirmed; the money is being given back.")
+        }
+        if current.status == .cancelled {
+            throw Problem(.conflict, slug: "order-changed", title: "Order changed",
+                          detail: "The order was cancelled before its payment was confirmed; the money is being given back.")
+        }
+        return (current, settled)
+    }
+
+    /// Brings a payment that is still pending to its end by asking the provider what became of
+    /// the authorization: recorded when it was approved (captured too, with automatic
+    /// capture), the order cancelled when it was declined, or when the provider never saw it
+    /// and the reservation has run out. Run by the reconcile job and by the sweeper.
+    func reconcile(_ paymentID: ID<Payment>) async throws {
+        guard let payment = try await store.payment(paymentID, on: database), payment.status == .pending,
+            let order = try await store.find(payment.orderID, on: database)
+        else { return }
+        guard let provider = providers[payment.provider] else {
+            throw JobFailure.retry("the payment's provider \(payment.provider) is not enabled on this node")
+        }
+        let record: ProviderRecord?
+        do {
+            record = try await provider.lookup(idempotencyKey: "authorize-\(payment.id)")
+        } catch {
+            throw JobFailure.retry("the provider did not answer the lookup: \(error)")
+        }
+        switch record {
+        case .succeeded(let reference)?:
+            do {
+                _ = try await authorized(order, payment: payment, reference: reference)
+            } catch let problem as Problem where problem.slug == OrderStore.changed.slug {
+                return
+            }
+        case .failed(let code)?:
+            _ = try await database.transaction { db in
+                try await cancelUnpaid(order, reason: "payment_declined", failureCode: code, on: db)
+            }
+        case nil where order.status != .pending:
+            // Cancelled before the provider ever saw the payment: nothing to settle.
+            _ = try await store.recordPaymentFailure(of: order.id, code: "not_authorized", at: clock.now(), on: database)
+        case nil:
+            let expiry = order.reservationExpiresAt ?? clock.now()
+            guard expiry <= clock.now() else {
+                throw JobFailure.notYet(until: expiry, "the provider has no record of the authorization yet; waiting for the reservation to run out")
+            }
+            _ = try await database.transaction { db in
+                try await cancelUnpaid(order, reason: "payment_not_authorized", failureCode: nil, on: db)
+            }
+        }
     }
 
     /// Captures the whole authorization of an authorized order. Safe to repeat: the provider
@@ -218,10 +338,7 @@ struct OrderService: Sendable {
         }
         try await database.transaction { db in
             let now = clock.now()
-            try await db.execute("""
-                UPDATE payments SET status = 'captured', captured = authorized, captured_at = \(now), updated_at = \(now)
-                WHERE id = \(payment.id) AND status = 'authorized'
-                """)
+            _ = try await store.recordCapture(payment.id, at: now, on: db)
             if try await store.transition(id, from: .authorized, by: .captured, at: now, on: db) {
                 try await event("order.paid", order, status: .paid, amount: payment.authorized, on: db)
             }
@@ -229,57 +346,61 @@ struct OrderService: Sendable {
         return try await reread(id)
     }
 
+    // MARK: Refunds
+
     /// Refunds part or all of what was captured. The amount is taken from the payment's
-    /// refundable balance first, in one conditional UPDATE, so concurrent refunds can never add
-    /// up to more than was captured; a refund the provider refuses gives its amount back, one
-    /// it did not answer stays pending (answered 202).
-    func refund(_ order: Order, amount: Int64, reason: String?) async throws -> Refund {
+    /// refundable balance first, with a pending refund and its job, in one transaction; then
+    /// the provider is asked. A refund the provider refuses gives its amount back; one it did
+    /// not answer stays pending (answered 202) and its job finishes it. A retry with the same
+    /// `requestKey` resumes the same refund, so it can never pay out twice.
+    func refund(_ order: Order, amount: Int64, reason: String?, requestKey: String) async throws -> Refund {
+        if let earlier = try await store.refund(requestKey: requestKey, of: order.id, on: database) {
+            return earlier.status == .pending ? try await settle(earlier, of: order) : earlier
+        }
         let now = clock.now()
         let refundID: ID<Refund> = ids.make()
-        let payment = try await database.transaction { db -> Payment in
-            guard let row = try await db.queryFirst("""
-                UPDATE payments SET refunded = refunded + \(amount), updated_at = \(now)
-                WHERE order_id = \(order.id) AND refunded + \(amount) <= captured RETURNING *
-                """)
+        let refund = try await database.transaction { db -> Refund in
+            guard let (_, refund) = try await store.reserveRefund(
+                refundID, of: order.id, amount: amount, reason: reason, requestKey: requestKey, at: now, on: db)
             else {
                 let payment = try await store.payment(of: order.id, on: db)
                 let refundable = payment.map { $0.captured - $0.refunded } ?? 0
                 throw Problem(.conflict, slug: "refund-exceeds-captured", title: "Refund too large",
                               detail: "At most \(refundable) minor units of this order can still be refunded.")
             }
-            let payment = try OrderStore.decodePayment(row)
-            try await db.execute("""
-                INSERT INTO refunds (id, payment_id, order_id, amount, reason, status, created_at, updated_at)
-                VALUES (\(refundID), \(payment.id), \(order.id), \(amount), \(reason), 'pending', \(now), \(now))
-                """)
-            return payment
+            try await follow(Self.refundKind, id: refundID.description, on: db)
+            return refund
         }
-        var refund = Refund(id: refundID, paymentID: payment.id, orderID: order.id, amount: amount, reason: reason, status: .pending, providerReference: nil, createdAt: now)
+        return try await settle(refund, of: order)
+    }
+
+    /// Asks the provider to pay a pending refund out and records the answer. Returns the refund
+    /// as it now is: succeeded, or still pending when the provider did not answer. Throws the
+    /// provider's refusal (after giving the amount back).
+    @discardableResult
+    func settle(_ refund: Refund, of order: Order) async throws -> Refund {
+        guard let payment = try await store.payment(refund.paymentID, on: database) else { throw OrderStore.notFound }
+        var settled = refund
+        let reference: String
         do {
-            guard let provider = providers[payment.provider], let reference = payment.providerReference else {
-                throw PaymentFailure.rejected("the payment's provider is not enabled on this node")
+            guard let provider = providers[payment.provider], let authorization = payment.providerReference else {
+                throw PaymentFailure.timeout
             }
-            refund.providerReference = try await provider.refund(
-                reference: reference, amount: Money(minorUnits: amount, currency: payment.currency), idempotencyKey: "refund-\(refundID)")
-            refund.status = .succeeded
+            reference = try await provider.refund(
+                reference: authorization, amount: Money(minorUnits: refund.amount, currency: payment.currency),
+                idempotencyKey: "refund-\(refund.id)")
         } catch PaymentFailure.timeout {
             // The provider may have paid it out: the refund stays pending with its amount held,
-            // so that no retry can refund it again, until it is reconciled with the provider.
-            logger.warning("A refund's provider call timed out; it stays pending", metadata: ["refund": "\(refundID)"])
-            return refund
+            // so that nothing can refund it again, until its job settles it.
+            logger.warning("A refund's provider call did not finish; its job retries it", metadata: ["refund": "\(refund.id)"])
+            return settled
         } catch {
-            try await database.transaction { db in
-                try await db.execute("UPDATE refunds SET status = 'failed', updated_at = \(clock.now()) WHERE id = \(refundID)")
-                try await db.execute("UPDATE payments SET refunded = refunded - \(amount) WHERE id = \(payment.id)")
-            }
+            _ = try await database.transaction { db in try await store.recordRefundFailed(refund, at: clock.now(), on: db) }
             throw Self.providerProblem(error)
         }
         try await database.transaction { db in
             let now = clock.now()
-            try await db.execute("""
-                UPDATE refunds SET status = 'succeeded', provider_reference = \(refund.providerReference), updated_at = \(now)
-                WHERE id = \(refundID)
-                """)
+            guard try await store.recordRefundSucceeded(refund.id, reference: reference, at: now, on: db) else { return }
             // The order's status follows the money where the state machine lets it (a cancelled
             // order stays cancelled).
             if let current = try await store.find(order.id, on: db), let paid = try await store.payment(of: order.id, on: db) {
@@ -288,9 +409,79 @@ struct OrderService: Sendable {
                     _ = try await store.transition(order.id, from: current.status, by: event, at: now, on: db)
                 }
             }
-            try await self.event("order.refunded", order, amount: amount, on: db)
+            try await self.event("order.refunded", order, amount: refund.amount, on: db)
         }
-        return refund
+        settled.status = .succeeded
+        settled.providerReference = reference
+        return settled
+    }
+
+    // MARK: Jobs
+
+    private struct Target: Decodable { let id: String }
+
+    /// Money the provider took for a payment that had been given up.
+    struct Release: Codable {
+        let paymentID: String
+        let reference: String
+        let captured: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case reference, captured
+            case paymentID = "payment_id"
+        }
+    }
+
+    /// Gives back what the provider took for a payment we had already given up.
+    private func release(_ job: Job) async throws {
+        let release = try job.decode(Release.self)
+        guard let id = ID<Payment>(release.paymentID), let payment = try await store.payment(id, on: database) else {
+            throw JobFailure.permanent("no such payment")
+        }
+        guard let provider = providers[payment.provider] else {
+            throw JobFailure.retry("the payment's provider \(payment.provider) is not enabled on this node")
+        }
+        do {
+            if release.captured {
+                _ = try await provider.refund(
+                    reference: release.reference, amount: Money(minorUnits: payment.amount, currency: payment.currency),
+                    idempotencyKey: "release-\(payment.id)")
+            } else {
+                try await provider.void(reference: release.reference, idempotencyKey: "release-\(payment.id)")
+            }
+        } catch .timeout {
+            throw JobFailure.retry("the provider did not answer")
+        } catch {
+            throw JobFailure.permanent("the provider refused to give the money back: \(error)")
+        }
+    }
+
+    /// The jobs that finish what a request or a dead process left: pending payments, voids of
+    /// cancelled orders, pending refunds.
+    var jobKinds: [JobKind] {
+        let patient = JobKind.exponential(base: 10, cap: 1800)
+        return [
+            JobKind(Self.reconcileKind, maxAttempts: 30, backoff: patient) { job in
+                guard let id = ID<Payment>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a payment id") }
+                try await reconcile(id)
+            },
+            JobKind(Self.voidKind, maxAttempts: 30, backoff: patient) { job in
+                guard let id = ID<Payment>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a payment id") }
+                try await voidAuthorization(id)
+            },
+            JobKind(Self.releaseKind, maxAttempts: 30, backoff: patient) { job in try await release(job) },
+            JobKind(Self.refundKind, maxAttempts: 30, backoff: patient) { job in
+                guard let id = ID<Refund>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a refund id") }
+                guard let refund = try await store.refund(id, on: database), refund.status == .pending else { return }
+                guard let order = try await store.find(refund.orderID, on: database) else { return }
+                do {
+                    let settled = try await settle(refund, of: order)
+                    if settled.status == .pending { throw JobFailure.retry("the provider did not answer the refund") }
+                } catch let problem as Problem {
+                    throw JobFailure.permanent("the provider refused the refund: \(problem.detail ?? problem.title)")
+                }
+            },
+        ]
     }
 
     static func providerProblem(_ error: any Error) -> any Error {

@@ -5,9 +5,11 @@ import Logging
 import ServiceLifecycle
 
 /// Releases what abandoned orders hold: an order whose payment was never authorized (the
-/// provider timed out, the client vanished) is cancelled once its reservation expires, and its
-/// stock, discount use and cart come back. Every node runs it; the conditional status change
-/// lets exactly one of them cancel each order.
+/// provider timed out, the client vanished) is reconciled with the provider once its
+/// reservation expires — recorded as paid when the provider did take the money, else cancelled
+/// with its stock, discount use and cart given back. Every node runs it; the conditional
+/// status change lets exactly one of them settle each order. (Orders placed since payments
+/// have reconcile jobs are normally settled by those; this catches the rest.)
 struct ReservationSweeper: Service {
     let database: any Database
     let orders: OrderStore
@@ -40,13 +42,19 @@ struct ReservationSweeper: Service {
             let due = try await orders.list(
                 where: ["status = 'pending'", "reservation_expires_at <= \(now)"], limit: 100, on: database)
             if due.isEmpty { return released }
+            let before = released
             for order in due.prefix(100) {
-                let cancelled = try await database.transaction { db in
-                    try await service.cancelUnpaid(order, reason: "payment_not_authorized", failureCode: nil, on: db)
+                guard let payment = try await orders.payment(of: order.id, on: database) else { continue }
+                do {
+                    try await service.reconcile(payment.id)
+                } catch let failure as JobFailure {
+                    logger.warning("An expired order's payment could not be settled yet", metadata: ["order": "\(order.displayNumber)", "reason": "\(failure)"])
+                    continue
                 }
-                if cancelled { released += 1 }
+                if try await orders.find(order.id, on: database)?.status != .pending { released += 1 }
             }
-            if due.count <= 100 { return released }
+            // Orders the provider cannot settle yet stay due: stop rather than go round again.
+            if due.count <= 100 || released == before { return released }
         }
     }
 }

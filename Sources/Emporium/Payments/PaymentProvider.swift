@@ -18,14 +18,26 @@ public protocol PaymentProvider: Sendable {
     func refund(reference: String, amount: Money, idempotencyKey: String) async throws(PaymentFailure) -> String
     /// Releases an authorization that was not captured.
     func void(reference: String, idempotencyKey: String) async throws(PaymentFailure)
+    /// What became of the call made with `idempotencyKey`, or `nil` when the provider never
+    /// received it. Reconciliation asks this after a timeout or a crash, before it decides
+    /// whether an order was paid.
+    func lookup(idempotencyKey: String) async throws(PaymentFailure) -> ProviderRecord?
+}
+
+/// The outcome a provider recorded for one call.
+public enum ProviderRecord: Sendable, Equatable {
+    /// It took effect; `reference` is what the call returned (the authorization or refund id).
+    case succeeded(reference: String)
+    /// It was refused (`card_declined`, `insufficient_funds`, …).
+    case failed(code: String)
 }
 
 /// Why a provider call did not succeed.
 public enum PaymentFailure: Error, Sendable, Equatable {
     /// The provider said no; `code` is its reason (`card_declined`, `insufficient_funds`).
     case declined(code: String)
-    /// No answer in time: whether the call took effect is unknown until it is retried with the
-    /// same idempotency key.
+    /// No answer in time, or the provider failed on its side (5xx): whether the call took
+    /// effect is unknown until it is looked up or retried with the same idempotency key.
     case timeout
     /// The provider refused the request itself (unknown reference, amount too large).
     case rejected(String)

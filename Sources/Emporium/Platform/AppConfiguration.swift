@@ -1,5 +1,6 @@
 public import EmporiumStorage
 public import Logging
+import Foundation
 
 /// Everything an operator can set, with the defaults `swift run emporium` uses.
 /// The command line fills it from flags and `EMPORIUM_*` variables; tests build it directly.
@@ -47,8 +48,48 @@ public struct AppConfiguration: Sendable {
     public var taxIncludedCurrencies: Set<String> = []
     /// Capture payments as soon as they are authorized, or leave that to staff.
     public var paymentCapture: PaymentCapture = .automatic
-    /// Offer the built-in `test` payment provider (turn it off in production).
-    public var testPayments = true
+    /// Offer the built-in `test` payment provider; `nil` offers it on SQLite (the embedded
+    /// demo) and not on PostgreSQL.
+    public var testPayments: Bool?
+    /// A file where the test provider keeps what it did, so that it remembers across restarts
+    /// (the crash test reads it); unset keeps it in memory.
+    public var testPaymentsLedger: String?
+    /// Background jobs this process runs at once; 0 runs none (another process runs
+    /// `emporium worker`).
+    public var workers = 4
+    /// This node's name among the nodes sharing a database (claims and job leases carry it);
+    /// empty means `HOST:PORT`.
+    public var nodeID = ""
+    /// How long published events, finished jobs and webhook delivery logs are kept.
+    public var eventRetention: Duration = .seconds(7 * 24 * 3600)
+    /// How long a guest cart nobody touches is kept.
+    public var guestCartRetention: Duration = .seconds(30 * 24 * 3600)
+    /// The shop's name in customer e-mail.
+    public var shopName = "Emporium"
+    /// The sender of customer e-mail.
+    public var mailFrom = "Emporium <no-reply@emporium.invalid>"
+    /// Send e-mail over SMTP (`smtp://…` or `smtps://…`); unset writes `.eml` files into
+    /// `mailFolder`.
+    public var smtpURL: String?
+    /// Allow webhook endpoints on loopback, private, link-local and metadata addresses and
+    /// over plain http (tests and closed networks only).
+    public var webhookAllowPrivateAddresses = false
+    /// How long one webhook delivery may take.
+    public var webhookTimeout: Duration = .seconds(10)
+    /// A webhook endpoint that has failed for this long without a success is disabled.
+    public var webhookDisableAfter: Duration = .seconds(5 * 24 * 3600)
+
+    /// Whether the built-in test provider is offered, after the engine-dependent default.
+    public var testPaymentsEnabled: Bool {
+        if let testPayments { return testPayments }
+        if case .postgres = databaseURL { return false }
+        return true
+    }
+
+    /// `nodeID`, or `HOST:PORT` when unset.
+    public var effectiveNodeID: String {
+        nodeID.isEmpty ? "\(ProcessInfo.processInfo.hostName):\(port)" : nodeID
+    }
     /// How long an order may wait for its payment before its stock is released.
     public var reservationTimeout: Duration = .seconds(900)
 

@@ -25,6 +25,15 @@ final class AppMetrics: Sendable {
     private let databaseMaximum: Metrics.Gauge
     private let databaseInUse: Metrics.Gauge
     private let databaseWaiting: Metrics.Gauge
+    private struct Handle: Hashable {
+        let label: String
+        let dimensions: [String]
+    }
+    private let counters = Mutex<[Handle: Metrics.Counter]>([:])
+    private let timers = Mutex<[Handle: Metrics.Timer]>([:])
+    private let gauges = Mutex<[Handle: Metrics.Gauge]>([:])
+    /// Read at scrape time: figures that live in the database (queue depth, outbox lag).
+    private let refreshers = Mutex<[@Sendable () async -> Void]>([])
 
     init() {
         let registry = PrometheusCollectorRegistry()
@@ -61,6 +70,47 @@ final class AppMetrics: Sendable {
         inFlight.decrement()
         metrics.requests.increment()
         metrics.duration.recordNanoseconds(Int64(clamping: nanoseconds))
+    }
+
+    /// A counter by label and dimensions, made once and then found in a dictionary.
+    func counter(_ label: String, _ dimensions: [(String, String)] = []) -> Metrics.Counter {
+        let key = Handle(label: label, dimensions: dimensions.flatMap { [$0.0, $0.1] })
+        return counters.withLock { cache in
+            if let existing = cache[key] { return existing }
+            let made = Metrics.Counter(label: label, dimensions: dimensions, factory: factory)
+            cache[key] = made
+            return made
+        }
+    }
+
+    func timer(_ label: String, _ dimensions: [(String, String)] = []) -> Metrics.Timer {
+        let key = Handle(label: label, dimensions: dimensions.flatMap { [$0.0, $0.1] })
+        return timers.withLock { cache in
+            if let existing = cache[key] { return existing }
+            let made = Metrics.Timer(label: label, dimensions: dimensions, factory: factory)
+            cache[key] = made
+            return made
+        }
+    }
+
+    func gauge(_ label: String, _ dimensions: [(String, String)] = []) -> Metrics.Gauge {
+        let key = Handle(label: label, dimensions: dimensions.flatMap { [$0.0, $0.1] })
+        return gauges.withLock { cache in
+            if let existing = cache[key] { return existing }
+            let made = Metrics.Gauge(label: label, dimensions: dimensions, factory: factory)
+            cache[key] = made
+            return made
+        }
+    }
+
+    /// Runs `refresh` before every scrape, to set gauges from the database.
+    func onScrape(_ refresh: @escaping @Sendable () async -> Void) {
+        refreshers.withLock { $0.append(refresh) }
+    }
+
+    /// Sets the gauges that are read at scrape time.
+    func refresh() async {
+        for refresh in refreshers.withLock({ $0 }) { await refresh() }
     }
 
     /// The Prometheus text, with the database gauges read at scrape time.

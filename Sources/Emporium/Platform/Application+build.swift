@@ -4,7 +4,7 @@ import Foundation
 public import Hummingbird
 public import Logging
 import NIOCore
-import ServiceLifecycle
+public import ServiceLifecycle
 
 /// What the application is given rather than makes: time, ids, where logs go, and
 /// optionally a database that is already open. The command line passes the live ones;
@@ -22,8 +22,11 @@ public struct AppDependencies: Sendable {
     /// Routes of the embedding program, added after Emporium's own and behind the same
     /// middleware.
     public var customRoutes: (@Sendable (RouteRegistrar) -> Void)?
-    /// Payment providers besides the built-in `test` one (which `testPayments` controls).
+    /// Payment providers besides the built-in `test` one (which `testPayments` controls); one
+    /// named `test` replaces the built-in one.
     public var paymentProviders: [any PaymentProvider]
+    /// Receives the handle on background work once the application is assembled.
+    public var onBackground: (@Sendable (BackgroundControl) -> Void)?
 
     public init(
         clock: any WallClock = SystemClock(),
@@ -33,7 +36,8 @@ public struct AppDependencies: Sendable {
         routeTable: RouteTable = RouteTable(),
         mailer: (any Mailer)? = nil,
         customRoutes: (@Sendable (RouteRegistrar) -> Void)? = nil,
-        paymentProviders: [any PaymentProvider] = []
+        paymentProviders: [any PaymentProvider] = [],
+        onBackground: (@Sendable (BackgroundControl) -> Void)? = nil
     ) {
         self.clock = clock
         self.ids = ids ?? TimeOrderedIDGenerator(clock: clock)
@@ -43,6 +47,7 @@ public struct AppDependencies: Sendable {
         self.mailer = mailer
         self.customRoutes = customRoutes
         self.paymentProviders = paymentProviders
+        self.onBackground = onBackground
     }
 }
 
@@ -102,15 +107,11 @@ public func buildApplication(
 
     let accessTokens = await AccessTokens(
         signingKey: try SigningKeySource.load(configuration), clock: dependencies.clock, ids: dependencies.ids)
-    let accountStore = AccountStore()
-    let cipher = try EncryptionKeySource.load(configuration)
-    // One hasher: making one hashes a decoy password at the configured cost.
-    let hasher = PasswordHasher(cost: configuration.bcryptCost)
-    let audit = AuditLog(clock: dependencies.clock, ids: dependencies.ids)
-    let throttle = LoginThrottle(clock: dependencies.clock)
+    let core = try Core(configuration, dependencies: dependencies, database: database, metrics: metrics, logger: logger)
+    let cipher = core.cipher, audit = core.audit, accountStore = core.accountStore, hasher = core.hasher
     let accounts = AccountService(
         database: database, accounts: accountStore, refreshTokens: RefreshTokenStore(), accessTokens: accessTokens,
-        hasher: hasher, audit: audit, throttle: throttle,
+        hasher: hasher, audit: audit, outbox: Outbox(ids: dependencies.ids), throttle: core.throttle,
         twoFactor: TwoFactor(cipher: cipher, clock: dependencies.clock),
         clock: dependencies.clock, ids: dependencies.ids)
     let registrar = RouteRegistrar(
@@ -119,13 +120,7 @@ public func buildApplication(
             accessTokens: accessTokens, accounts: accountStore, apiKeys: APIKeyStore(), database: database,
             clock: dependencies.clock))
     PlatformRoutes(database: database, metrics: metrics, document: document).register(on: registrar)
-    let passwordReset = PasswordReset(
-        database: database, accounts: accountStore, hasher: hasher,
-        mailer: dependencies.mailer
-            ?? FileMailer(folder: configuration.mailFolder, clock: dependencies.clock, ids: dependencies.ids),
-        audit: audit, throttle: throttle, clock: dependencies.clock, ids: dependencies.ids,
-        resetURL: configuration.passwordResetURL)
-    AccountRoutes(service: accounts, passwordReset: passwordReset).register(on: registrar)
+    AccountRoutes(service: accounts, passwordReset: core.passwordReset).register(on: registrar)
     AdminAccountRoutes(
         database: database, accounts: accountStore, hasher: hasher, audit: audit, clock: dependencies.clock,
         ids: dependencies.ids
@@ -137,27 +132,27 @@ public func buildApplication(
         database: database, store: AddressStore(cipher: cipher),
         clock: dependencies.clock, ids: dependencies.ids
     ).register(on: registrar)
-    let catalogCache = CatalogCache()
+    let catalogCache = core.catalogCache
     let catalogStore = CatalogStore()
-    let inventoryStore = InventoryStore(ids: dependencies.ids)
     AdminCatalogRoutes(
         service: CatalogService(
-            database: database, store: catalogStore, audit: audit, cache: catalogCache, clock: dependencies.clock,
+            database: database, store: catalogStore, audit: audit, outbox: Outbox(ids: dependencies.ids), cache: catalogCache,
+            clock: dependencies.clock,
             ids: dependencies.ids)
     ).register(on: registrar)
     StorefrontRoutes(
-        database: database, store: catalogStore, inventory: inventoryStore, cache: catalogCache,
+        database: database, store: catalogStore, inventory: core.inventory, cache: catalogCache,
         maxAge: configuration.catalogMaxAge
     ).register(on: registrar)
     InventoryRoutes(
-        database: database, store: inventoryStore, audit: audit, cache: catalogCache,
-        idempotency: Idempotency(database: database, clock: dependencies.clock), clock: dependencies.clock,
+        database: database, store: core.inventory, audit: audit, cache: catalogCache,
+        idempotency: core.idempotency, clock: dependencies.clock,
         ids: dependencies.ids
     ).register(on: registrar)
-    let commerce = Commerce(
-        configuration: configuration, dependencies: dependencies, database: database, cipher: cipher, audit: audit,
-        inventory: inventoryStore, catalogCache: catalogCache, logger: logger)
-    commerce.register(on: registrar)
+    core.commerce.register(on: registrar)
+    core.webhooks.register(on: registrar)
+    JobRoutes(database: database, store: core.jobs, audit: audit, clock: dependencies.clock).register(on: registrar)
+    dependencies.onBackground?(core.control)
     dependencies.customRoutes?(registrar)
 
     let migrator = MigrationRunner(migrations: Migrations.all, clock: dependencies.clock, logger: logger)
@@ -165,7 +160,8 @@ public func buildApplication(
         router: router,
         server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [database, CatalogInvalidationListener(database: database, cache: catalogCache, logger: logger), commerce.sweeper],
+        services: [database, CatalogInvalidationListener(database: database, cache: catalogCache, logger: logger), core.commerce.sweeper]
+            + (configuration.workers > 0 ? [core.background.runner] : []),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
@@ -181,8 +177,159 @@ public func buildApplication(
         }()
     )
     // Runs once the database service is up and before the first connection is accepted.
+    let preparation = core.preparation
     app.beforeServerStarts {
-        try await migrator.migrate(database)
+        try await preparation.run(migrator: migrator)
     }
     return app
+}
+
+/// A process that runs only background work (`emporium worker`): the job runner and the
+/// reservation sweeper on the configured database, after migrating it. Run what this returns
+/// in a service group.
+public func buildWorker(
+    _ configuration: AppConfiguration, dependencies: AppDependencies = AppDependencies()
+) async throws -> [any Service] {
+    let logger = makeLogger(configuration, sink: dependencies.logSink)
+    let database: any Database
+    if let given = dependencies.database {
+        database = given
+    } else {
+        database = try await openDatabase(configuration, logger: logger)
+    }
+    let core = try Core(configuration, dependencies: dependencies, database: database, metrics: AppMetrics(), logger: logger)
+    let migrator = MigrationRunner(migrations: Migrations.all, clock: dependencies.clock, logger: logger)
+    dependencies.onBackground?(core.control)
+    return [
+        database,
+        WorkerService(
+            preparation: core.preparation, runner: core.background.runner, sweeper: core.commerce.sweeper, migrator: migrator,
+            logger: logger),
+    ]
+}
+
+/// The worker process's one service: prepare the database, then run jobs and sweeps until
+/// shutdown.
+private struct WorkerService: Service {
+    let preparation: Preparation
+    let runner: JobRunner
+    let sweeper: ReservationSweeper
+    let migrator: MigrationRunner
+    let logger: Logger
+
+    func run() async throws {
+        try await preparation.run(migrator: migrator)
+        logger.info("Emporium worker running \(runner.settings.concurrency) jobs at once on \(preparation.database.displayName)")
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await runner.run() }
+            group.addTask { try await sweeper.run() }
+        }
+    }
+}
+
+/// Before the first request or job: migrate, then free what this node's previous process held.
+struct Preparation: Sendable {
+    let database: any Database
+    let idempotency: Idempotency
+    let background: Background
+    let testPayments: Bool
+    let logger: Logger
+
+    func run(migrator: MigrationRunner) async throws {
+        try await migrator.migrate(database)
+        try await background.recover(idempotency: idempotency, logger: logger)
+        if testPayments {
+            logger.warning("The test payment provider is on: tok_visa approves any order. Turn it off with --test-payments false for a real shop.")
+        }
+    }
+}
+
+/// What serving and working share: the stores and services behind both the routes and the
+/// background work, built once per process.
+struct Core {
+    let database: any Database
+    let configuration: AppConfiguration
+    let cipher: FieldCipher
+    let audit: AuditLog
+    let accountStore: AccountStore
+    let hasher: PasswordHasher
+    let throttle: LoginThrottle
+    let jobs: JobStore
+    let idempotency: Idempotency
+    let passwordReset: PasswordReset
+    let catalogCache: CatalogCache
+    let inventory: InventoryStore
+    let commerce: Commerce
+    let webhooks: Webhooks
+    let background: Background
+    let logger: Logger
+
+    init(
+        _ configuration: AppConfiguration, dependencies: AppDependencies, database: any Database, metrics: AppMetrics,
+        logger: Logger
+    ) throws {
+        let clock = dependencies.clock, ids = dependencies.ids
+        self.database = database
+        self.configuration = configuration
+        self.logger = logger
+        cipher = try EncryptionKeySource.load(configuration)
+        audit = AuditLog(clock: clock, ids: ids)
+        accountStore = AccountStore()
+        // One hasher: making one hashes a decoy password at the configured cost.
+        hasher = PasswordHasher(cost: configuration.bcryptCost)
+        throttle = LoginThrottle(clock: clock)
+        jobs = JobStore(ids: ids)
+        idempotency = Idempotency(database: database, clock: clock, owner: configuration.effectiveNodeID)
+        let mail = try makeMailSender(configuration, dependencies: dependencies, metrics: metrics, logger: logger)
+        passwordReset = PasswordReset(
+            database: database, accounts: accountStore, hasher: hasher, jobs: jobs, cipher: cipher, mail: mail,
+            audit: audit, throttle: throttle, clock: clock, ids: ids, resetURL: configuration.passwordResetURL)
+        catalogCache = CatalogCache()
+        inventory = InventoryStore(ids: ids)
+        commerce = try Commerce(
+            configuration: configuration, dependencies: dependencies, database: database, cipher: cipher, audit: audit,
+            inventory: inventory, catalogCache: catalogCache, jobs: jobs, idempotency: idempotency, logger: logger)
+        webhooks = Webhooks(
+            database: database, cipher: cipher, audit: audit, jobs: jobs,
+            settings: .init(
+                allowPrivateAddresses: configuration.webhookAllowPrivateAddresses,
+                disableAfter: TimeInterval(configuration.webhookDisableAfter.components.seconds),
+                timeout: TimeInterval(configuration.webhookTimeout.components.seconds)),
+            metrics: metrics, clock: clock, ids: ids, logger: logger)
+        background = Background(
+            configuration: configuration, database: database, jobs: jobs, commerce: commerce, webhooks: webhooks,
+            passwordReset: passwordReset,
+            notifications: OrderNotifications(database: database, orders: commerce.orders, sender: mail),
+            metrics: metrics, clock: clock, logger: logger)
+    }
+
+    var control: BackgroundControl {
+        BackgroundControl(runner: background.runner, housekeeping: background.housekeeping, sweeper: commerce.sweeper)
+    }
+
+    var preparation: Preparation {
+        Preparation(
+            database: database, idempotency: idempotency, background: background,
+            testPayments: configuration.testPaymentsEnabled, logger: logger)
+    }
+}
+
+/// The mail transport the configuration names (SMTP, else `.eml` files), unless the embedding
+/// program gave one, behind the templates.
+func makeMailSender(
+    _ configuration: AppConfiguration, dependencies: AppDependencies, metrics: AppMetrics, logger: Logger
+) throws -> MailSender {
+    let mailer: any Mailer
+    if let given = dependencies.mailer {
+        mailer = given
+    } else if let url = configuration.smtpURL {
+        mailer = SMTPMailer(settings: try SMTPSettings(parsing: url), sender: configuration.mailFrom, logger: logger)
+    } else {
+        mailer = FileMailer(
+            folder: configuration.mailFolder, sender: configuration.mailFrom, clock: dependencies.clock, ids: dependencies.ids)
+    }
+    let domain = configuration.mailFrom.split(separator: "@").last.map { String($0.prefix { $0 != ">" && $0 != " " }) }
+    return MailSender(
+        templates: try MailTemplates(), mailer: mailer, shopName: configuration.shopName,
+        messageDomain: domain.flatMap { $0.isEmpty ? nil : $0 } ?? "emporium.invalid", metrics: metrics)
 }

@@ -203,10 +203,103 @@ extension ConfigurationSetting {
     }
 
     public static let testPayments = ConfigurationSetting(
-        name: "test-payments", defaultValue: "true",
-        summary: "Offer the built-in test payment provider (tok_visa approves); turn off in production."
+        name: "test-payments", defaultValue: "",
+        summary: "Offer the built-in test payment provider (tok_visa approves): true or false; unset offers it on SQLite only. Start-up warns whenever it is on."
     ) { configuration, text throws(ConfigurationError) in
-        configuration.testPayments = try boolean("test-payments", text)
+        configuration.testPayments = text.isEmpty ? nil : try boolean("test-payments", text)
+    }
+
+    public static let testPaymentsLedger = ConfigurationSetting(
+        name: "test-payments-ledger", defaultValue: "",
+        summary: "File where the test payment provider records every call it answered, so that it remembers them across restarts; unset keeps them in memory."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.testPaymentsLedger = text.isEmpty ? nil : text
+    }
+
+    public static let workers = ConfigurationSetting(
+        name: "workers", defaultValue: "4",
+        summary: "Background jobs (e-mail, webhooks, payment follow-ups, housekeeping) this process runs at once; 0 runs none, leaving them to emporium worker."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.workers = try integer("workers", text, in: 0...64)
+    }
+
+    public static let nodeID = ConfigurationSetting(
+        name: "node-id", defaultValue: "",
+        summary: "This node's name among nodes sharing a database (unique per node, the same across its restarts); unset is HOST:PORT."
+    ) { configuration, text throws(ConfigurationError) in
+        guard text.count <= 200, !text.contains(where: { $0.isWhitespace || $0 == "/" }) else {
+            throw invalid("node-id", text, "a name without spaces or slashes")
+        }
+        configuration.nodeID = text
+    }
+
+    public static let eventRetention = ConfigurationSetting(
+        name: "event-retention", defaultValue: "7",
+        summary: "Days published events, finished jobs and webhook delivery logs are kept."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.eventRetention = .seconds(try integer("event-retention", text, in: 1...3650) * 86_400)
+    }
+
+    public static let guestCartRetention = ConfigurationSetting(
+        name: "guest-cart-retention", defaultValue: "30",
+        summary: "Days a guest cart nobody touches is kept before housekeeping deletes it."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.guestCartRetention = .seconds(try integer("guest-cart-retention", text, in: 1...3650) * 86_400)
+    }
+
+    public static let shopName = ConfigurationSetting(
+        name: "shop-name", defaultValue: "Emporium", summary: "The shop's name in customer e-mail."
+    ) { configuration, text throws(ConfigurationError) in
+        guard (1...100).contains(text.count), !text.contains(where: \.isNewline) else {
+            throw invalid("shop-name", text, "1 to 100 characters on one line")
+        }
+        configuration.shopName = text
+    }
+
+    public static let mailFrom = ConfigurationSetting(
+        name: "mail-from", defaultValue: "Emporium <no-reply@emporium.invalid>", summary: "Sender of customer e-mail."
+    ) { configuration, text throws(ConfigurationError) in
+        guard text.contains("@"), text.count <= 200, !text.contains(where: \.isNewline) else {
+            throw invalid("mail-from", text, "an address such as Shop <orders@shop.example>")
+        }
+        configuration.mailFrom = text
+    }
+
+    public static let smtpURL = ConfigurationSetting(
+        name: "smtp-url", defaultValue: "",
+        summary: "Send e-mail over SMTP: smtp://USER:PASSWORD@HOST:587 (STARTTLS required) or smtps://…:465 (TLS); query items starttls=off, ca_file=, timeout=. Unset writes .eml files to --mail-folder."
+    ) { configuration, text throws(ConfigurationError) in
+        if text.isEmpty {
+            configuration.smtpURL = nil
+            return
+        }
+        do {
+            _ = try SMTPSettings(parsing: text)
+        } catch {
+            throw ConfigurationError(description: "invalid \(names("smtp-url")): \(error)")
+        }
+        configuration.smtpURL = text
+    }
+
+    public static let webhookAllowPrivateAddresses = ConfigurationSetting(
+        name: "webhook-allow-private-addresses", defaultValue: "false",
+        summary: "Allow webhook endpoints on loopback, private, link-local and metadata addresses and over plain http (tests and closed networks only)."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.webhookAllowPrivateAddresses = try boolean("webhook-allow-private-addresses", text)
+    }
+
+    public static let webhookTimeout = ConfigurationSetting(
+        name: "webhook-timeout", defaultValue: "10",
+        summary: "Seconds one webhook delivery may take (connect, send, answer) before it counts as failed and is retried."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.webhookTimeout = .seconds(try integer("webhook-timeout", text, in: 1...60))
+    }
+
+    public static let webhookDisableAfter = ConfigurationSetting(
+        name: "webhook-disable-after", defaultValue: "120",
+        summary: "Hours a webhook endpoint may fail without one success before it is disabled."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.webhookDisableAfter = .seconds(try integer("webhook-disable-after", text, in: 1...8760) * 3600)
     }
 
     public static let reservationTimeout = ConfigurationSetting(
@@ -222,6 +315,8 @@ extension ConfigurationSetting {
         .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .bcryptCost, .jwtKeyFile, .encryptionKeyFile,
         .mailFolder, .passwordResetURL, .sqliteReaders,
         .postgresPoolSize, .catalogMaxAge, .taxIncludedCurrencies, .paymentCapture, .testPayments, .reservationTimeout,
+        .testPaymentsLedger, .workers, .nodeID, .eventRetention, .guestCartRetention, .shopName, .mailFrom, .smtpURL,
+        .webhookAllowPrivateAddresses, .webhookTimeout, .webhookDisableAfter,
     ]
 
     /// "--port (EMPORIUM_PORT)": how messages name a setting.

@@ -38,7 +38,11 @@ public func rotateEncryptionKeys(_ configuration: AppConfiguration, database: an
         let secrets = try await TwoFactor(cipher: cipher, clock: SystemClock()).rotate(on: db)
         let carts = try await cipher.rotate(table: "carts", column: "shipping_address", context: CartStore.addressContext, on: db)
         let orders = try await cipher.rotate(table: "orders", column: "shipping_address", context: OrderStore.addressContext, on: db)
-        return addresses + secrets + carts + orders
+        let webhooks = try await cipher.rotate(
+            table: "webhook_endpoints", column: "secret", context: WebhookStore.secretContext, on: db)
+        let previousWebhooks = try await cipher.rotate(
+            table: "webhook_endpoints", column: "previous_secret", context: WebhookStore.previousSecretContext, on: db)
+        return addresses + secrets + carts + orders + webhooks + previousWebhooks
     }
 }
 

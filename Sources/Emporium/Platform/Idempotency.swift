@@ -11,20 +11,32 @@ import NIOCore
 /// scoped to the caller and kept 24 hours.
 ///
 /// The key is claimed in its own short transaction; the operation's changes and the stored
-/// response then commit together, so a crash leaves either nothing done (the claim is taken
-/// over once stale) or the change with its answer, never a change without one.
+/// response then commit together, so a crash leaves either nothing done or the change with its
+/// answer. Operations that commit in steps (checkout, refunds) link what they made to the key
+/// (`orders.checkout_key`, `refunds.request_key`), so a retry after a crash resumes the first
+/// attempt's order or refund instead of starting another.
+///
+/// A claim records the node that holds it: a restarted node frees its own unanswered claims at
+/// once (`releaseClaims`), and any node takes over a claim older than `staleClaim`.
 struct Idempotency: Sendable {
     static let header = HTTPField.Name("Idempotency-Key")!
     static let lifetime: TimeInterval = 24 * 3600
-    /// A claim without an answer this old belongs to a request that died.
-    static let staleClaim: TimeInterval = 5 * 60
+    /// A claim without an answer this old belongs to a request that died: longer than any
+    /// request may run (provider calls time out well before).
+    static let staleClaim: TimeInterval = 90
 
     let database: any Database
     let clock: any WallClock
+    /// This node, as recorded on its claims.
+    let owner: String
 
     struct Stored: Sendable {
         let status: HTTPResponse.Status
         let body: ByteBuffer
+        /// False for an answer that may change (a payment or refund the provider has not
+        /// confirmed yet): it is sent but not stored, and the key is freed, so the retry asks
+        /// again and resumes the same order or refund.
+        var isFinal = true
 
         init(status: HTTPResponse.Status, body: ByteBuffer) {
             self.status = status
@@ -39,6 +51,13 @@ struct Idempotency: Sendable {
         /// An answer that is a problem (a declined payment): stored and replayed like a success.
         init(problem: Problem, path: String) {
             self.init(status: problem.status, body: ByteBuffer(bytes: problem.document(path: path, requestID: nil)))
+        }
+
+        /// The same answer, not to be stored.
+        var provisional: Stored {
+            var copy = self
+            copy.isFinal = false
+            return copy
         }
 
         private static let encoder: JSONEncoder = {
@@ -83,15 +102,16 @@ struct Idempotency: Sendable {
             }
         } catch {
             // Nothing was done: free the key so that the client may retry with it.
-            try? await database.execute("DELETE FROM idempotency_keys WHERE caller = \(caller) AND key = \(key) AND status IS NULL")
+            try? await release(caller: caller, key: key)
             throw error
         }
     }
 
     /// Runs `operation` once per (caller, key) where the operation commits its own steps (a
-    /// checkout commits its order before it calls the payment provider). Its answer is stored
-    /// when it returns; when it throws, the key is freed, so the operation must throw only
-    /// before it has committed anything.
+    /// checkout commits its order before it calls the payment provider). A final answer is
+    /// stored when it returns. When it throws or answers provisionally the key is freed: the
+    /// operation must then be resumable, finding what an earlier attempt committed through the
+    /// key (`requestKey(caller:key:)`) rather than doing it again.
     func performInSteps(
         caller: String, key: String, fingerprint: String, _ operation: @Sendable @escaping () async throws -> Stored
     ) async throws -> Stored {
@@ -100,8 +120,12 @@ struct Idempotency: Sendable {
         do {
             stored = try await operation()
         } catch {
-            try? await database.execute("DELETE FROM idempotency_keys WHERE caller = \(caller) AND key = \(key) AND status IS NULL")
+            try await release(caller: caller, key: key)
             throw error
+        }
+        guard stored.isFinal else {
+            try await release(caller: caller, key: key)
+            return stored
         }
         try await database.execute("""
             UPDATE idempotency_keys SET status = \(Int64(stored.status.code)), response = \(String(buffer: stored.body))
@@ -110,13 +134,28 @@ struct Idempotency: Sendable {
         return stored
     }
 
+    /// What steps of an operation record to be found again by a retry with the same key.
+    static func requestKey(caller: String, key: String) -> String { "\(caller)|\(key)" }
+
+    private func release(caller: String, key: String) async throws {
+        try await database.execute("DELETE FROM idempotency_keys WHERE caller = \(caller) AND key = \(key) AND status IS NULL")
+    }
+
+    /// Frees every unanswered claim this node held: at start-up, the claims of requests that
+    /// died with the previous process. Returns how many.
+    func releaseClaims() async throws -> Int {
+        try await database.query("""
+            DELETE FROM idempotency_keys WHERE status IS NULL AND owner = \(owner) RETURNING key
+            """).count
+    }
+
     /// Claims the key, or answers what an earlier request with it stored.
     private func claim(caller: String, key: String, fingerprint: String) async throws -> Stored? {
         let now = clock.now()
         for _ in 0..<2 {
             let inserted = try await database.queryFirst("""
-                INSERT INTO idempotency_keys (caller, key, request_hash, created_at, expires_at)
-                VALUES (\(caller), \(key), \(fingerprint), \(now), \(now.addingTimeInterval(Self.lifetime)))
+                INSERT INTO idempotency_keys (caller, key, request_hash, created_at, expires_at, owner)
+                VALUES (\(caller), \(key), \(fingerprint), \(now), \(now.addingTimeInterval(Self.lifetime)), \(owner))
                 ON CONFLICT (caller, key) DO NOTHING RETURNING key
                 """)
             if inserted != nil { return nil }
@@ -144,6 +183,15 @@ struct Idempotency: Sendable {
             return Stored(status: HTTPResponse.Status(code: Int(status)), body: ByteBuffer(string: body))
         }
         throw Self.keyInUse
+    }
+
+    /// Deletes keys past their lifetime, a batch at a time; returns how many.
+    func purgeExpired(batch: Int) async throws -> Int {
+        try await database.query("""
+            DELETE FROM idempotency_keys WHERE (caller, key) IN (
+                SELECT caller, key FROM idempotency_keys WHERE expires_at < \(clock.now()) LIMIT \(batch))
+            RETURNING key
+            """).count
     }
 
     static let keyInUse = Problem(

@@ -288,5 +288,8 @@ enum Migrations {
         Migration(version: 10, name: "carts, orders and payments", statements: { dialect in
             CommerceSchema.statements(for: dialect)
         }),
+        Migration(version: 11, name: "events, jobs, webhooks and resumable payments", statements: { dialect in
+            EventsSchema.statements(for: dialect)
+        }),
     ]
 }

@@ -29,6 +29,7 @@ struct PlatformRoutes {
         }
 
         routes.get("/metrics") { _, _ in
+            await metrics.refresh()
             let body = metrics.exposition(database: database.statistics)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

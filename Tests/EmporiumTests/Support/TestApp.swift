@@ -9,6 +9,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import OpenAPIRuntime
+import Synchronization
 import Testing
 
 /// What a test can reach besides HTTP: the database itself, the captured log lines, the
@@ -21,9 +22,13 @@ struct TestApp: Sendable {
     let http: any TestClientProtocol
     /// Where the application's mailer writes `.eml` files.
     let mailFolder: String
+    /// Background work, run on demand.
+    let jobs: BackgroundControl
 
-    /// The messages written so far, oldest first.
-    func sentMail() throws -> [String] {
+    /// The messages sent so far, oldest first, after running every due job (mail is sent by
+    /// jobs).
+    func sentMail() async throws -> [String] {
+        try await jobs.drain()
         let names = (try? FileManager.default.contentsOfDirectory(atPath: mailFolder)) ?? []
         return try names.sorted().map { try String(contentsOfFile: mailFolder + "/" + $0, encoding: .utf8) }
     }
@@ -54,18 +59,19 @@ func withApp<Result: Sendable>(
         let logs = CapturingLogSink()
         let clock = ManualClock(Date())
         let routes = RouteTable()
+        let background = BackgroundBox()
         let database = try await openDatabase(configuration, logger: makeLogger(configuration, sink: logs))
         let app = try await buildApplication(
             configuration,
             dependencies: AppDependencies(
                 clock: clock, logSink: logs, database: database, routeTable: routes, customRoutes: customRoutes,
-                paymentProviders: paymentProviders))
+                paymentProviders: paymentProviders, onBackground: { background.set($0) }))
         do {
             let result = try await app.test(.router) { client in
                 try await test(
                     TestApp(
                         database: database, logs: logs, routes: routes, clock: clock, http: client,
-                        mailFolder: mailFolder))
+                        mailFolder: mailFolder, jobs: try background.get()))
             }
             await database.close()
             try? FileManager.default.removeItem(atPath: mailFolder)
@@ -98,6 +104,18 @@ extension TestResponse {
 func expectInvalid(_ response: TestResponse, at pointer: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
     #expect(response.status == .badRequest, sourceLocation: sourceLocation)
     #expect(try response.errorPointers().contains(pointer), "\(response.text)", sourceLocation: sourceLocation)
+}
+
+/// Carries the background handle out of the application builder.
+final class BackgroundBox: Sendable {
+    private let control = Mutex<BackgroundControl?>(nil)
+
+    func set(_ value: BackgroundControl) { control.withLock { $0 = value } }
+
+    func get() throws -> BackgroundControl {
+        guard let value = control.withLock({ $0 }) else { throw TestFailure("the application gave no background handle") }
+        return value
+    }
 }
 
 struct TestFailure: Error, CustomStringConvertible {

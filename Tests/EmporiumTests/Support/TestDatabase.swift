@@ -30,6 +30,11 @@ enum TestDatabase {
         configuration.port = 0
         configuration.rateLimit = nil
         configuration.bcryptCost = 4
+        // Tests run background work themselves (`TestApp.jobs.drain()`), so it is deterministic.
+        configuration.workers = 0
+        configuration.testPayments = true
+        // Webhook receivers in tests listen on loopback.
+        configuration.webhookAllowPrivateAddresses = true
         configuration.mailFolder = FileManager.default.temporaryDirectory
             .appendingPathComponent("emporium-mail-\(UUID().uuidString)").path
         if case .postgres = url {

@@ -1,0 +1,115 @@
+public import EmporiumCore
+public import Foundation
+
+/// An e-mail to send: a plain-text body and, optionally, an HTML alternative.
+public struct MailMessage: Sendable, Equatable {
+    public var to: String
+    public var subject: String
+    public var text: String
+    public var html: String?
+    /// The `Message-ID` without angle brackets. Messages sent for an event use the event's id,
+    /// so a message repeated by a retry carries the same id and mail systems can drop it.
+    public var messageID: String?
+
+    public init(to: String, subject: String, text: String, html: String? = nil, messageID: String? = nil) {
+        self.to = to
+        self.subject = subject
+        self.text = text
+        self.html = html
+        self.messageID = messageID
+    }
+
+    /// The message as RFC 5322 text with CRLF line ends: the text part as 8-bit UTF-8, the HTML
+    /// part (when there is one) base64-encoded beside it in `multipart/alternative`.
+    ///
+    /// Header values come from our own code and validated addresses; line breaks are removed
+    /// anyway, so that no value can add a header.
+    public func rendered(from sender: String, date: Date, fallbackID: String) -> String {
+        func clean(_ value: String) -> String {
+            String(value.unicodeScalars.filter { $0 != "\r" && $0 != "\n" }.map(Character.init))
+        }
+        let id = messageID ?? fallbackID
+        var lines = [
+            "From: \(clean(sender))", "To: \(clean(to))", "Subject: \(Self.encodedHeader(clean(subject)))",
+            "Date: \(Self.dateHeader(date))", "Message-ID: <\(clean(id))>", "MIME-Version: 1.0",
+        ]
+        let textBody = Self.crlf(text)
+        guard let html else {
+            lines += ["Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "", textBody]
+            return lines.joined(separator: "\r\n")
+        }
+        let boundary = "=_emporium_" + String(id.unicodeScalars.filter { $0.properties.isAlphabetic || ("0"..."9").contains($0) }.map(Character.init))
+        let encodedHTML = Data(html.utf8).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
+        lines += [
+            "Content-Type: multipart/alternative; boundary=\"\(boundary)\"", "",
+            "--\(boundary)", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "", textBody,
+            "--\(boundary)", "Content-Type: text/html; charset=utf-8", "Content-Transfer-Encoding: base64", "", encodedHTML,
+            "--\(boundary)--", "",
+        ]
+        return lines.joined(separator: "\r\n")
+    }
+
+    static func crlf(_ text: String) -> String {
+        text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
+    }
+
+    /// RFC 2047 encoded-word for a subject that is not plain ASCII.
+    static func encodedHeader(_ value: String) -> String {
+        guard value.unicodeScalars.contains(where: { $0.value > 126 }) else { return value }
+        return "=?utf-8?B?" + Data(value.utf8).base64EncodedString() + "?="
+    }
+
+    static func dateHeader(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
+        return formatter.string(from: date)
+    }
+}
+
+/// Sends e-mail. The built-in transports write `.eml` files (`FileMailer`) or speak SMTP
+/// (`SMTPMailer`); messages are sent by jobs, so a transport that fails is retried.
+public protocol Mailer: Sendable {
+    func send(_ message: MailMessage) async throws
+}
+
+/// Writes each message as an RFC 5322 `.eml` file into a folder, for development and for
+/// deployments that hand mail to another system by file.
+public struct FileMailer: Mailer {
+    let folder: String
+    let sender: String
+    let clock: any WallClock
+    let ids: any IDGenerator
+
+    public init(folder: String, sender: String = MailSettings.defaultSender, clock: any WallClock, ids: any IDGenerator) {
+        self.folder = folder
+        self.sender = sender
+        self.clock = clock
+        self.ids = ids
+    }
+
+    public func send(_ message: MailMessage) async throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let id = ids.makeUUID().uuidString.lowercased()
+        let date = clock.now()
+        let text = message.rendered(from: sender, date: date, fallbackID: "\(id)@emporium.invalid")
+        let path = (folder as NSString).appendingPathComponent("\(Timestamp.string(from: date))-\(id).eml")
+        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw MailerError(description: "cannot write mail to \(folder): check that the folder (--mail-folder) is writable")
+        }
+    }
+}
+
+/// What every transport shares.
+public enum MailSettings {
+    public static let defaultSender = "Emporium <no-reply@emporium.invalid>"
+}
+
+public struct MailerError: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(description: String) {
+        self.description = description
+    }
+}

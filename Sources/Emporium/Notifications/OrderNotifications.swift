@@ -1,0 +1,108 @@
+import EmporiumCore
+import EmporiumStorage
+import Foundation
+
+/// The customer e-mails about orders: confirmation once the payment is authorized, a note
+/// when a payment is declined, and a shipping confirmation with the tracking number. Each is
+/// a job queued by the relay with the event's id as its unique key, so one event never
+/// queues two messages.
+struct OrderNotifications: EventConsumer {
+    static let confirmation = "mail.order_confirmation"
+    static let paymentFailed = "mail.payment_failed"
+    static let shipped = "mail.shipping_confirmation"
+
+    /// Which event sends which message.
+    static let templates: [String: (kind: String, template: String)] = [
+        "order.placed": (confirmation, "order_confirmation"),
+        "payment.failed": (paymentFailed, "payment_failed"),
+        "order.fulfilled": (shipped, "shipping_confirmation"),
+        "order.partially_fulfilled": (shipped, "shipping_confirmation"),
+    ]
+
+    struct Payload: Codable, Sendable {
+        let eventID: String
+        let eventType: String
+        let orderID: String
+        let carrier: String?
+        let trackingNumber: String?
+        let reason: String?
+
+        enum CodingKeys: String, CodingKey {
+            case carrier, reason
+            case eventID = "event_id"
+            case eventType = "event_type"
+            case orderID = "order_id"
+            case trackingNumber = "tracking_number"
+        }
+    }
+
+    private struct EventData: Decodable {
+        let orderID: String?
+        let carrier: String?
+        let trackingNumber: String?
+        let reason: String?
+
+        enum CodingKeys: String, CodingKey {
+            case carrier, reason
+            case orderID = "order_id"
+            case trackingNumber = "tracking_number"
+        }
+    }
+
+    let database: any Database
+    let orders: OrderStore
+    let sender: MailSender
+
+    func jobs(for events: [OutboxEvent], on db: any SQLExecutor) async throws -> [JobRequest] {
+        try events.compactMap { event in
+            guard let route = Self.templates[event.type],
+                let data = try? JSONDecoder().decode(EventData.self, from: Data(event.payload.utf8)), let orderID = data.orderID
+            else { return nil }
+            let payload = Payload(
+                eventID: event.id, eventType: event.type, orderID: orderID, carrier: data.carrier,
+                trackingNumber: data.trackingNumber, reason: data.reason)
+            return try JobRequest(kind: route.kind, payload: payload, uniqueKey: "mail:\(event.id)")
+        }
+    }
+
+    var jobKinds: [JobKind] {
+        [Self.confirmation, Self.paymentFailed, Self.shipped].map { kind in
+            JobKind(kind, maxAttempts: 12) { job in try await send(job) }
+        }
+    }
+
+    private func send(_ job: Job) async throws {
+        let payload = try job.decode(Payload.self)
+        guard let template = Self.templates[payload.eventType]?.template else {
+            throw JobFailure.permanent("no message for event \(payload.eventType)")
+        }
+        guard let id = ID<Order>(payload.orderID), let order = try await orders.find(id, on: database) else {
+            throw JobFailure.permanent("order \(payload.orderID) no longer exists")
+        }
+        let lines = try await orders.lines(of: order.id, on: database)
+        let currency = order.currency
+        func amount(_ value: Int64) -> String { MailSender.amount(value, currency) }
+        let values: [String: Any] = [
+            "number": order.displayNumber,
+            "recipient": order.shippingAddress.recipient,
+            "city": order.shippingAddress.city,
+            "postal_code": order.shippingAddress.postalCode ?? "",
+            "country": order.shippingAddress.country,
+            "lines": lines.map { line -> [String: Any] in
+                ["quantity": line.quantity, "title": line.title, "sku": line.sku, "amount": amount(line.subtotal)]
+            },
+            "subtotal": amount(order.subtotal),
+            "discount": order.discount > 0 ? amount(order.discount) : false,
+            "shipping": amount(order.shipping),
+            "shipping_method": order.shippingMethodName,
+            "tax": amount(order.tax),
+            "tax_included": order.taxIncluded,
+            "total": amount(order.total),
+            "carrier": payload.carrier ?? false,
+            "tracking_number": payload.trackingNumber ?? false,
+            "complete": payload.eventType == "order.fulfilled",
+            "reason": (payload.reason ?? "declined").replacingOccurrences(of: "_", with: " "),
+        ]
+        try await sender.send(template, to: order.email, key: payload.eventID, values: values)
+    }
+}
