@@ -153,6 +153,78 @@ import Testing
         }
     }
 
+    @Test func aCaptureWhoseAnswerWasLostIsRecordedByItsJob() async throws {
+        let provider = TestPaymentProvider()
+        try await withApp(configure: { $0.paymentCapture = .manual }, paymentProviders: [provider]) { app in
+            let fixture = try await CommerceFixture(app)
+            let id = try #require(try await app.placeOrder(fixture)["id"] as? String)
+            provider.inject(.timeoutAfterEffect, into: .capture)
+            #expect(try await app.send(.post, "/v1/admin/orders/\(id)/capture", token: fixture.admin).status == .gatewayTimeout)
+            app.clock.advance(by: 61)
+            try await app.jobs.drain()
+            #expect(try await app.send(.get, "/v1/admin/orders/\(id)", token: fixture.admin).jsonObject()["status"] as? String == "paid")
+            #expect(provider.effects(of: .capture) == 1)
+        }
+    }
+
+    @Test func cancellingAfterACaptureWhoseAnswerWasLostRefundsIt() async throws {
+        let provider = TestPaymentProvider()
+        try await withApp(configure: { $0.paymentCapture = .manual }, paymentProviders: [provider]) { app in
+            let fixture = try await CommerceFixture(app)
+            let id = try #require(try await app.placeOrder(fixture)["id"] as? String)
+            provider.inject(.timeoutAfterEffect, into: .capture)
+            // A capture and a cancel race; the capture's answer is lost.
+            async let capture = app.send(.post, "/v1/admin/orders/\(id)/capture", token: fixture.admin)
+            async let cancel = app.send(.post, "/v1/admin/orders/\(id)/cancel", token: fixture.admin)
+            _ = try await (capture, cancel)
+            try await app.jobs.drain()
+            app.clock.advance(by: 61)
+            try await app.jobs.drain()
+            // Whichever came first, the money the provider took went back.
+            #expect(provider.totals.refunded == provider.totals.captured)
+            #expect(try await app.send(.get, "/v1/admin/orders/\(id)", token: fixture.admin).jsonObject()["status"] as? String == "cancelled")
+        }
+    }
+
+    @Test func aVoidRefusedBecauseALostCaptureWentThroughBecomesARefund() async throws {
+        let provider = TestPaymentProvider()
+        try await withApp(configure: { $0.paymentCapture = .manual }, paymentProviders: [provider]) { app in
+            let fixture = try await CommerceFixture(app)
+            let id = try #require(try await app.placeOrder(fixture)["id"] as? String)
+            provider.inject(.timeoutAfterEffect, into: .capture)
+            #expect(try await app.send(.post, "/v1/admin/orders/\(id)/capture", token: fixture.admin).status == .gatewayTimeout)
+            // Still authorized in our books; the cancel's void is refused, the capture found and refunded.
+            #expect(try await app.send(.post, "/v1/admin/orders/\(id)/cancel", token: fixture.admin).status == .ok)
+            try await app.jobs.drain()
+            app.clock.advance(by: 61)
+            try await app.jobs.drain()
+            #expect(provider.totals.captured == 2963)
+            #expect(provider.totals.refunded == 2963)
+            #expect(provider.effects(of: .refund) == 1)
+            let order = try await app.send(.get, "/v1/admin/orders/\(id)", token: fixture.admin).jsonObject()
+            #expect(order["status"] as? String == "cancelled")
+            #expect((order["payment"] as? [String: Any])?["refunded"] as? Int == 2963)
+            #expect(try await app.count("SELECT COUNT(*) AS n FROM jobs WHERE state = 'dead'") == 0)
+        }
+    }
+
+    @Test func processesSharingALedgerFileSeeEachOthersCalls() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let server = try TestPaymentProvider(ledgerPath: path)
+        let worker = try TestPaymentProvider(ledgerPath: path)
+        let money = Money(minorUnits: 1000, currency: try #require(Currency(code: "EUR")))
+        let reference = try await server.authorize(amount: money, token: "tok_visa", idempotencyKey: "authorize-1")
+        #expect(try await worker.lookup(idempotencyKey: "authorize-1") == .succeeded(reference: reference))
+        try await worker.capture(reference: reference, amount: money, idempotencyKey: "capture-1")
+        // The same key again on the other one moves no money; a restart remembers everything.
+        try await server.capture(reference: reference, amount: money, idempotencyKey: "capture-1")
+        let restarted = try TestPaymentProvider(ledgerPath: path)
+        #expect(restarted.totals.captured == 1000)
+        #expect(restarted.effects(of: .capture) == 1)
+        #expect(try await restarted.lookup(idempotencyKey: "authorize-nope") == nil)
+    }
+
     @Test func concurrentRefundsWithLostAnswersNeverExceedTheCapture() async throws {
         let provider = TestPaymentProvider()
         try await withApp(paymentProviders: [provider]) { app in

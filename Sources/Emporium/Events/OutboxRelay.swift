@@ -32,8 +32,16 @@ struct OutboxRelay: Sendable {
                     .decode("locked") ?? false
                 guard locked else { return 0 }
             }
+            // An event waits while an earlier one of its aggregate is unpublished: creation times
+            // can disagree with sequence numbers, and a page must never start an aggregate's
+            // events in the middle.
             let events = try await db.query("""
-                SELECT * FROM outbox WHERE published_at IS NULL ORDER BY created_at, id LIMIT \(batchSize)
+                SELECT * FROM outbox WHERE published_at IS NULL
+                  AND NOT EXISTS (
+                      SELECT 1 FROM outbox earlier
+                      WHERE earlier.published_at IS NULL AND earlier.aggregate_type = outbox.aggregate_type
+                        AND earlier.aggregate_id = outbox.aggregate_id AND earlier.sequence < outbox.sequence)
+                ORDER BY created_at, id LIMIT \(batchSize)
                 """).map(OutboxEvent.init(row:))
                 .sorted { ($0.aggregateType, $0.aggregateID, $0.sequence) < ($1.aggregateType, $1.aggregateID, $1.sequence) }
             guard !events.isEmpty else { return 0 }

@@ -102,7 +102,7 @@ struct JobRunner: Service {
         do {
             guard let kind = kinds[job.kind] else { throw JobFailure.permanent("no handler for jobs of kind \(job.kind)") }
             do {
-                try await kind.handle(job)
+                try await withLeaseKept(job) { try await kind.handle(job) }
                 try await store.complete(job, worker: settings.worker, at: clock.now(), on: database)
                 outcome = "succeeded"
             } catch let failure as JobFailure {
@@ -119,6 +119,38 @@ struct JobRunner: Service {
         metrics.counter("emporium_jobs_total", [("kind", job.kind), ("outcome", outcome)]).increment()
         metrics.timer("emporium_job_duration_seconds", [("kind", job.kind)])
             .recordNanoseconds(Int64(clamping: (ContinuousClock.now - started).nanoseconds))
+    }
+
+    /// Runs `body` while renewing the job's lease every third of it, so a slow handler (an SMTP
+    /// server that answers each step just in time) keeps its job and no other worker runs it
+    /// again meanwhile. Only a worker that stops renewing — one that died — loses it.
+    private func withLeaseKept(_ job: Job, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        let store = store, database = database, clock = clock, settings = settings
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await body()
+                return true
+            }
+            group.addTask {
+                while true {
+                    do {
+                        try await Task.sleep(for: .seconds(settings.lease / 3))
+                    } catch {
+                        return false
+                    }
+                    let now = clock.now()
+                    _ = try? await store.extendLease(
+                        job, worker: settings.worker, until: now.addingTimeInterval(settings.lease), at: now, on: database)
+                }
+            }
+            // The handler's result (or error) ends the wait; the renewal stops with it.
+            while let finished = try await group.next() {
+                if finished {
+                    group.cancelAll()
+                    return
+                }
+            }
+        }
     }
 
     private func record(_ failure: JobFailure, of job: Job, kind: JobKind?, log: Logger) async throws -> String {

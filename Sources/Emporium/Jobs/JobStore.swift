@@ -49,6 +49,14 @@ struct JobStore: Sendable {
             """).map(Job.init(row:))
     }
 
+    /// Extends the lease of a job this worker still holds; false when it no longer does.
+    func extendLease(_ job: Job, worker: String, until leaseEnd: Date, at now: Date, on db: any SQLExecutor) async throws -> Bool {
+        try await db.queryFirst("""
+            UPDATE jobs SET locked_until = \(leaseEnd), updated_at = \(now)
+            WHERE id = \(job.id) AND state = 'running' AND locked_by = \(worker) RETURNING id
+            """) != nil
+    }
+
     /// Marks a job done, if this worker still holds it.
     func complete(_ job: Job, worker: String, at now: Date, on db: any SQLExecutor) async throws {
         try await db.execute("""
@@ -96,7 +104,7 @@ struct JobStore: Sendable {
         try await db.query("""
             UPDATE jobs SET state = 'pending', last_error = 'the worker running it stopped before it finished (restart)',
                 locked_by = NULL, locked_until = NULL, updated_at = \(now)
-            WHERE state = 'running' AND locked_by LIKE \(prefix + "/%")
+            WHERE state = 'running' AND substr(locked_by, 1, CAST(\(Int64(prefix.count + 1)) AS INTEGER)) = \(prefix + "/")
             RETURNING id
             """).count
     }

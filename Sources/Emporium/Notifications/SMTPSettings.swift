@@ -120,6 +120,13 @@ public struct SMTPSettings: Sendable, Equatable, CustomStringConvertible {
                     "SMTP URL has an unknown query item '\(item.name)'; expected starttls, ca_file or timeout")
             }
         }
+        // Credentials in clear text may only go to a relay on this machine.
+        if settings.security == .none, settings.username != nil,
+            !(host == "localhost" || host == "::1" || host.hasPrefix("127."))
+        {
+            throw SMTPSettingsError(
+                "SMTP URL sends a password without TLS (starttls=off) to \(host); that is allowed only for a relay on loopback")
+        }
         self = settings
     }
 

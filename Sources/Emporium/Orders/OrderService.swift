@@ -19,6 +19,7 @@ struct OrderService: Sendable {
     static let voidKind = "payment.void"
     static let refundKind = "payment.refund"
     static let releaseKind = "payment.release"
+    static let captureKind = "payment.capture"
     /// How long after a provider call starts its job steps in, if the call has not finished by
     /// then (a dead process or a provider that never answered).
     static let followUpDelay: TimeInterval = 60
@@ -112,10 +113,19 @@ struct OrderService: Sendable {
         guard try await store.transition(
             order.id, from: .pending, by: .paymentFailed, at: now,
             extra: ", cancelled_at = \(now), cancel_reason = \(reason), reservation_expires_at = NULL", on: db)
-        else { return false }
+        else {
+            // Cancelled otherwise meanwhile: a payment still pending has failed all the same.
+            _ = try await store.recordPaymentFailure(of: order.id, code: failureCode ?? reason, at: now, on: db)
+            return false
+        }
         try await releaseStock(of: order, on: db)
         try await discounts.release(order: order.id, on: db)
         _ = try await store.recordPaymentFailure(of: order.id, code: failureCode ?? reason, at: now, on: db)
+        if failureCode == nil, let payment = try await store.payment(of: order.id, on: db) {
+            // Given up without an answer from the provider: should the authorization still land
+            // (a slow provider, a request in flight), a later look gives the money back.
+            try await follow(Self.releaseKind, id: payment.id.description, on: db, delay: 2 * Self.followUpDelay)
+        }
         // The shopper may try again, unless they have started another cart meanwhile.
         try await db.execute("""
             UPDATE carts SET status = 'open', version = version + 1, updated_at = \(now)
@@ -197,9 +207,31 @@ struct OrderService: Sendable {
         } catch .timeout {
             throw JobFailure.retry("the provider did not answer the void")
         } catch {
-            throw JobFailure.permanent("the provider refused to void the authorization: \(error)")
+            // Refused: perhaps because a capture whose answer was lost went through. Then the
+            // capture is recorded and refunded in full instead.
+            guard case .succeeded? = try? await provider.lookup(idempotencyKey: "capture-\(payment.id)") else {
+                throw JobFailure.permanent("the provider refused to void the authorization: \(error)")
+            }
+            try await database.transaction { db in
+                _ = try await store.recordCapture(payment.id, at: clock.now(), on: db)
+                try await refundCapture(of: payment.orderID, on: db)
+            }
+            return
         }
         _ = try await store.recordVoid(payment.id, at: clock.now(), on: database)
+    }
+
+    /// Reserves a refund of everything captured and not yet refunded of a cancelled order's
+    /// payment, with its job; nothing when the money is already on its way back.
+    private func refundCapture(of order: ID<Order>, on db: any SQLExecutor) async throws {
+        guard let payment = try await store.payment(of: order, on: db), payment.captured > payment.refunded else { return }
+        let refundID: ID<Refund> = ids.make()
+        if try await store.reserveRefund(
+            refundID, of: order, amount: payment.captured - payment.refunded, reason: "cancelled", requestKey: nil,
+            at: clock.now(), on: db) != nil
+        {
+            try await follow(Self.refundKind, id: refundID.description, on: db, delay: 0)
+        }
     }
 
     // MARK: Payment
@@ -212,13 +244,21 @@ struct OrderService: Sendable {
     /// first: then the order is answered as it is. An order cancelled meanwhile (its
     /// reservation ran out) keeps nothing: the money goes back by a job.
     func authorized(_ order: Order, payment: Payment, reference: String) async throws -> (Order, Payment) {
+        // A payment given up meanwhile (declined elsewhere, cancelled as never authorized) is
+        // not captured; whatever the provider holds for it goes back by a job.
+        guard let fresh = try await store.payment(payment.id, on: database) else { throw OrderStore.notFound }
+        if fresh.status == .failed || fresh.status == .voided { try await givenUp(order, payment) }
         var captured = false
-        if captureAutomatically, let provider = providers[payment.provider] {
+        var captureUnknown = false
+        if captureAutomatically, fresh.status == .pending, let provider = providers[payment.provider] {
             do {
                 try await provider.capture(
                     reference: reference, amount: Money(minorUnits: payment.amount, currency: payment.currency),
                     idempotencyKey: "capture-\(payment.id)")
                 captured = true
+            } catch .timeout {
+                // It may have gone through: recorded as authorized, and a job finishes the capture.
+                captureUnknown = true
             } catch {
                 logger.warning("Automatic capture failed; the order stays authorized for a manual capture", metadata: ["order": "\(order.displayNumber)", "error": "\(error)"])
             }
@@ -236,44 +276,34 @@ struct OrderService: Sendable {
             {
                 try await event("order.placed", order, status: .authorized, on: db)
                 if captured { try await event("order.paid", order, status: .paid, amount: payment.amount, on: db) }
+                if captureUnknown { try await follow(Self.captureKind, id: payment.id.description, on: db, delay: 0) }
+            } else if captured {
+                // Cancelled before its payment was confirmed (its reservation ran out, or someone
+                // cancelled it): give the money back rather than keep it.
+                try await refundCapture(of: order.id, on: db)
             } else {
-                // Only the reservation sweeper cancels a pending order, after
-                // --reservation-timeout: give the money back rather than keep it for an order
-                // that no longer exists.
-                if captured {
-                    let refundID: ID<Refund> = ids.make()
-                    if try await store.reserveRefund(
-                        refundID, of: order.id, amount: payment.amount, reason: "cancelled", requestKey: nil, at: now, on: db) != nil
-                    {
-                        try await follow(Self.refundKind, id: refundID.description, on: db, delay: 0)
-                    }
-                } else {
-                    try await follow(Self.voidKind, id: payment.id.description, on: db, delay: 0)
-                }
+                // The void job also finds a capture whose answer was lost and refunds it.
+                try await follow(Self.voidKind, id: payment.id.description, on: db, delay: 0)
             }
             return true
         }
         guard let current = try await store.find(order.id, on: database), let settled = try await store.payment(of: order.id, on: database)
         else { throw OrderStore.notFound }
         if !recorded, settled.status == .pending { throw OrderStore.changed }
-        if !recorded, settled.status == .failed || settled.status == .voided {
-            // The payment was given up (declined elsewhere, or cancelled as never authorized)
-            // and yet the provider took it: give it back rather than keep it.
-            try await jobs.enqueue(
-                try JobRequest(
-                    kind: Self.releaseKind,
-                    payload: Release(paymentID: payment.id.description, reference: reference, captured: captured),
-                    uniqueKey: "\(Self.releaseKind):\(payment.id)"),
-                maxAttempts: 30, at: now, on: database)
-            logger.error("A payment that had been given up was approved by the provider; it is being given back", metadata: ["order": "\(order.displayNumber)"])
-            throw Problem(.conflict, slug: "order-changed", title: "Order changed",
-                          detail: "The order was cancelled before its payment was confirmed; the money is being given back.")
-        }
+        if !recorded, settled.status == .failed || settled.status == .voided { try await givenUp(order, payment) }
         if current.status == .cancelled {
             throw Problem(.conflict, slug: "order-changed", title: "Order changed",
                           detail: "The order was cancelled before its payment was confirmed; the money is being given back.")
         }
         return (current, settled)
+    }
+
+    /// The provider approved a payment we had given up: a job gives back whatever it holds.
+    private func givenUp(_ order: Order, _ payment: Payment) async throws -> Never {
+        try await follow(Self.releaseKind, id: payment.id.description, on: database, delay: 0)
+        logger.error("A payment that had been given up was approved by the provider; it is being given back", metadata: ["order": "\(order.displayNumber)"])
+        throw Problem(.conflict, slug: "order-changed", title: "Order changed",
+                      detail: "The order was cancelled before its payment was confirmed; the money is being given back.")
     }
 
     /// Brings a payment that is still pending to its end by asking the provider what became of
@@ -331,19 +361,63 @@ struct OrderService: Sendable {
             throw Problem(.conflict, slug: "not-capturable", title: "Nothing to capture",
                           detail: "Only an authorized order's payment can be captured; this order is \(order.status.rawValue).")
         }
+        // The intent first: should this request die after the provider captured, the job records it.
+        try await follow(Self.captureKind, id: payment.id.description, on: database)
         do {
             try await provider.capture(reference: reference, amount: Money(minorUnits: payment.authorized, currency: payment.currency), idempotencyKey: "capture-\(payment.id)")
         } catch {
             throw Self.providerProblem(error)
         }
+        try await recordCaptured(payment, of: order)
+        return try await reread(id)
+    }
+
+    /// Records a capture the provider confirmed: the order becomes paid, or, when it was
+    /// cancelled meanwhile, the captured money is refunded.
+    private func recordCaptured(_ payment: Payment, of order: Order) async throws {
         try await database.transaction { db in
             let now = clock.now()
             _ = try await store.recordCapture(payment.id, at: now, on: db)
-            if try await store.transition(id, from: .authorized, by: .captured, at: now, on: db) {
+            if try await store.transition(order.id, from: .authorized, by: .captured, at: now, on: db) {
                 try await event("order.paid", order, status: .paid, amount: payment.authorized, on: db)
+            } else if try await store.find(order.id, on: db)?.status == .cancelled {
+                try await refundCapture(of: order.id, on: db)
             }
         }
-        return try await reread(id)
+    }
+
+    /// Finishes a capture whose answer was lost (or whose request died): asks the provider with
+    /// the same key and records what it says.
+    func finishCapture(_ paymentID: ID<Payment>) async throws {
+        guard let payment = try await store.payment(paymentID, on: database), payment.status == .authorized,
+            let order = try await store.find(payment.orderID, on: database), let reference = payment.providerReference
+        else { return }
+        guard let provider = providers[payment.provider] else {
+            throw JobFailure.retry("the payment's provider \(payment.provider) is not enabled on this node")
+        }
+        if order.status == .authorized {
+            do {
+                try await provider.capture(
+                    reference: reference, amount: Money(minorUnits: payment.authorized, currency: payment.currency),
+                    idempotencyKey: "capture-\(payment.id)")
+            } catch .timeout {
+                throw JobFailure.retry("the provider did not answer the capture")
+            } catch {
+                throw JobFailure.permanent("the provider refused the capture: \(error)")
+            }
+            try await recordCaptured(payment, of: order)
+        } else if case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)") {
+            // Cancelled meanwhile, and the capture did go through: record it and refund it.
+            try await recordCaptured(payment, of: order)
+        }
+    }
+
+    private func lookupOrRetry(_ provider: any PaymentProvider, _ key: String) async throws -> ProviderRecord? {
+        do {
+            return try await provider.lookup(idempotencyKey: key)
+        } catch {
+            throw JobFailure.retry("the provider did not answer the lookup: \(error)")
+        }
     }
 
     // MARK: Refunds
@@ -359,7 +433,21 @@ struct OrderService: Sendable {
         }
         let now = clock.now()
         let refundID: ID<Refund> = ids.make()
-        let refund = try await database.transaction { db -> Refund in
+        let refund: Refund
+        do {
+            refund = try await reserve(refundID, of: order, amount: amount, reason: reason, requestKey: requestKey, at: now)
+        } catch DatabaseError.uniqueViolation {
+            // An overlapping attempt with the same key made it first: resume that one.
+            guard let earlier = try await store.refund(requestKey: requestKey, of: order.id, on: database) else { throw OrderStore.changed }
+            return earlier.status == .pending ? try await settle(earlier, of: order) : earlier
+        }
+        return try await settle(refund, of: order)
+    }
+
+    private func reserve(
+        _ refundID: ID<Refund>, of order: Order, amount: Int64, reason: String?, requestKey: String, at now: Date
+    ) async throws -> Refund {
+        try await database.transaction { db -> Refund in
             guard let (_, refund) = try await store.reserveRefund(
                 refundID, of: order.id, amount: amount, reason: reason, requestKey: requestKey, at: now, on: db)
             else {
@@ -371,7 +459,6 @@ struct OrderService: Sendable {
             try await follow(Self.refundKind, id: refundID.description, on: db)
             return refund
         }
-        return try await settle(refund, of: order)
     }
 
     /// Asks the provider to pay a pending refund out and records the answer. Returns the refund
@@ -403,13 +490,17 @@ struct OrderService: Sendable {
             guard try await store.recordRefundSucceeded(refund.id, reference: reference, at: now, on: db) else { return }
             // The order's status follows the money where the state machine lets it (a cancelled
             // order stays cancelled).
+            var status = order.status
             if let current = try await store.find(order.id, on: db), let paid = try await store.payment(of: order.id, on: db) {
+                status = current.status
                 let event: OrderEvent = paid.refunded >= paid.captured ? .refunded : .partiallyRefunded
-                if (try? current.status.applying(event)) != nil {
-                    _ = try await store.transition(order.id, from: current.status, by: event, at: now, on: db)
+                if let next = try? current.status.applying(event),
+                    try await store.transition(order.id, from: current.status, by: event, at: now, on: db)
+                {
+                    status = next
                 }
             }
-            try await self.event("order.refunded", order, amount: refund.amount, on: db)
+            try await self.event("order.refunded", order, status: status, amount: refund.amount, on: db)
         }
         settled.status = .succeeded
         settled.providerReference = reference
@@ -420,40 +511,32 @@ struct OrderService: Sendable {
 
     private struct Target: Decodable { let id: String }
 
-    /// Money the provider took for a payment that had been given up.
-    struct Release: Codable {
-        let paymentID: String
-        let reference: String
-        let captured: Bool
-
-        enum CodingKeys: String, CodingKey {
-            case reference, captured
-            case paymentID = "payment_id"
-        }
-    }
-
-    /// Gives back what the provider took for a payment we had already given up.
-    private func release(_ job: Job) async throws {
-        let release = try job.decode(Release.self)
-        guard let id = ID<Payment>(release.paymentID), let payment = try await store.payment(id, on: database) else {
-            throw JobFailure.permanent("no such payment")
-        }
+    /// Gives back what the provider holds for a payment we gave up (failed or voided): a
+    /// capture is refunded, an open authorization voided, each with its own key. Nothing when
+    /// the provider never approved it.
+    private func release(_ paymentID: ID<Payment>) async throws {
+        guard let payment = try await store.payment(paymentID, on: database), payment.status == .failed || payment.status == .voided
+        else { return }
         guard let provider = providers[payment.provider] else {
             throw JobFailure.retry("the payment's provider \(payment.provider) is not enabled on this node")
         }
+        guard case .succeeded(let reference)? = try await lookupOrRetry(provider, "authorize-\(payment.id)") else { return }
+        let wasCaptured: Bool
+        if case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)") { wasCaptured = true } else { wasCaptured = false }
         do {
-            if release.captured {
+            if wasCaptured {
                 _ = try await provider.refund(
-                    reference: release.reference, amount: Money(minorUnits: payment.amount, currency: payment.currency),
-                    idempotencyKey: "release-\(payment.id)")
-            } else {
-                try await provider.void(reference: release.reference, idempotencyKey: "release-\(payment.id)")
+                    reference: reference, amount: Money(minorUnits: payment.amount, currency: payment.currency),
+                    idempotencyKey: "release-refund-\(payment.id)")
+            } else if payment.status == .failed {
+                try await provider.void(reference: reference, idempotencyKey: "release-void-\(payment.id)")
             }
         } catch .timeout {
             throw JobFailure.retry("the provider did not answer")
         } catch {
-            throw JobFailure.permanent("the provider refused to give the money back: \(error)")
+            throw JobFailure.permanent("the provider refused to give back the money of a payment given up: \(error)")
         }
+        logger.notice("Gave back money the provider took for a payment that had been given up", metadata: ["payment": "\(payment.id)"])
     }
 
     /// The jobs that finish what a request or a dead process left: pending payments, voids of
@@ -469,10 +552,22 @@ struct OrderService: Sendable {
                 guard let id = ID<Payment>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a payment id") }
                 try await voidAuthorization(id)
             },
-            JobKind(Self.releaseKind, maxAttempts: 30, backoff: patient) { job in try await release(job) },
+            JobKind(Self.releaseKind, maxAttempts: 30, backoff: patient) { job in
+                guard let id = ID<Payment>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a payment id") }
+                try await release(id)
+            },
+            JobKind(Self.captureKind, maxAttempts: 30, backoff: patient) { job in
+                guard let id = ID<Payment>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a payment id") }
+                try await finishCapture(id)
+            },
             JobKind(Self.refundKind, maxAttempts: 30, backoff: patient) { job in
                 guard let id = ID<Refund>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a refund id") }
-                guard let refund = try await store.refund(id, on: database), refund.status == .pending else { return }
+                guard let refund = try await store.refund(id, on: database) else { return }
+                if refund.status == .failed, refund.reason == "cancelled" {
+                    // Money of a cancelled order the provider would not give back: a person decides.
+                    throw JobFailure.permanent("the provider refused to refund the cancelled order's payment")
+                }
+                guard refund.status == .pending else { return }
                 guard let order = try await store.find(refund.orderID, on: database) else { return }
                 do {
                     let settled = try await settle(refund, of: order)

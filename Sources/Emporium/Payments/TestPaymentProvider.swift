@@ -74,13 +74,19 @@ public final class TestPaymentProvider: PaymentProvider {
         ledger = nil
     }
 
-    /// A provider that remembers its calls in `ledgerPath` (created when missing).
+    /// A provider that remembers its calls in `ledgerPath` (created when missing). Processes
+    /// sharing the file (a server and a separate worker) see each other's calls: each call
+    /// first reads what others appended since.
     public init(ledgerPath: String) throws {
-        let file = try LedgerFile(path: ledgerPath)
-        ledger = file
-        let entries = try file.entries()
-        state.withLock { state in
-            for entry in entries { Self.replay(entry, into: &state) }
+        ledger = try LedgerFile(path: ledgerPath)
+        state.withLock { catchUp(&$0) }
+    }
+
+    /// Replays what other processes appended to the ledger since the last look.
+    private func catchUp(_ state: inout State) {
+        guard let ledger else { return }
+        for entry in ledger.newEntries() where state.results[entry.key] == nil {
+            Self.replay(entry, into: &state)
         }
     }
 
@@ -192,7 +198,8 @@ public final class TestPaymentProvider: PaymentProvider {
 
     public func lookup(idempotencyKey: String) async throws(PaymentFailure) -> ProviderRecord? {
         state.withLock { state in
-            switch state.results[idempotencyKey] {
+            catchUp(&state)
+            return switch state.results[idempotencyKey] {
             case nil: nil
             case .success(let reference): .succeeded(reference: reference)
             case .failure(.declined(let code)), .failure(.rejected(let code)): .failed(code: code)
@@ -207,6 +214,7 @@ public final class TestPaymentProvider: PaymentProvider {
     ) throws(PaymentFailure) -> String {
         let tokenFault = after()
         let result = state.withLock { state -> Result<String, PaymentFailure> in
+            catchUp(&state)
             if let earlier = state.results[key] { return earlier }
             var fault: Fault?
             if var queued = state.faults[operation], !queued.isEmpty {
@@ -237,10 +245,12 @@ public final class TestPaymentProvider: PaymentProvider {
 final class LedgerFile: Sendable {
     private let descriptor: Int32
     private let path: String
+    /// How far this process has read the file.
+    private let offset = Mutex<Int>(0)
 
     init(path: String) throws {
         self.path = path
-        descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o600)
+        descriptor = open(path, O_RDWR | O_APPEND | O_CREAT, 0o600)
         guard descriptor >= 0 else {
             throw LedgerError(description: "cannot open the test payment ledger \(path) (--test-payments-ledger): \(String(cString: strerror(errno)))")
         }
@@ -248,10 +258,22 @@ final class LedgerFile: Sendable {
 
     deinit { close(descriptor) }
 
-    func entries() throws -> [TestPaymentProvider.LedgerEntry] {
-        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").compactMap { line in
-            try? JSONDecoder().decode(TestPaymentProvider.LedgerEntry.self, from: Data(line.utf8))
+    /// Whole lines appended since the last call (by any process).
+    func newEntries() -> [TestPaymentProvider.LedgerEntry] {
+        offset.withLock { offset in
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, off_t(offset + bytes.count)) }
+                guard count > 0 else { break }
+                bytes += buffer[0..<count]
+            }
+            // A line still being written by another process is read next time.
+            guard let lastNewline = bytes.lastIndex(of: 0x0A) else { return [] }
+            offset += lastNewline + 1
+            return bytes[...lastNewline].split(separator: 0x0A).compactMap { line in
+                try? JSONDecoder().decode(TestPaymentProvider.LedgerEntry.self, from: Data(line))
+            }
         }
     }
 

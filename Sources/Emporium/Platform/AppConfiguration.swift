@@ -86,10 +86,15 @@ public struct AppConfiguration: Sendable {
         return true
     }
 
-    /// `nodeID`, or `HOST:PORT` when unset.
+    /// `nodeID`, or `HOST:PORT` when unset (`HOST:worker` for `emporium worker`, which sets
+    /// `isWorker`, so that a worker beside a server on one host never frees the server's jobs).
     public var effectiveNodeID: String {
-        nodeID.isEmpty ? "\(ProcessInfo.processInfo.hostName):\(port)" : nodeID
+        guard nodeID.isEmpty else { return nodeID }
+        return "\(ProcessInfo.processInfo.hostName):\(isWorker ? "worker" : String(port))"
     }
+
+    /// Set by `emporium worker`: this process runs background work only.
+    public var isWorker = false
     /// How long an order may wait for its payment before its stock is released.
     public var reservationTimeout: Duration = .seconds(900)
 

@@ -190,6 +190,8 @@ public func buildApplication(
 public func buildWorker(
     _ configuration: AppConfiguration, dependencies: AppDependencies = AppDependencies()
 ) async throws -> [any Service] {
+    var configuration = configuration
+    configuration.isWorker = true
     let logger = makeLogger(configuration, sink: dependencies.logSink)
     let database: any Database
     if let given = dependencies.database {
@@ -235,9 +237,12 @@ struct Preparation: Sendable {
     let testPayments: Bool
     let logger: Logger
 
+    /// Serving nodes hold idempotency claims; a worker holds none and must not free a server's.
+    let holdsRequests: Bool
+
     func run(migrator: MigrationRunner) async throws {
         try await migrator.migrate(database)
-        try await background.recover(idempotency: idempotency, logger: logger)
+        try await background.recover(idempotency: holdsRequests ? idempotency : nil, logger: logger)
         if testPayments {
             logger.warning("The test payment provider is on: tok_visa approves any order. Turn it off with --test-payments false for a real shop.")
         }
@@ -310,7 +315,7 @@ struct Core {
     var preparation: Preparation {
         Preparation(
             database: database, idempotency: idempotency, background: background,
-            testPayments: configuration.testPaymentsEnabled, logger: logger)
+            testPayments: configuration.testPaymentsEnabled, logger: logger, holdsRequests: !configuration.isWorker)
     }
 }
 

@@ -41,9 +41,10 @@ struct Background: Sendable {
 
     /// At start-up, after migrations: frees what this node's previous process held (its
     /// unanswered idempotency claims, its running jobs), so retries get their answers at once.
-    func recover(idempotency: Idempotency, logger: Logger) async throws {
-        let claims = try await idempotency.releaseClaims()
-        if claims > 0 { logger.notice("Freed \(claims) idempotency keys that requests of this node's previous process held") }
+    func recover(idempotency: Idempotency?, logger: Logger) async throws {
+        if let claims = try await idempotency?.releaseClaims(), claims > 0 {
+            logger.notice("Freed \(claims) idempotency keys that requests of this node's previous process held")
+        }
         try await runner.recover()
     }
 }

@@ -19,6 +19,7 @@ enum EventsSchema {
             )
             """,
             "CREATE INDEX outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL",
+            "CREATE INDEX outbox_unpublished_sequence ON outbox (aggregate_type, aggregate_id, sequence) WHERE published_at IS NULL",
 
             "ALTER TABLE jobs ADD COLUMN unique_key TEXT",
             "ALTER TABLE jobs ADD COLUMN ordering_key TEXT",
@@ -41,7 +42,8 @@ enum EventsSchema {
             "ALTER TABLE orders ADD COLUMN checkout_key TEXT",
             "CREATE INDEX orders_checkout_key ON orders (checkout_key) WHERE checkout_key IS NOT NULL",
             "ALTER TABLE refunds ADD COLUMN request_key TEXT",
-            "CREATE INDEX refunds_request_key ON refunds (order_id, request_key) WHERE request_key IS NOT NULL",
+            // One refund per request key: two overlapping attempts of a request cannot both pay.
+            "CREATE UNIQUE INDEX refunds_request_key ON refunds (order_id, request_key)",
             "CREATE INDEX refunds_pending ON refunds (created_at) WHERE status = 'pending'",
 
             """

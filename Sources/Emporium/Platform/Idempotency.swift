@@ -138,7 +138,9 @@ struct Idempotency: Sendable {
     static func requestKey(caller: String, key: String) -> String { "\(caller)|\(key)" }
 
     private func release(caller: String, key: String) async throws {
-        try await database.execute("DELETE FROM idempotency_keys WHERE caller = \(caller) AND key = \(key) AND status IS NULL")
+        try await database.execute("""
+            DELETE FROM idempotency_keys WHERE caller = \(caller) AND key = \(key) AND status IS NULL AND owner = \(owner)
+            """)
     }
 
     /// Frees every unanswered claim this node held: at start-up, the claims of requests that
