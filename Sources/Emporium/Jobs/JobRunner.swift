@@ -33,13 +33,17 @@ struct JobRunner: Service {
     let clock: any WallClock
     let metrics: AppMetrics
     let logger: Logger
+    /// Opened once the database is migrated and this node's leftovers are freed.
+    let gate: StartGate
 
     func run() async throws {
+        await gate.wait()
         let running = RunningJobs()
         var lastMaintenance: ContinuousClock.Instant?
         await withDiscardingTaskGroup { group in
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 var claimed = 0
+                var full = false
                 do {
                     if lastMaintenance.map({ ContinuousClock.now - $0 > .seconds(5) }) ?? true {
                         lastMaintenance = .now
@@ -47,6 +51,7 @@ struct JobRunner: Service {
                     }
                     try await relay.publishAll()
                     let free = settings.concurrency - running.count.load(ordering: .relaxed)
+                    full = free <= 0
                     if free > 0 {
                         for job in try await claim(limit: free) {
                             claimed += 1
@@ -62,7 +67,12 @@ struct JobRunner: Service {
                     logger.warning("The job runner could not reach the database; retrying", metadata: ["error": "\(error)"])
                     try? await Task.sleep(for: .seconds(1))
                 }
-                if claimed == 0 { try? await Task.sleep(for: settings.pollInterval) }
+                // Busy: look again as soon as a slot may be free. Idle: wait for the poll.
+                if full {
+                    try? await Task.sleep(for: .milliseconds(5))
+                } else if claimed == 0 {
+                    try? await Task.sleep(for: settings.pollInterval)
+                }
             }
         }
     }

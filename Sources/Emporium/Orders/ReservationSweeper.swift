@@ -17,8 +17,11 @@ struct ReservationSweeper: Service {
     let clock: any WallClock
     let interval: Duration
     let logger: Logger
+    /// When set, sweeping starts once it opens (after migrations).
+    var gate: StartGate?
 
     func run() async throws {
+        await gate?.wait()
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {

@@ -160,7 +160,7 @@ public func buildApplication(
         router: router,
         server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [database, CatalogInvalidationListener(database: database, cache: catalogCache, logger: logger), core.commerce.sweeper]
+        services: [database, CatalogInvalidationListener(database: database, cache: catalogCache, logger: logger), core.sweeper]
             + (configuration.workers > 0 ? [core.background.runner] : []),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
@@ -205,7 +205,7 @@ public func buildWorker(
     return [
         database,
         WorkerService(
-            preparation: core.preparation, runner: core.background.runner, sweeper: core.commerce.sweeper, migrator: migrator,
+            preparation: core.preparation, runner: core.background.runner, sweeper: core.sweeper, migrator: migrator,
             logger: logger),
     ]
 }
@@ -306,6 +306,13 @@ struct Core {
             passwordReset: passwordReset,
             notifications: OrderNotifications(database: database, orders: commerce.orders, sender: mail),
             metrics: metrics, clock: clock, logger: logger)
+    }
+
+    /// The reservation sweeper, held back until the database is ready.
+    var sweeper: ReservationSweeper {
+        var sweeper = commerce.sweeper
+        sweeper.gate = background.gate
+        return sweeper
     }
 
     var control: BackgroundControl {

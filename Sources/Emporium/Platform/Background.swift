@@ -8,6 +8,8 @@ import Logging
 struct Background: Sendable {
     let runner: JobRunner
     let housekeeping: Housekeeping
+    /// Opened by `recover` once the database is ready; background services wait for it.
+    let gate = StartGate()
 
     init(
         configuration: AppConfiguration, database: any Database, jobs: JobStore, commerce: Commerce, webhooks: Webhooks,
@@ -35,7 +37,7 @@ struct Background: Sendable {
             settings: .init(
                 concurrency: max(configuration.workers, 1),
                 worker: "\(configuration.effectiveNodeID)/\(UUID().uuidString.prefix(8).lowercased())"),
-            clock: clock, metrics: metrics, logger: logger)
+            clock: clock, metrics: metrics, logger: logger, gate: gate)
         runner.registerGauges()
     }
 
@@ -46,6 +48,7 @@ struct Background: Sendable {
             logger.notice("Freed \(claims) idempotency keys that requests of this node's previous process held")
         }
         try await runner.recover()
+        gate.open()
     }
 }
 

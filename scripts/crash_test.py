@@ -1,0 +1,1263 @@
+#!/usr/bin/env python3
+"""The crash test's driver; run it through scripts/crash-test, which builds the binary and
+provides the database.
+
+It starts `emporium serve` with a webhook receiver and an SMTP sink (both in this process, so
+they outlive every kill), drives concurrent checkouts, cancels and refunds, SIGKILLs the
+server mid-run (round 1), restarts it and retries every request the kill cut off with its
+idempotency key; then runs the server without workers beside a separate `emporium worker`,
+SIGKILLs the worker mid-run and restarts it (round 2). After draining the job queue it reads
+the database, the payment provider's ledger file, the webhook deliveries and the mail, checks
+that nothing was lost or done twice, prints a summary and exits 1 when a check failed.
+
+Python 3 standard library plus aiosmtpd.
+"""
+
+import argparse
+import base64
+import email
+import email.policy
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SHOPPERS = 16
+ROUND1_LOAD = 6.0            # seconds of load before the server is killed
+ROUND2_BEFORE_KILL = 4.0     # seconds of load before the worker is killed
+ROUND2_WORKER_DOWN = 2.0     # seconds the worker stays dead under load
+ROUND2_AFTER_RESTART = 3.0   # seconds of load after the worker is back
+RETRY_DEADLINE = 10.0        # a cut-off request must get a final answer within this, each
+FOLLOW_UP_DELAY = 60.0       # payment follow-up jobs run this long after a checkout
+DRAIN_LIMIT = 150.0          # the drain fails past this
+ADMIN_EMAIL = "crash-admin@example.com"
+ADMIN_PASSWORD = "crash-test-password-4711"
+FINAL_CHECKOUT = {"order", "declined", "out-of-stock", "cart-not-open"}
+HOLDS_MONEY = {"paid", "partially_refunded", "fulfilled", "partially_fulfilled", "delivered"}
+
+STARTED = time.monotonic()
+PHASE = ["starting"]
+CHILDREN = []
+
+
+def log(message):
+    print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", flush=True)
+
+
+def phase(name):
+    PHASE[0] = name
+    log(f"== {name}")
+
+
+class SetupError(Exception):
+    """A step without which the run cannot go on."""
+
+
+class ConnError(Exception):
+    """The request got no HTTP answer (refused, reset, closed, timed out)."""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def now_text(offset=0.0):
+    """The server's timestamp format: RFC 3339 UTC with milliseconds, 24 characters."""
+    t = time.time() + offset
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
+
+
+def slug(doc):
+    if isinstance(doc, dict) and isinstance(doc.get("type"), str):
+        return doc["type"].rsplit(":", 1)[-1]
+    return None
+
+
+def short(raw, limit=300):
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def listed(items, limit=8):
+    items = list(items)
+    text = ", ".join(str(i) for i in items[:limit])
+    return text + (f" … and {len(items) - limit} more" if len(items) > limit else "")
+
+
+# MARK: HTTP client
+
+class Api:
+    def __init__(self, port):
+        self.port = port
+
+    def call(self, method, path, body=None, headers=None, token=None, timeout=30):
+        sent = {"Connection": "close"}
+        data = None
+        if body is not None:
+            data = json.dumps(body, sort_keys=True).encode()
+            sent["Content-Type"] = "application/json"
+        if token:
+            sent["Authorization"] = "Bearer " + token
+        sent.update(headers or {})
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=data, headers=sent)
+            response = conn.getresponse()
+            raw = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            raise ConnError(f"{type(error).__name__}: {error}") from None
+        finally:
+            conn.close()
+        try:
+            doc = json.loads(raw) if raw else None
+        except ValueError:
+            doc = None
+        return response.status, doc, raw
+
+    def expect(self, what, statuses, method, path, **kwargs):
+        status, doc, raw = self.call(method, path, **kwargs)
+        if status not in statuses:
+            raise SetupError(f"{what}: {method} {path} answered {status}: {short(raw)}")
+        return doc
+
+
+# MARK: Processes
+
+class Proc:
+    """One emporium process, started again after each kill with the same arguments."""
+
+    def __init__(self, name, argv, work):
+        self.name = name
+        self.argv = argv
+        self.work = work
+        self.path = os.path.join(work, name + ".log")
+        self.process = None
+        self.starts = 0
+        CHILDREN.append(self)
+
+    def start(self):
+        self.starts += 1
+        with open(self.path, "ab") as f:
+            f.write(f"\n===== start {self.starts} at {time.monotonic() - STARTED:.1f}s: {' '.join(self.argv[1:3])}\n".encode())
+        out = open(self.path, "ab")
+        self.process = subprocess.Popen(self.argv, cwd=self.work, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        out.close()
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def kill9(self):
+        if self.alive():
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self, timeout=20):
+        """Graceful stop (SIGTERM); SIGKILL when it does not end in time. Returns the exit code."""
+        if not self.alive():
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log(f"{self.name} did not stop within {timeout} s of SIGTERM; killing it")
+            self.kill9()
+            return None
+
+    def tail(self, lines=30):
+        try:
+            with open(self.path, "rb") as f:
+                return b"".join(f.readlines()[-lines:]).decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+def kill_children():
+    for child in CHILDREN:
+        try:
+            child.kill9()
+        except Exception:
+            pass
+
+
+def wait_ready(api, proc, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise SetupError(f"{proc.name} exited with {proc.process.returncode} while starting:\n{proc.tail()}")
+        try:
+            status, _, _ = api.call("GET", "/health/ready", timeout=3)
+            if status == 200:
+                return
+        except ConnError:
+            pass
+        time.sleep(0.1)
+    raise SetupError(f"{proc.name} was not ready within {timeout} s:\n{proc.tail()}")
+
+
+# MARK: Database access (read only)
+
+class Database:
+    def __init__(self, engine, url):
+        self.engine = engine
+        self.url = url
+        if engine == "sqlite":
+            import sqlite3
+            self.sqlite3 = sqlite3
+            self.path = url[len("sqlite://"):]
+        else:
+            pg_bin = os.environ.get("PG_BIN", "")
+            self.psql = os.path.join(pg_bin, "psql") if pg_bin else "psql"
+
+    def rows(self, sql):
+        """The rows of a query as dicts (numbers as int)."""
+        if self.engine == "sqlite":
+            conn = self.sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+            try:
+                conn.row_factory = self.sqlite3.Row
+                return [dict(row) for row in conn.execute(sql).fetchall()]
+            finally:
+                conn.close()
+        wrapped = f"SELECT COALESCE(json_agg(t), '[]'::json) FROM ({sql}) t"
+        result = subprocess.run(
+            [self.psql, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", self.url, "-c", wrapped],
+            capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            raise SetupError(f"psql failed on {sql!r}: {result.stderr.strip()}")
+        return json.loads(result.stdout)
+
+    def scalar(self, sql):
+        rows = self.rows(sql)
+        return list(rows[0].values())[0] if rows else None
+
+
+# MARK: Webhook receiver
+
+class Receiver:
+    """Records every delivery with its headers and body; signatures are checked at the end,
+    once the endpoint's secret is known (deliveries may race the answer that carries it)."""
+
+    def __init__(self):
+        self.deliveries = []
+        self.incomplete = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                try:
+                    body = self.read_body()
+                except (OSError, ValueError):
+                    body = None
+                if body is None:
+                    # The sender died mid-request: a receiver drops what it did not get whole
+                    # (and acknowledges nothing); the retry is the delivery.
+                    with receiver.lock:
+                        receiver.incomplete += 1
+                    self.close_connection = True
+                    return
+                # A little latency, so that kills land while deliveries are in flight.
+                time.sleep(0.01)
+                with receiver.lock:
+                    receiver.deliveries.append({
+                        "path": self.path,
+                        "id": self.headers.get("webhook-id"),
+                        "timestamp": self.headers.get("webhook-timestamp"),
+                        "signature": self.headers.get("webhook-signature") or "",
+                        "body": body,
+                    })
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def read_body(self):
+                """The whole body, or None when the connection ended before it did."""
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    body = b""
+                    while True:
+                        size_line = self.rfile.readline()
+                        if not size_line.endswith(b"\n"):
+                            return None
+                        size = int(size_line.split(b";")[0].strip(), 16)
+                        chunk = self.rfile.read(size + 2) if size else self.rfile.readline()
+                        if size == 0:
+                            return body
+                        if len(chunk) < size + 2:
+                            return None
+                        body += chunk[:size]
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                return body if len(body) == length else None
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.deliveries)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def signature_valid(delivery, secret):
+    if not secret or not secret.startswith("whsec_") or not delivery["id"] or not delivery["timestamp"]:
+        return False
+    key = base64.b64decode(secret[len("whsec_"):])
+    message = f"{delivery['id']}.{delivery['timestamp']}.".encode() + delivery["body"]
+    expected = base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()
+    for part in delivery["signature"].split():
+        version, _, value = part.partition(",")
+        if version == "v1" and hmac.compare_digest(value, expected):
+            return True
+    return False
+
+
+# MARK: SMTP sink
+
+class MailSink:
+    def __init__(self, port):
+        from aiosmtpd.controller import Controller
+        logging.getLogger("mail.log").setLevel(logging.ERROR)
+        self.messages = []
+        self.lock = threading.Lock()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                import asyncio
+                content = envelope.original_content or envelope.content
+                message = email.message_from_bytes(content, policy=email.policy.default)
+                # A little latency, so that kills land while messages are being sent.
+                await asyncio.sleep(0.01)
+                with sink.lock:
+                    sink.messages.append({
+                        "message_id": str(message.get("Message-ID", "")).strip(),
+                        "to": str(message.get("To", "")),
+                        "subject": str(message.get("Subject", "")),
+                        "rcpt": list(envelope.rcpt_tos),
+                    })
+                return "250 2.0.0 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+        self.controller.start()
+        self.port = port
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.messages)
+
+    def stop(self):
+        self.controller.stop()
+
+
+# MARK: Load
+
+class State:
+    """What the clients saw, shared by their threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.killed = False             # set just before a SIGKILL of the server
+        self.orders = {}                # id -> acknowledged order (201)
+        self.paid_pool = []             # ids the admin may cancel or refund
+        self.declined = 0
+        self.out_of_stock = 0
+        self.checkouts = 0
+        self.timeout_retries = []       # (key, outcome) of the one retry after a 504
+        self.cut_checkouts = []         # checkouts whose request the kill cut off
+        self.cut_refunds = []
+        self.cut_cancels = []
+        self.cancelled = set()          # cancels answered 200
+        self.cancel_refused = 0
+        self.refunds = {}               # refund id -> (order id, amount) answered 201
+        self.refund_refused = 0
+        self.anomalies = []
+        self.last_activity = time.monotonic()
+
+    def anomaly(self, text):
+        with self.lock:
+            self.anomalies.append(f"[{PHASE[0]}] {text}")
+
+    def acknowledge(self, doc, via):
+        with self.lock:
+            order = {
+                "id": doc["id"], "number": doc["number"], "status": doc["status"],
+                "total": doc["totals"]["total"], "captured": (doc.get("payment") or {}).get("captured", 0),
+                "email": doc.get("email"), "via": via, "refunded": 0,
+            }
+            self.orders[doc["id"]] = order
+            if doc["status"] == "paid":
+                self.paid_pool.append(doc["id"])
+            self.last_activity = time.monotonic()
+
+
+class Catalog:
+    def __init__(self, skus, low_sku, method):
+        self.skus = skus
+        self.low_sku = low_sku
+        self.method = method
+
+
+def classify(status, doc):
+    kind = slug(doc)
+    if status == 201 and isinstance(doc, dict) and "id" in doc:
+        return "order"
+    if status == 402 and kind == "payment-declined":
+        return "declined"
+    if status == 504 and kind == "payment-timeout":
+        return "timeout"
+    if status == 409 and kind in ("out-of-stock", "cart-not-open", "idempotency-key-in-use"):
+        return "key-in-use" if kind == "idempotency-key-in-use" else kind
+    return "unexpected"
+
+
+def checkout_request(api, cart, timeout=30):
+    return api.call(
+        "POST", f"/v1/carts/{cart['id']}/checkout",
+        body={"payment": {"provider": "test", "token": cart["token"]}},
+        headers={"X-Cart-Token": cart["secret"], "Idempotency-Key": cart["key"]}, timeout=timeout)
+
+
+class Load:
+    """16 shoppers and one admin, until stopped."""
+
+    def __init__(self, api, catalog, state, admin_token, seed):
+        self.api = api
+        self.catalog = catalog
+        self.state = state
+        self.admin_token = admin_token
+        self.stop_event = threading.Event()
+        self.threads = [threading.Thread(target=self.shopper, args=(i, random.Random(seed * 100 + i)), daemon=True)
+                        for i in range(SHOPPERS)]
+        self.threads.append(threading.Thread(target=self.admin, args=(random.Random(seed * 100 + 99),), daemon=True))
+
+    def start(self):
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self):
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(60)
+            if thread.is_alive():
+                self.state.anomaly("a client thread did not stop within 60 s")
+
+    def lost(self, what, error):
+        """A request without an answer: expected only while the server is being killed."""
+        if not self.state.killed:
+            self.state.anomaly(f"{what}: no answer while the server was up ({error})")
+        time.sleep(0.1)
+
+    # A cart ready for checkout, or None.
+    def ready_cart(self, n, rnd):
+        api, st = self.api, self.state
+        status, doc, raw = api.call("POST", "/v1/carts", body={"currency": "EUR"})
+        if status not in (200, 201):
+            st.anomaly(f"POST /v1/carts answered {status}: {short(raw)}")
+            return None
+        cart = {"id": doc["id"], "secret": doc["secret"]}
+        headers = {"X-Cart-Token": cart["secret"]}
+        wanted = rnd.sample(self.catalog.skus, rnd.choice([1, 1, 2]))
+        if rnd.random() < 0.25:
+            wanted.append(self.catalog.low_sku)
+        items = 0
+        for sku in wanted:
+            status, doc, raw = api.call("POST", f"/v1/carts/{cart['id']}/items", headers=headers,
+                                        body={"sku": sku, "quantity": rnd.choice([1, 1, 2])})
+            if status in (200, 201):
+                items += 1
+            elif not (status == 409 and sku == self.catalog.low_sku):
+                st.anomaly(f"adding {sku} to cart {cart['id']} answered {status}: {short(raw)}")
+        if items == 0:
+            return None
+        for method, suffix, body in (
+            ("PUT", "/email", {"email": f"shopper{n}@example.com"}),
+            ("PUT", "/shipping-address", {"recipient": "Ada Lovelace", "line1": "1 Unter den Linden", "city": "Berlin",
+                                          "postal_code": "10117", "country": "DE"}),
+            ("PUT", "/shipping-method", {"shipping_method_id": self.catalog.method}),
+        ):
+            status, doc, raw = api.call(method, f"/v1/carts/{cart['id']}{suffix}", headers=headers, body=body)
+            if status != 200:
+                st.anomaly(f"{method} {suffix} of cart {cart['id']} answered {status}: {short(raw)}")
+                return None
+        return cart
+
+    def shopper(self, index, rnd):
+        st = self.state
+        n = 0
+        while not self.stop_event.is_set():
+            n += 1
+            try:
+                cart = self.ready_cart(f"{index}-{n}", rnd)
+            except ConnError as error:
+                self.lost("building a cart", error)
+                continue
+            if cart is None:
+                continue
+            cart["key"] = str(uuid.uuid4())
+            cart["token"] = rnd.choices(["tok_visa", "tok_chargeDeclined", "tok_timeoutAfterCharge"], [8, 1, 1])[0]
+            with st.lock:
+                st.checkouts += 1
+            self.checkout(cart)
+
+    def checkout(self, cart):
+        st = self.state
+        for attempt in (1, 2):
+            try:
+                status, doc, raw = checkout_request(self.api, cart)
+            except ConnError as error:
+                cart["cut_at"] = time.monotonic()
+                cart["error"] = str(error)
+                cart["after_504"] = attempt == 2
+                with st.lock:
+                    st.cut_checkouts.append(cart)
+                self.lost(f"checkout of cart {cart['id']} key {cart['key']}", error)
+                return
+            kind = classify(status, doc)
+            if attempt == 2:
+                with st.lock:
+                    st.timeout_retries.append((cart["key"], kind))
+            if kind == "order":
+                st.acknowledge(doc, "checkout")
+                return
+            if kind == "declined":
+                with st.lock:
+                    st.declined += 1
+                return
+            if kind == "out-of-stock":
+                with st.lock:
+                    st.out_of_stock += 1
+                return
+            if kind == "timeout" and attempt == 1:
+                if cart["token"] != "tok_timeoutAfterCharge":
+                    st.anomaly(f"checkout of cart {cart['id']} with {cart['token']} answered 504: {short(raw)}")
+                continue
+            st.anomaly(f"checkout of cart {cart['id']} key {cart['key']} ({cart['token']}, attempt {attempt}) "
+                       f"answered {status}: {short(raw)}")
+            return
+
+    def admin(self, rnd):
+        st = self.state
+        while not self.stop_event.is_set():
+            time.sleep(rnd.uniform(0.05, 0.15))
+            with st.lock:
+                if not st.paid_pool:
+                    continue
+                order = st.orders[rnd.choice(st.paid_pool)]
+            if rnd.random() < 0.35:
+                self.cancel(order)
+            else:
+                self.refund(order, rnd.randint(1, max(1, order["captured"] // 4)))
+
+    def cancel(self, order):
+        st = self.state
+        try:
+            status, doc, raw = self.api.call("POST", f"/v1/admin/orders/{order['id']}/cancel", token=self.admin_token)
+        except ConnError as error:
+            with st.lock:
+                st.cut_cancels.append(order["id"])
+                if order["id"] in st.paid_pool:
+                    st.paid_pool.remove(order["id"])
+            self.lost(f"cancel of order {order['id']}", error)
+            return
+        with st.lock:
+            st.last_activity = time.monotonic()
+            if status == 200 and doc.get("status") == "cancelled":
+                st.cancelled.add(order["id"])
+                if order["id"] in st.paid_pool:
+                    st.paid_pool.remove(order["id"])
+                return
+            if status == 409 and slug(doc) == "order-not-cancellable":
+                st.cancel_refused += 1
+                if order["id"] in st.paid_pool:
+                    st.paid_pool.remove(order["id"])
+                return
+        st.anomaly(f"cancel of order {order['id']} answered {status}: {short(raw)}")
+
+    def refund(self, order, amount, key=None):
+        return settle_refund(self.api, self.admin_token, self.state, order["id"], key or str(uuid.uuid4()), amount)
+
+
+def settle_refund(api, token, st, order_id, key, amount, on_cut="record", deadline=RETRY_DEADLINE):
+    """Sends one refund, retrying with its key on 202, 5xx and a lost answer, until it is final.
+    Returns (outcome, seconds)."""
+    started = time.monotonic()
+    while True:
+        try:
+            status, doc, raw = api.call("POST", f"/v1/admin/orders/{order_id}/refunds", token=token,
+                                        headers={"Idempotency-Key": key}, body={"amount": amount})
+        except ConnError as error:
+            if st.killed and on_cut == "record":
+                with st.lock:
+                    st.cut_refunds.append({"order_id": order_id, "key": key, "amount": amount, "error": str(error)})
+                return "cut", time.monotonic() - started
+            if time.monotonic() - started > deadline:
+                st.anomaly(f"refund {key} of order {order_id}: no answer within {deadline:.0f} s ({error})")
+                return "no answer", time.monotonic() - started
+            time.sleep(0.2)
+            continue
+        with st.lock:
+            st.last_activity = time.monotonic()
+        if status == 201:
+            with st.lock:
+                st.refunds[doc["id"]] = (order_id, doc["amount"], key)
+            return "refunded", time.monotonic() - started
+        if status == 409 and slug(doc) in ("refund-exceeds-captured", "order-not-refundable"):
+            with st.lock:
+                st.refund_refused += 1
+            return "refused", time.monotonic() - started
+        retryable = status == 202 or status >= 500 or (status == 409 and slug(doc) == "idempotency-key-in-use")
+        if retryable and time.monotonic() - started <= deadline:
+            time.sleep(0.3)
+            continue
+        st.anomaly(f"refund {key} of order {order_id} ({amount}) answered {status}: {short(raw)}")
+        return f"{status}", time.monotonic() - started
+
+
+def settle_checkout(api, cart):
+    """Retries a cut-off checkout with its key until a final answer; returns (kind, seconds, trail)."""
+    started = time.monotonic()
+    trail = []
+    while True:
+        try:
+            status, doc, raw = checkout_request(api, cart, timeout=RETRY_DEADLINE)
+        except ConnError as error:
+            trail.append("no answer")
+            if time.monotonic() - started > RETRY_DEADLINE:
+                return "no answer", time.monotonic() - started, trail, None
+            time.sleep(0.2)
+            continue
+        kind = classify(status, doc)
+        trail.append(f"{status} {kind}")
+        if kind in FINAL_CHECKOUT:
+            return kind, time.monotonic() - started, trail, doc
+        if kind in ("timeout", "key-in-use") and time.monotonic() - started <= RETRY_DEADLINE:
+            time.sleep(0.3)
+            continue
+        return kind if kind != "unexpected" else f"{status} {short(raw, 120)}", time.monotonic() - started, trail, None
+
+
+def in_parallel(function, items, threads=8):
+    results = [None] * len(items)
+    queue = list(enumerate(items))
+    lock = threading.Lock()
+
+    def run():
+        while True:
+            with lock:
+                if not queue:
+                    return
+                index, item = queue.pop()
+            results[index] = function(item)
+
+    workers = [threading.Thread(target=run, daemon=True) for _ in range(min(threads, max(1, len(items))))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return results
+
+
+# MARK: Setup
+
+def set_up_catalog(api, token):
+    location = api.expect("creating a stock location", (201,), "POST", "/v1/admin/inventory/locations", token=token,
+                          body={"code": "main", "name": "Main"})["id"]
+    skus = []
+    products = [("crash-mug", "CRASH-MUG", 1000, 100000), ("crash-cup", "CRASH-CUP", 2490, 100000),
+                ("crash-pot", "CRASH-POT", 799, 100000), ("crash-rare", "CRASH-RARE", 1500, 40)]
+    for handle, sku, price, stock in products:
+        api.expect(f"creating product {sku}", (201,), "POST", "/v1/admin/products", token=token, body={
+            "handle": handle, "title": handle.replace("-", " ").title(), "description": "Made for the crash test.",
+            "status": "active", "options": ["Size"],
+            "variants": [{"sku": sku, "option_values": ["M"], "weight_grams": 250,
+                          "prices": [{"currency": "EUR", "amount": price}]}]})
+        api.expect(f"receiving stock of {sku}", (201,), "POST", "/v1/admin/inventory/adjustments", token=token,
+                   body={"sku": sku, "location_id": location, "delta": stock, "reason": "received"})
+        skus.append(sku)
+    method = api.expect("creating a shipping method", (201,), "POST", "/v1/admin/shipping-methods", token=token,
+                        body={"name": "Standard", "currency": "EUR", "flat_amount": 490})["id"]
+    api.expect("creating a tax rate", (201,), "POST", "/v1/admin/tax-rates", token=token,
+               body={"country": "DE", "name": "VAT", "rate_ppm": 190000})
+    return Catalog(skus[:3], skus[3], method)
+
+
+# MARK: Checks
+
+class Report:
+    def __init__(self):
+        self.rows = []
+        self.checks = []
+
+    def row(self, label, value):
+        self.rows.append((label, value))
+
+    def check(self, name, problems, detail=""):
+        self.checks.append(("PASS" if not problems else "FAIL", name, detail, problems))
+
+    def skip(self, name, why):
+        self.checks.append(("SKIP", name, why, []))
+
+    @property
+    def failed(self):
+        return [c for c in self.checks if c[0] == "FAIL"]
+
+    def print(self, title):
+        print()
+        print(f"== {title}")
+        width = max(len(label) for label, _ in self.rows) if self.rows else 10
+        for label, value in self.rows:
+            print(f"  {label.ljust(width)}  {value}")
+        print()
+        for verdict, name, detail, problems in self.checks:
+            print(f"  {verdict}  {name}" + (f"  ({detail})" if detail else ""))
+            for problem in problems[:12]:
+                print(f"          - {problem}")
+            if len(problems) > 12:
+                print(f"          … and {len(problems) - 12} more")
+        print(flush=True)
+
+
+def read_ledger(path):
+    entries, bad = [], 0
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    entries.append(json.loads(line))
+                except ValueError:
+                    bad += 1
+    except FileNotFoundError:
+        pass
+    return entries, bad
+
+
+def run_checks(report, db, st, ledger_path, receiver, webhook_secret, webhook_skip, sink, cut_results,
+               refund_retries, cancel_retries, api, admin_token, drain_problem):
+    # What the queue had not done yet shows up as missing mail and deliveries: say so beside them.
+    undrained = "the queue had not drained, see above" if drain_problem else ""
+    orders = {o["id"]: o for o in db.rows(
+        "SELECT id, number, status, placed_at, email, total, reservation_expires_at FROM orders")}
+    payments = {p["id"]: p for p in db.rows(
+        "SELECT id, order_id, provider_reference, status, amount, authorized, captured, refunded FROM payments")}
+    payment_of = {p["order_id"]: p for p in payments.values()}
+    refunds = {r["id"]: r for r in db.rows("SELECT id, order_id, payment_id, amount, status FROM refunds")}
+    events = db.rows("SELECT id, aggregate_id, event_type FROM outbox WHERE aggregate_type = 'order'")
+    created_event = {}
+    placed_event = {}
+    event_problems = []
+    for e in events:
+        target = created_event if e["event_type"] == "order.created" else placed_event if e["event_type"] == "order.placed" else None
+        if target is None:
+            continue
+        if e["aggregate_id"] in target:
+            event_problems.append(f"order {e['aggregate_id']} has two {e['event_type']} events")
+        target[e["aggregate_id"]] = e["id"]
+    by_status = {}
+    for o in orders.values():
+        by_status[o["status"]] = by_status.get(o["status"], 0) + 1
+
+    # 1. Acknowledged orders.
+    listed_ids = set()
+    cursor = None
+    for _ in range(1000):
+        path = "/v1/admin/orders?limit=100" + (f"&cursor={cursor}" if cursor else "")
+        page = api.expect("listing orders", (200,), "GET", path, token=admin_token)
+        listed_ids.update(o["id"] for o in page["data"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    missing_db = [i for i in st.orders if i not in orders]
+    missing_api = [i for i in st.orders if i not in listed_ids]
+    still_pending = [f"{orders[i]['number']} ({i})" for i in st.orders if i in orders and orders[i]["status"] == "pending"]
+    report.row("orders acknowledged (201)", f"{len(st.orders)} (checkouts {sum(1 for o in st.orders.values() if o['via'] == 'checkout')}, "
+                                            f"cut-off retries {sum(1 for o in st.orders.values() if o['via'] != 'checkout')})")
+    report.row("  found in database / admin API", f"{len(st.orders) - len(missing_db)} / {len(st.orders) - len(missing_api)}")
+    report.row("orders in database by status", ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())))
+    report.row("checkouts sent / declined / out of stock", f"{st.checkouts} / {st.declined} / {st.out_of_stock}")
+    report.row("cancels answered / refused / cut off", f"{len(st.cancelled)} / {st.cancel_refused} / {len(st.cut_cancels)}")
+    report.row("refunds answered / refused / cut off", f"{len(st.refunds)} / {st.refund_refused} / {len(st.cut_refunds)}")
+    report.check("every acknowledged order exists (database and admin API) and is settled",
+                 [f"order {i} missing from the database" for i in missing_db]
+                 + [f"order {i} missing from GET /v1/admin/orders" for i in missing_api]
+                 + [f"order {o} still pending after the drain" for o in still_pending])
+    wrong_cancel = [i for i in st.cancelled if orders.get(i, {}).get("status") != "cancelled"]
+    wrong_refund = [f"refund {rid} of order {oid} ({amount}): {refunds.get(rid, {}).get('status', 'missing')}"
+                    for rid, (oid, amount, _) in st.refunds.items()
+                    if refunds.get(rid, {}).get("status") != "succeeded" or refunds.get(rid, {}).get("amount") != amount]
+    report.check("every acknowledged cancel and refund is in the database",
+                 [f"order {i} answered cancelled but is {orders.get(i, {}).get('status')}" for i in wrong_cancel] + wrong_refund)
+
+    # 2. Cut-off checkouts, retried with their keys.
+    answers = {}
+    problems = []
+    latencies = []
+    for cart, (kind, seconds, trail, _) in cut_results:
+        answers[kind] = answers.get(kind, 0) + 1
+        latencies.append(seconds)
+        if kind not in FINAL_CHECKOUT:
+            problems.append(f"cart {cart['id']} key {cart['key']} ({cart['token']}): {kind} after {seconds:.1f} s; tried {', '.join(trail)}")
+        elif seconds > RETRY_DEADLINE:
+            problems.append(f"cart {cart['id']} key {cart['key']}: {kind} only after {seconds:.1f} s")
+    in_flight = sum(1 for cart, _ in cut_results if "Refused" not in cart.get("error", ""))
+    report.row("checkouts cut off by the kill", f"{len(cut_results)} ({in_flight} in flight, {len(cut_results) - in_flight} refused at connect)")
+    report.row("  their answers after restart", ", ".join(f"{k} {v}" for k, v in sorted(answers.items())) or "-")
+    if latencies:
+        report.row("  answer latency", f"max {max(latencies):.2f} s, mean {sum(latencies) / len(latencies):.2f} s")
+    report.check(f"every cut-off checkout, retried with its key, gets its order or a final refusal within {RETRY_DEADLINE:.0f} s",
+                 problems)
+    timeout_problems = [f"key {key}: {kind}" for key, kind in st.timeout_retries if kind != "order"]
+    report.row("504 payment-timeout retries (same key)", f"{len(st.timeout_retries)}, answered the order: "
+                                                          f"{sum(1 for _, k in st.timeout_retries if k == 'order')}")
+    report.check("every checkout answered 504 gets its order on the retry with its key", timeout_problems)
+    refund_problems = [f"refund {r['key']} of order {r['order_id']}: {outcome} after {seconds:.1f} s"
+                       for r, (outcome, seconds) in refund_retries if outcome not in ("refunded", "refused")]
+    report.row("cut-off refunds / cancels retried", f"{len(refund_retries)}: "
+               + (", ".join(sorted({o for _, (o, _) in refund_retries})) or "-")
+               + f" / {len(cancel_retries)}: " + (", ".join(f"{s}" for _, s in cancel_retries) or "-"))
+    report.check("every cut-off refund and cancel, retried, gets a final answer",
+                 refund_problems + [f"cancel of order {oid}: answered {s}" for oid, s in cancel_retries if s not in (200, 409)])
+
+    # 3. Webhooks: order.created at least once per order, with one stable id.
+    deliveries = receiver.snapshot()
+    if webhook_skip:
+        report.skip("every order.created reached the webhook receiver with a stable webhook-id", webhook_skip)
+    else:
+        bad_signatures = [d["id"] for d in deliveries if not signature_valid(d, webhook_secret)]
+        created_ids = {}
+        created_count = 0
+        bad_bodies = []
+        for d in deliveries:
+            try:
+                body = json.loads(d["body"])
+            except ValueError:
+                bad_bodies.append(d["id"])
+                continue
+            if body.get("type") != "order.created":
+                continue
+            created_count += 1
+            oid = (body.get("data") or {}).get("order_id")
+            created_ids.setdefault(oid, set()).add(d["id"])
+        problems = [f"delivery {i}: signature does not verify" for i in bad_signatures]
+        problems += [f"delivery {i}: body is not JSON" for i in bad_bodies]
+        problems += event_problems
+        for oid, o in orders.items():
+            ids = created_ids.get(oid, set())
+            if not ids:
+                problems.append(f"order {o['number']} ({oid}): no order.created delivery")
+            elif len(ids) > 1:
+                problems.append(f"order {o['number']} ({oid}): order.created delivered under {len(ids)} ids {sorted(ids)}")
+            elif created_event.get(oid) not in ids:
+                problems.append(f"order {o['number']} ({oid}): webhook-id {sorted(ids)} is not its event {created_event.get(oid)}")
+        problems += [f"order.created for unknown order {oid}" for oid in created_ids if oid not in orders]
+        distinct = len({d["id"] for d in deliveries})
+        report.row("webhook deliveries / distinct ids", f"{len(deliveries)} / {distinct} (order.created {created_count} "
+                                                        f"for {len(created_ids)} orders, bad signatures {len(bad_signatures)}, "
+                                                        f"cut short by a kill {receiver.incomplete})")
+        report.check("every order.created reached the webhook receiver, signed, with one stable webhook-id", problems,
+                     undrained if problems else "")
+
+    # 4. Mail: one confirmation (one distinct Message-ID) per placed order.
+    messages = sink.snapshot()
+    by_number = {}
+    for m in messages:
+        match = re.search(r"order #(\d+) confirmed", m["subject"])
+        if match:
+            by_number.setdefault(int(match.group(1)), []).append(m)
+    problems = []
+    placed = {o["number"]: o for o in orders.values() if o["placed_at"]}
+    raw_duplicates = 0
+    for number, o in placed.items():
+        mails = by_number.get(number, [])
+        ids = {m["message_id"] for m in mails}
+        raw_duplicates += len(mails) - len(ids)
+        if len(ids) != 1:
+            problems.append(f"order #{number} ({o['id']}): {len(ids)} distinct confirmation Message-IDs ({len(mails)} messages)")
+            continue
+        (message_id,) = ids
+        event = placed_event.get(o["id"])
+        if not event or not message_id.startswith(f"<{event}@"):
+            problems.append(f"order #{number}: Message-ID {message_id} is not its order.placed event {event}")
+        if any(o["email"] and o["email"] not in m["to"] for m in mails):
+            problems.append(f"order #{number}: confirmation sent to {mails[0]['to']}, not {o['email']}")
+    problems += [f"confirmation for order #{n}, which was never placed" for n in by_number if n not in placed]
+    all_duplicates = len(messages) - len({m["message_id"] for m in messages})
+    report.row("mails received / distinct Message-IDs", f"{len(messages)} / {len({m['message_id'] for m in messages})}")
+    report.row("  confirmations / placed orders", f"{sum(len(v) for v in by_number.values())} for {len(by_number)} orders / {len(placed)}")
+    report.row("  duplicates suppressed by Message-ID", f"{all_duplicates} (confirmations {raw_duplicates})")
+    report.check("exactly one confirmation mail (one distinct Message-ID) per placed order", problems,
+                 undrained if problems else "")
+
+    # 5. Jobs.
+    job_rows = db.rows("SELECT state, kind, COUNT(*) AS n FROM jobs GROUP BY state, kind ORDER BY state, kind")
+    states = {}
+    for r in job_rows:
+        states.setdefault(r["state"], []).append(f"{r['kind']} {r['n']}")
+    for state in ("done", "pending", "running", "dead"):
+        report.row(f"jobs {state}", "; ".join(states.get(state, [])) or "0")
+    running = db.rows("SELECT id, kind, locked_by, locked_until FROM jobs WHERE state = 'running'")
+    report.check("no job left running once the worker has stopped (the server runs none)",
+                 [f"job {j['id']} {j['kind']} held by {j['locked_by']} until {j['locked_until']}" for j in running])
+    dead = db.rows("SELECT id, kind, last_error FROM jobs WHERE state = 'dead'")
+    report.check("no job died", [f"job {j['id']} {j['kind']}: {j['last_error']}" for j in dead])
+
+    # 6 and 7. Money: the provider's ledger against the database.
+    entries, bad_lines = read_ledger(ledger_path)
+    seen_keys = {}
+    for e in entries:
+        if e.get("outcome") == "succeeded":
+            seen_keys[e["key"]] = seen_keys.get(e["key"], 0) + 1
+    twice = [k for k, n in seen_keys.items() if n > 1]
+    auths = {}        # reference -> {payment, amount, captured, refunded, voids, refund_keys}
+    refund_entries = {}
+    for e in entries:
+        if e.get("outcome") != "succeeded":
+            continue
+        op, key, ref, amount = e.get("operation"), e.get("key", ""), e.get("reference"), e.get("amount") or 0
+        if op == "authorize":
+            auths[ref] = {"payment": key[len("authorize-"):], "amount": amount, "captured": 0, "refunded": 0, "voids": 0}
+    orphans = []
+    for e in entries:
+        if e.get("outcome") != "succeeded" or e.get("operation") == "authorize":
+            continue
+        a = auths.get(e.get("reference"))
+        if a is None:
+            orphans.append(f"{e.get('operation')} {e.get('key')} on unknown authorization {e.get('reference')}")
+            continue
+        if e["operation"] == "capture":
+            a["captured"] += e.get("amount") or 0
+        elif e["operation"] == "refund":
+            a["refunded"] += e.get("amount") or 0
+            refund_entries[e["key"][len("refund-"):]] = e
+        elif e["operation"] == "void":
+            a["voids"] += 1
+    money_problems = [f"ledger key {k} succeeded {seen_keys[k]} times" for k in twice] + orphans
+    if bad_lines:
+        money_problems.append(f"{bad_lines} ledger lines are not JSON")
+    charged_problems = []
+    cancel_problems = []
+    for ref, a in auths.items():
+        p = payments.get(a["payment"])
+        if p is None:
+            charged_problems.append(f"authorization {ref} (payment {a['payment']}): no such payment")
+            continue
+        o = orders.get(p["order_id"], {})
+        label = f"order {o.get('number')} ({p['order_id']}, {o.get('status')}), payment {p['id']} ({p['status']})"
+        if p["provider_reference"] not in (None, ref):
+            money_problems.append(f"{label}: provider reference {p['provider_reference']}, ledger {ref}")
+        if p["captured"] != a["captured"] or p["refunded"] != a["refunded"]:
+            money_problems.append(f"{label}: database captured {p['captured']} refunded {p['refunded']}, "
+                                  f"ledger captured {a['captured']} refunded {a['refunded']}")
+        net = a["captured"] - a["refunded"]
+        if net > 0 and o.get("status") not in HOLDS_MONEY:
+            charged_problems.append(f"{label}: {net} charged and kept")
+        if a["captured"] == 0 and a["voids"] == 0:
+            pending_ok = o.get("status") == "pending" and (o.get("reservation_expires_at") or "") > now_text()
+            if o.get("status") != "authorized" and not pending_ok:
+                charged_problems.append(f"{label}: authorization of {a['amount']} neither captured nor voided")
+        if o.get("status") == "cancelled":
+            voided = a["voids"] == 1 and a["captured"] == 0
+            refunded = a["captured"] > 0 and a["refunded"] == a["captured"] and a["voids"] == 0
+            if not (voided or refunded):
+                cancel_problems.append(f"{label}: cancelled but voids {a['voids']}, captured {a['captured']}, "
+                                       f"refunded {a['refunded']}")
+    authorized_without_ledger = [f"payment {p['id']} of order {p['order_id']} is {p['status']} without a ledger authorization"
+                                 for p in payments.values()
+                                 if p["status"] in ("authorized", "captured", "voided") and p["provider_reference"] not in auths]
+    for rid, r in refunds.items():
+        e = refund_entries.get(rid)
+        if r["status"] == "succeeded" and (e is None or e.get("amount") != r["amount"]):
+            money_problems.append(f"refund {rid} of order {r['order_id']} succeeded ({r['amount']}) but the ledger has {e}")
+        elif r["status"] == "failed" and e is not None:
+            money_problems.append(f"refund {rid} of order {r['order_id']} failed but the ledger paid it out")
+        elif r["status"] == "pending":
+            money_problems.append(f"refund {rid} of order {r['order_id']} still pending after the drain")
+    money_problems += [f"the ledger refunded {k} which is no refund in the database" for k in refund_entries if k not in refunds]
+    ledger_captured = sum(a["captured"] for a in auths.values())
+    ledger_refunded = sum(a["refunded"] for a in auths.values())
+    report.row("provider: authorizations / captures / voids / refunds",
+               f"{len(auths)} / {sum(1 for a in auths.values() if a['captured'])} / {sum(a['voids'] for a in auths.values())} / "
+               f"{len(refund_entries)}   (ledger lines {len(entries)})")
+    report.row("database: authorized / captured / voided / refunds",
+               f"{sum(1 for p in payments.values() if p['authorized'] > 0)} / {sum(1 for p in payments.values() if p['captured'] > 0)} / "
+               f"{sum(1 for p in payments.values() if p['status'] == 'voided')} / "
+               f"{sum(1 for r in refunds.values() if r['status'] == 'succeeded')}")
+    report.row("money captured / refunded (provider vs database)",
+               f"{ledger_captured} / {ledger_refunded} vs {sum(p['captured'] for p in payments.values())} / "
+               f"{sum(p['refunded'] for p in payments.values())}")
+    report.check("every cancelled order's money voided or refunded exactly once at the provider", cancel_problems)
+    report.check("nothing charged without a paid order", charged_problems + authorized_without_ledger)
+    report.check("provider ledger and database agree (each key once, amounts, refunds)", money_problems)
+
+    # 8. Stock.
+    levels = db.rows("SELECT variant_id, location_id, on_hand, reserved FROM inventory_levels")
+    moved = {(m["variant_id"], m["location_id"]): m for m in db.rows(
+        "SELECT variant_id, location_id, SUM(on_hand_delta) AS on_hand, SUM(reserved_delta) AS reserved "
+        "FROM inventory_movements GROUP BY variant_id, location_id")}
+    held = {(h["variant_id"], h["location_id"]): h["held"] for h in db.rows(
+        "SELECT l.variant_id AS variant_id, l.reserved_location_id AS location_id, "
+        "SUM(l.quantity - l.fulfilled_quantity) AS held FROM order_lines l JOIN orders o ON o.id = l.order_id "
+        "WHERE o.status <> 'cancelled' AND l.reserved_location_id IS NOT NULL GROUP BY l.variant_id, l.reserved_location_id")}
+    skus = {v["id"]: v["sku"] for v in db.rows("SELECT id, sku FROM variants")}
+    problems = []
+    stock_rows = []
+    for level in levels:
+        key = (level["variant_id"], level["location_id"])
+        name = skus.get(level["variant_id"], level["variant_id"])
+        m = moved.get(key, {"on_hand": 0, "reserved": 0})
+        on_hand, reserved = level["on_hand"], level["reserved"]
+        if not on_hand >= reserved >= 0:
+            problems.append(f"{name}: on_hand {on_hand}, reserved {reserved}")
+        if int(m["on_hand"] or 0) != on_hand or int(m["reserved"] or 0) != reserved:
+            problems.append(f"{name}: level on_hand {on_hand} reserved {reserved}, ledger {m['on_hand']} / {m['reserved']}")
+        if int(held.get(key, 0)) != reserved:
+            problems.append(f"{name}: reserved {reserved}, orders not cancelled hold {held.get(key, 0)}")
+        stock_rows.append(f"{name} {on_hand}/{reserved}")
+    report.row("stock on_hand/reserved", ", ".join(stock_rows))
+    report.check("on_hand, reserved, the movement ledger and the orders holding stock agree", problems)
+
+    # 9. Nothing unexpected on the wire.
+    report.check("every request while the server was up got an expected answer", st.anomalies)
+
+
+# MARK: Main
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--engine", choices=["sqlite", "postgres"], required=True)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--time-limit", type=float, default=240)
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("extra", nargs="*", help="more options for every emporium command (key files)")
+    args = parser.parse_args()
+    args.binary = os.path.abspath(args.binary)
+    args.work = os.path.abspath(args.work)
+
+    def on_timeout():
+        print(f"\ncrash-test: FAILED: over the time limit of {args.time_limit:.0f} s during: {PHASE[0]}", flush=True)
+        kill_children()
+        for child in CHILDREN:
+            print(f"--- last lines of {child.path}\n{child.tail(20)}", flush=True)
+        os._exit(3)
+
+    watchdog = threading.Timer(args.time_limit, on_timeout)
+    watchdog.daemon = True
+    watchdog.start()
+
+    def on_signal(number, _frame):
+        print(f"\ncrash-test: stopped by signal {number} during: {PHASE[0]}", flush=True)
+        kill_children()
+        os._exit(4)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    try:
+        code = run(args)
+    except SetupError as error:
+        print(f"\ncrash-test: FAILED during {PHASE[0]}: {error}", flush=True)
+        code = 2
+    except Exception:
+        import traceback
+        traceback.print_exc()
+        print(f"\ncrash-test: FAILED during {PHASE[0]} (driver error above)", flush=True)
+        code = 2
+    finally:
+        kill_children()
+    if code != 0:
+        for child in CHILDREN:
+            print(f"--- last lines of {child.path}\n{child.tail(25)}", flush=True)
+    return code
+
+
+def run(args):
+    log(f"crash test on {args.engine}, seed {args.seed}, work folder {args.work}")
+    random.seed(args.seed)
+    work = args.work
+    ledger = os.path.join(work, "payments-ledger.jsonl")
+    db = Database(args.engine, args.database_url)
+    st = State()
+    report = Report()
+
+    phase("starting the webhook receiver and the SMTP sink")
+    receiver = Receiver()
+    sink = MailSink(free_port())
+    api_port = free_port()
+    api = Api(api_port)
+    common = ["--database-url", args.database_url, "--rate-limit", "0", "--test-payments", "true",
+              "--test-payments-ledger", ledger, "--smtp-url", f"smtp://127.0.0.1:{sink.port}?starttls=off",
+              "--webhook-allow-private-addresses", "true", "--reservation-timeout", "60", "--log-level", "notice",
+              "--shutdown-grace", "5"] + args.extra
+
+    phase("migrating and creating the admin")
+    for argv, given in (([args.binary, "migrate"] + common, None),
+                        ([args.binary, "create-admin", "--email", ADMIN_EMAIL] + common, ADMIN_PASSWORD + "\n")):
+        result = subprocess.run(argv, cwd=work, input=given, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise SetupError(f"{' '.join(argv[1:2])} exited with {result.returncode}: {result.stdout}{result.stderr}")
+
+    serve_args = [args.binary, "serve"] + common + ["--port", str(api_port), "--node-id", "crash-node"]
+    server = Proc("server", serve_args + ["--workers", "4"], work)
+    phase("round 1: server with --workers 4")
+    server.start()
+    wait_ready(api, server)
+    admin_token = api.expect("signing in", (200,), "POST", "/v1/auth/login",
+                             body={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})["access_token"]
+    catalog = set_up_catalog(api, admin_token)
+
+    webhook_secret, webhook_skip = None, None
+    status, doc, raw = api.call("POST", "/v1/admin/webhooks", token=admin_token,
+                                body={"url": f"http://127.0.0.1:{receiver.port}/hook", "event_types": ["*"]})
+    if status == 201 and isinstance(doc, dict) and str(doc.get("secret", "")).startswith("whsec_"):
+        webhook_secret = doc["secret"]
+    else:
+        webhook_skip = f"webhooks not ready: POST /v1/admin/webhooks answered {status}: {short(raw, 200)}"
+        print("\n" + "!" * 78 + f"\n!! SKIPPING THE WEBHOOK CHECK: {webhook_skip}\n" + "!" * 78 + "\n", flush=True)
+
+    load = Load(api, catalog, st, admin_token, args.seed)
+    load.start()
+    time.sleep(ROUND1_LOAD)
+    phase("round 1: SIGKILL of the server under load")
+    with st.lock:
+        st.killed = True
+    server.kill9()
+    time.sleep(0.5)
+    load.stop()
+    log(f"round 1: {len(st.orders)} orders acknowledged; cut off: {len(st.cut_checkouts)} checkouts, "
+        f"{len(st.cut_refunds)} refunds, {len(st.cut_cancels)} cancels")
+
+    phase("round 1: restart and retries of what the kill cut off")
+    restarted = time.monotonic()
+    server.start()
+    wait_ready(api, server)
+    log(f"server ready again after {time.monotonic() - restarted:.1f} s")
+    with st.lock:
+        st.killed = False
+    cut_results = list(zip(st.cut_checkouts, in_parallel(lambda cart: settle_checkout(api, cart), st.cut_checkouts)))
+    for cart, (kind, seconds, trail, doc) in cut_results:
+        if kind == "order":
+            st.acknowledge(doc, "cut-off retry")
+    refund_retries = list(zip(st.cut_refunds, in_parallel(
+        lambda r: settle_refund(api, admin_token, st, r["order_id"], r["key"], r["amount"], on_cut="retry"), st.cut_refunds)))
+    cancel_retries = []
+    for oid in st.cut_cancels:
+        try:
+            status, doc, raw = api.call("POST", f"/v1/admin/orders/{oid}/cancel", token=admin_token)
+        except ConnError as error:
+            status = f"no answer ({error})"
+        if status == 200:
+            st.cancelled.add(oid)
+        cancel_retries.append((oid, status))
+    answers = {}
+    for _, (kind, _, _, _) in cut_results:
+        answers[kind] = answers.get(kind, 0) + 1
+    log(f"cut-off checkouts answered: {answers or 'none'}")
+
+    phase("round 2: server with --workers 0 beside an emporium worker")
+    server.stop()
+    server.argv = serve_args + ["--workers", "0"]
+    server.start()
+    worker = Proc("worker", [args.binary, "worker"] + common + ["--port", str(free_port()), "--node-id", "crash-worker",
+                                                                 "--workers", "4"], work)
+    worker.start()
+    wait_ready(api, server)
+    load = Load(api, catalog, st, admin_token, args.seed + 1)
+    load.start()
+    time.sleep(ROUND2_BEFORE_KILL)
+    if not worker.alive():
+        raise SetupError(f"the worker exited with {worker.process.returncode}:\n{worker.tail()}")
+    phase("round 2: SIGKILL of the worker under load")
+    worker.kill9()
+    time.sleep(ROUND2_WORKER_DOWN)
+    worker.start()
+    phase("round 2: worker restarted, load goes on")
+    time.sleep(ROUND2_AFTER_RESTART)
+    load.stop()
+    if not worker.alive():
+        raise SetupError(f"the restarted worker exited with {worker.process.returncode}:\n{worker.tail()}")
+    log(f"round 2 done: {len(st.orders)} orders acknowledged in all")
+
+    phase("draining: waiting for follow-up jobs, mail and webhooks")
+    drain_started = time.monotonic()
+    earliest = st.last_activity + FOLLOW_UP_DELAY + 2
+    last_note = 0.0
+    drain_problem = None
+    while True:
+        stamp = now_text()
+        figures = db.rows(
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE state = 'running') AS running, "
+            f"(SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND run_at <= '{stamp}') AS due, "
+            "(SELECT COUNT(*) FROM outbox WHERE published_at IS NULL) AS unpublished, "
+            "(SELECT COUNT(*) FROM orders WHERE status = 'pending') AS pending_orders, "
+            "(SELECT COUNT(*) FROM refunds WHERE status = 'pending') AS pending_refunds")[0]
+        busy = any(int(v) for v in figures.values())
+        waited = time.monotonic() - drain_started
+        if not busy and time.monotonic() >= earliest:
+            break
+        if waited > DRAIN_LIMIT:
+            drain_problem = f"after {DRAIN_LIMIT:.0f} s: " + ", ".join(f"{k} {v}" for k, v in figures.items())
+            break
+        if time.monotonic() - last_note >= 15:
+            last_note = time.monotonic()
+            log(f"drain: {', '.join(f'{k} {v}' for k, v in figures.items())}; "
+                f"follow-ups due in {max(0, earliest - time.monotonic()):.0f} s")
+        time.sleep(1)
+    log(f"drained in {time.monotonic() - drain_started:.0f} s")
+    report.row("drain", f"{time.monotonic() - drain_started:.0f} s" + (f" — {drain_problem}" if drain_problem else ""))
+    past_lease = db.rows(f"SELECT id, kind, locked_by, locked_until FROM jobs WHERE state = 'running' AND locked_until < '{now_text()}'")
+    report.check("the queue drains: nothing running or due, no unpublished event, no pending order or refund",
+                 [drain_problem] if drain_problem else [])
+    report.check("no job running past its lease after the drain",
+                 [f"job {j['id']} {j['kind']} held by {j['locked_by']} until {j['locked_until']}" for j in past_lease])
+
+    phase("checking (the worker stopped; the server, running no jobs, answers the admin order list)")
+    code = worker.stop()
+    if code not in (0, None):
+        log(f"the worker exited with {code} on SIGTERM")
+    run_checks(report, db, st, ledger, receiver, webhook_secret, webhook_skip, sink, cut_results,
+               refund_retries, cancel_retries, api, admin_token, drain_problem)
+    code = server.stop()
+    if code not in (0, None):
+        log(f"the server exited with {code} on SIGTERM")
+    receiver.stop()
+    sink.stop()
+
+    elapsed = time.monotonic() - STARTED
+    report.print(f"crash test summary on {args.engine} ({elapsed:.0f} s, seed {args.seed})")
+    failed = report.failed
+    if failed:
+        print(f"crash-test: FAILED on {args.engine}: {len(failed)} check(s): " + "; ".join(c[1] for c in failed), flush=True)
+        return 1
+    print(f"crash-test: passed on {args.engine} in {elapsed:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
