@@ -102,7 +102,9 @@ bench_database SQLite "sqlite://$work/bench.sqlite"
 start_throwaway_postgres
 openssl genpkey -algorithm ed25519 -out "$work/jwt-key.pem" 2>/dev/null
 echo "k1 $(head -c 32 /dev/urandom | base64)" >"$work/encryption-keys"
-bench_database PostgreSQL "$THROWAWAY_POSTGRES_URL" --jwt-key-file "$work/jwt-key.pem" --encryption-key-file "$work/encryption-keys"
+# The built-in test provider is off on PostgreSQL unless asked for.
+bench_database PostgreSQL "$THROWAWAY_POSTGRES_URL" --jwt-key-file "$work/jwt-key.pem" --encryption-key-file "$work/encryption-keys" \
+    --test-payments true
 
 # The database's own ceiling on the same server: pgbench's simple-update transactions.
 pg_port=$(echo "$THROWAWAY_POSTGRES_URL" | sed -E 's#.*:([0-9]+)/.*#\1#')

@@ -84,11 +84,35 @@ import Testing
             #expect(try await app.send(.post, "/v1/admin/orders/\(id)/cancel", token: fixture.admin).status == .ok)
             app.clock.advance(by: 61)
             try await app.jobs.drain()
-            #expect(provider.totals.captured > 0)
-            #expect(provider.totals.refunded == provider.totals.captured)
+            // Found by the follow-up: never captured for the cancelled order, the authorization voided.
+            #expect(provider.totals.captured == 0)
+            #expect(provider.totals.voided == 1)
             let order = try await app.send(.get, "/v1/admin/orders/\(id)", token: fixture.admin).jsonObject()
             #expect(order["status"] as? String == "cancelled")
-            #expect(try await app.count("SELECT COUNT(*) AS n FROM refunds WHERE status = 'succeeded'") == 1)
+            #expect((order["payment"] as? [String: Any])?["status"] as? String == "voided")
+        }
+    }
+
+    @Test func anAuthorizationThatLandsAfterThePaymentWasGivenUpIsReleased() async throws {
+        let provider = TestPaymentProvider()
+        try await withApp(paymentProviders: [provider]) { app in
+            let fixture = try await CommerceFixture(app)
+            #expect(try await app.checkout(try await app.readyCart(fixture), token: "tok_timeout").status == .gatewayTimeout)
+            let paymentID: String = try #require(try await app.database.queryFirst("SELECT id FROM payments")).decode("id")
+            // The reservation runs out with nothing at the provider: the order is cancelled.
+            app.clock.advance(by: 901)
+            try await app.jobs.drain()
+            #expect(try await app.count("SELECT COUNT(*) AS n FROM orders WHERE status = 'cancelled'") == 1)
+            // Then the provider approves the request after all (it was still in flight).
+            let money = Money(minorUnits: 1773, currency: try #require(Currency(code: "EUR")))
+            _ = try await provider.authorize(amount: money, token: "tok_visa", idempotencyKey: "authorize-\(paymentID)")
+            app.clock.advance(by: 121)
+            try await app.jobs.drain()
+            #expect(provider.totals.voided == 1)
+            let payment = try #require(try await app.database.queryFirst("SELECT status, provider_reference FROM payments"))
+            #expect(try payment.decode("status", as: String.self) == "voided")
+            #expect(try payment.decode("provider_reference", as: String?.self) != nil)
+            #expect(try await app.jobStates("payment.release") == ["done"])
         }
     }
 

@@ -43,7 +43,11 @@ struct JobRunner: Service {
         await withDiscardingTaskGroup { group in
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 var claimed = 0
-                var full = false
+                // Every slot busy: look again soon, without touching the database meanwhile.
+                if running.count.load(ordering: .relaxed) >= settings.concurrency {
+                    try? await Task.sleep(for: .milliseconds(5))
+                    continue
+                }
                 do {
                     if lastMaintenance.map({ ContinuousClock.now - $0 > .seconds(5) }) ?? true {
                         lastMaintenance = .now
@@ -51,7 +55,6 @@ struct JobRunner: Service {
                     }
                     try await relay.publishAll()
                     let free = settings.concurrency - running.count.load(ordering: .relaxed)
-                    full = free <= 0
                     if free > 0 {
                         for job in try await claim(limit: free) {
                             claimed += 1
@@ -67,12 +70,8 @@ struct JobRunner: Service {
                     logger.warning("The job runner could not reach the database; retrying", metadata: ["error": "\(error)"])
                     try? await Task.sleep(for: .seconds(1))
                 }
-                // Busy: look again as soon as a slot may be free. Idle: wait for the poll.
-                if full {
-                    try? await Task.sleep(for: .milliseconds(5))
-                } else if claimed == 0 {
-                    try? await Task.sleep(for: settings.pollInterval)
-                }
+                // Idle: wait for the poll. Work found: look again at once.
+                if claimed == 0 { try? await Task.sleep(for: settings.pollInterval) }
             }
         }
     }

@@ -6,16 +6,27 @@ import Foundation
 struct JobStore: Sendable {
     let ids: any IDGenerator
 
-    /// Queues a job; false when a job with its unique key already exists.
+    /// Queues a job; false when a job with its unique key already exists. With `rearm`, a done
+    /// or dead job of that key is made pending again instead (follow-ups that must run again
+    /// whenever their cause comes back, such as checking a payment after a later capture).
     @discardableResult
-    func enqueue(_ request: JobRequest, maxAttempts: Int64, at now: Date, on db: any SQLExecutor) async throws -> Bool {
+    func enqueue(
+        _ request: JobRequest, maxAttempts: Int64, rearm: Bool = false, at now: Date, on db: any SQLExecutor
+    ) async throws -> Bool {
+        let conflict: SQL = rearm
+            ? """
+              ON CONFLICT (unique_key) DO UPDATE SET state = 'pending', run_at = \(request.runAt ?? now), attempts = 0,
+                  finished_at = NULL, last_error = NULL, updated_at = \(now)
+              WHERE jobs.state IN ('done', 'dead')
+              """
+            : "ON CONFLICT DO NOTHING"
         let inserted = try await db.queryFirst("""
             INSERT INTO jobs (id, kind, payload, state, attempts, run_at, created_at, updated_at, unique_key, ordering_key,
                               ordering_seq, max_attempts)
             VALUES (\(ids.makeUUID().uuidString.lowercased()), \(request.kind), \(request.payload), 'pending', 0,
                     \(request.runAt ?? now), \(now), \(now), \(request.uniqueKey), \(request.orderingKey),
                     \(request.orderingSequence), \(request.maxAttempts ?? maxAttempts))
-            ON CONFLICT DO NOTHING RETURNING id
+            \(conflict) RETURNING id
             """)
         return inserted != nil
     }

@@ -88,6 +88,8 @@ struct Refund: Sendable {
     var status: Status
     var providerReference: String?
     let createdAt: Date
+    /// The request that made it (`caller|key`), or `cancellation` for a cancelled order's.
+    var requestKey: String? = nil
 }
 
 /// The order tables: orders, lines, payments and refunds.
@@ -273,7 +275,34 @@ struct OrderStore: Sendable {
             """)
         return (payment, Refund(
             id: id, paymentID: payment.id, orderID: order, amount: amount, reason: reason, status: .pending,
-            providerReference: nil, createdAt: now))
+            providerReference: nil, createdAt: now, requestKey: requestKey))
+    }
+
+    /// Records what the provider did for a payment we had given up and what undid it: an
+    /// authorization that was voided, or a capture that was refunded (with its refund row), so
+    /// that our books match the provider's.
+    func recordRelease(
+        _ payment: Payment, reference: String, refund: (id: ID<Refund>, reference: String)?, at now: Date, on db: any SQLExecutor
+    ) async throws {
+        if let refund {
+            try await db.execute("""
+                UPDATE payments SET provider_reference = \(reference), authorized = amount, captured = amount, refunded = amount,
+                    captured_at = \(now), updated_at = \(now)
+                WHERE id = \(payment.id) AND captured = 0
+                """)
+            try await db.execute("""
+                INSERT INTO refunds (id, payment_id, order_id, amount, reason, status, provider_reference, created_at, updated_at,
+                                     request_key)
+                VALUES (\(refund.id), \(payment.id), \(payment.orderID), \(payment.amount), 'released', 'succeeded',
+                        \(refund.reference), \(now), \(now), 'release')
+                ON CONFLICT DO NOTHING
+                """)
+        } else {
+            try await db.execute("""
+                UPDATE payments SET status = 'voided', provider_reference = \(reference), authorized = amount, updated_at = \(now)
+                WHERE id = \(payment.id) AND status = 'failed'
+                """)
+        }
     }
 
     func refund(_ id: ID<Refund>, on db: any SQLExecutor) async throws -> Refund? {
@@ -327,7 +356,8 @@ struct OrderStore: Sendable {
             id: try row.decode("id"), paymentID: try row.decode("payment_id"), orderID: try row.decode("order_id"),
             amount: try row.decode("amount"), reason: try row.decode("reason"),
             status: Refund.Status(rawValue: try row.decode("status")) ?? .failed,
-            providerReference: try row.decode("provider_reference"), createdAt: try row.decode("created_at"))
+            providerReference: try row.decode("provider_reference"), createdAt: try row.decode("created_at"),
+            requestKey: try row.decode("request_key"))
     }
 
     private static func currency(_ row: SQLRow) throws -> Currency {

@@ -20,6 +20,8 @@ struct OrderService: Sendable {
     static let refundKind = "payment.refund"
     static let releaseKind = "payment.release"
     static let captureKind = "payment.capture"
+    /// The request key of the one refund that gives a cancelled order's money back.
+    static let cancellationRefund = "cancellation"
     /// How long after a provider call starts its job steps in, if the call has not finished by
     /// then (a dead process or a provider that never answered).
     static let followUpDelay: TimeInterval = 60
@@ -69,10 +71,11 @@ struct OrderService: Sendable {
 
     private func follow(_ kind: String, id: String, on db: any SQLExecutor, delay: TimeInterval = followUpDelay) async throws {
         struct Target: Encodable { let id: String }
+        // Re-armed when it already ran: a follow-up must run again whenever its cause returns.
         try await jobs.enqueue(
             try JobRequest(kind: kind, payload: Target(id: id), uniqueKey: "\(kind):\(id)",
                            runAt: clock.now().addingTimeInterval(delay)),
-            maxAttempts: 30, at: clock.now(), on: db)
+            maxAttempts: 30, rearm: true, at: clock.now(), on: db)
     }
 
     /// Queues the follow-up that makes sure a new order's payment ends authorized or failed,
@@ -115,7 +118,11 @@ struct OrderService: Sendable {
             extra: ", cancelled_at = \(now), cancel_reason = \(reason), reservation_expires_at = NULL", on: db)
         else {
             // Cancelled otherwise meanwhile: a payment still pending has failed all the same.
-            _ = try await store.recordPaymentFailure(of: order.id, code: failureCode ?? reason, at: now, on: db)
+            if try await store.recordPaymentFailure(of: order.id, code: failureCode ?? reason, at: now, on: db),
+                failureCode == nil, let payment = try await store.payment(of: order.id, on: db)
+            {
+                try await follow(Self.releaseKind, id: payment.id.description, on: db, delay: 2 * Self.followUpDelay)
+            }
             return false
         }
         try await releaseStock(of: order, on: db)
@@ -168,8 +175,8 @@ struct OrderService: Sendable {
                 try await follow(Self.voidKind, id: payment!.id.description, on: db)
             case .captured? where payment!.captured > payment!.refunded:
                 refund = try await store.reserveRefund(
-                    refundID, of: id, amount: payment!.captured - payment!.refunded, reason: "cancelled", requestKey: nil,
-                    at: now, on: db)?.1
+                    refundID, of: id, amount: payment!.captured - payment!.refunded, reason: "cancelled",
+                    requestKey: Self.cancellationRefund, at: now, on: db)?.1
                 if refund != nil { try await follow(Self.refundKind, id: refundID.description, on: db) }
             default:
                 // A pending payment is settled by its reconcile job, which voids or refunds what
@@ -209,7 +216,7 @@ struct OrderService: Sendable {
         } catch {
             // Refused: perhaps because a capture whose answer was lost went through. Then the
             // capture is recorded and refunded in full instead.
-            guard case .succeeded? = try? await provider.lookup(idempotencyKey: "capture-\(payment.id)") else {
+            guard case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)") else {
                 throw JobFailure.permanent("the provider refused to void the authorization: \(error)")
             }
             try await database.transaction { db in
@@ -224,11 +231,13 @@ struct OrderService: Sendable {
     /// Reserves a refund of everything captured and not yet refunded of a cancelled order's
     /// payment, with its job; nothing when the money is already on its way back.
     private func refundCapture(of order: ID<Order>, on db: any SQLExecutor) async throws {
-        guard let payment = try await store.payment(of: order, on: db), payment.captured > payment.refunded else { return }
+        guard let payment = try await store.payment(of: order, on: db), payment.captured > payment.refunded,
+            try await store.refund(requestKey: Self.cancellationRefund, of: order, on: db) == nil
+        else { return }
         let refundID: ID<Refund> = ids.make()
         if try await store.reserveRefund(
-            refundID, of: order, amount: payment.captured - payment.refunded, reason: "cancelled", requestKey: nil,
-            at: clock.now(), on: db) != nil
+            refundID, of: order, amount: payment.captured - payment.refunded, reason: "cancelled",
+            requestKey: Self.cancellationRefund, at: clock.now(), on: db) != nil
         {
             try await follow(Self.refundKind, id: refundID.description, on: db, delay: 0)
         }
@@ -248,9 +257,11 @@ struct OrderService: Sendable {
         // not captured; whatever the provider holds for it goes back by a job.
         guard let fresh = try await store.payment(payment.id, on: database) else { throw OrderStore.notFound }
         if fresh.status == .failed || fresh.status == .voided { try await givenUp(order, payment) }
+        // An order cancelled meanwhile is not captured: its authorization is voided instead.
+        let stillPending = try await store.find(order.id, on: database)?.status == .pending
         var captured = false
         var captureUnknown = false
-        if captureAutomatically, fresh.status == .pending, let provider = providers[payment.provider] {
+        if captureAutomatically, stillPending, fresh.status == .pending, let provider = providers[payment.provider] {
             do {
                 try await provider.capture(
                     reference: reference, amount: Money(minorUnits: payment.amount, currency: payment.currency),
@@ -335,8 +346,13 @@ struct OrderService: Sendable {
                 try await cancelUnpaid(order, reason: "payment_declined", failureCode: code, on: db)
             }
         case nil where order.status != .pending:
-            // Cancelled before the provider ever saw the payment: nothing to settle.
-            _ = try await store.recordPaymentFailure(of: order.id, code: "not_authorized", at: clock.now(), on: database)
+            // Cancelled before the provider confirmed anything: the payment has failed, and a
+            // later look gives back an authorization that lands after all.
+            try await database.transaction { db in
+                if try await store.recordPaymentFailure(of: order.id, code: "not_authorized", at: clock.now(), on: db) {
+                    try await follow(Self.releaseKind, id: payment.id.description, on: db, delay: 2 * Self.followUpDelay)
+                }
+            }
         case nil:
             let expiry = order.reservationExpiresAt ?? clock.now()
             guard expiry <= clock.now() else {
@@ -451,6 +467,10 @@ struct OrderService: Sendable {
             guard let (_, refund) = try await store.reserveRefund(
                 refundID, of: order.id, amount: amount, reason: reason, requestKey: requestKey, at: now, on: db)
             else {
+                // An overlapping attempt with the same key may have taken the balance first.
+                if try await store.refund(requestKey: requestKey, of: order.id, on: db) != nil {
+                    throw DatabaseError.uniqueViolation(constraint: "refunds_request_key")
+                }
                 let payment = try await store.payment(of: order.id, on: db)
                 let refundable = payment.map { $0.captured - $0.refunded } ?? 0
                 throw Problem(.conflict, slug: "refund-exceeds-captured", title: "Refund too large",
@@ -515,26 +535,44 @@ struct OrderService: Sendable {
     /// capture is refunded, an open authorization voided, each with its own key. Nothing when
     /// the provider never approved it.
     private func release(_ paymentID: ID<Payment>) async throws {
-        guard let payment = try await store.payment(paymentID, on: database), payment.status == .failed || payment.status == .voided
+        guard let payment = try await store.payment(paymentID, on: database), payment.status == .failed || payment.status == .voided,
+            payment.captured == 0
         else { return }
         guard let provider = providers[payment.provider] else {
             throw JobFailure.retry("the payment's provider \(payment.provider) is not enabled on this node")
         }
         guard case .succeeded(let reference)? = try await lookupOrRetry(provider, "authorize-\(payment.id)") else { return }
-        let wasCaptured: Bool
-        if case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)") { wasCaptured = true } else { wasCaptured = false }
-        do {
-            if wasCaptured {
-                _ = try await provider.refund(
+        var captured = false
+        if case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)") { captured = true }
+        if !captured {
+            guard payment.status == .failed else { return }
+            do {
+                try await provider.void(reference: reference, idempotencyKey: "release-void-\(payment.id)")
+            } catch .timeout {
+                throw JobFailure.retry("the provider did not answer the void")
+            } catch {
+                // Refused: a capture may have landed since the look; refund it then.
+                guard case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)") else {
+                    throw JobFailure.permanent("the provider refused to void an authorization given up: \(error)")
+                }
+                captured = true
+            }
+        }
+        var refund: (id: ID<Refund>, reference: String)?
+        if captured {
+            do {
+                let refundReference = try await provider.refund(
                     reference: reference, amount: Money(minorUnits: payment.amount, currency: payment.currency),
                     idempotencyKey: "release-refund-\(payment.id)")
-            } else if payment.status == .failed {
-                try await provider.void(reference: reference, idempotencyKey: "release-void-\(payment.id)")
+                refund = (ids.make(), refundReference)
+            } catch .timeout {
+                throw JobFailure.retry("the provider did not answer the refund")
+            } catch {
+                throw JobFailure.permanent("the provider refused to refund a capture given up: \(error)")
             }
-        } catch .timeout {
-            throw JobFailure.retry("the provider did not answer")
-        } catch {
-            throw JobFailure.permanent("the provider refused to give back the money of a payment given up: \(error)")
+        }
+        try await database.transaction { db in
+            try await store.recordRelease(payment, reference: reference, refund: refund, at: clock.now(), on: db)
         }
         logger.notice("Gave back money the provider took for a payment that had been given up", metadata: ["payment": "\(payment.id)"])
     }
@@ -563,7 +601,7 @@ struct OrderService: Sendable {
             JobKind(Self.refundKind, maxAttempts: 30, backoff: patient) { job in
                 guard let id = ID<Refund>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a refund id") }
                 guard let refund = try await store.refund(id, on: database) else { return }
-                if refund.status == .failed, refund.reason == "cancelled" {
+                if refund.status == .failed, refund.requestKey == Self.cancellationRefund {
                     // Money of a cancelled order the provider would not give back: a person decides.
                     throw JobFailure.permanent("the provider refused to refund the cancelled order's payment")
                 }

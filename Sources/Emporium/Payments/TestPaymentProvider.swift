@@ -82,6 +82,11 @@ public final class TestPaymentProvider: PaymentProvider {
         state.withLock { catchUp(&$0) }
     }
 
+    private func ledgerLocked<T>(_ body: () -> T) -> T {
+        guard let ledger else { return body() }
+        return ledger.exclusively(body)
+    }
+
     /// Replays what other processes appended to the ledger since the last look.
     private func catchUp(_ state: inout State) {
         guard let ledger else { return }
@@ -213,7 +218,9 @@ public final class TestPaymentProvider: PaymentProvider {
         _ body: (inout State) -> Result<String, PaymentFailure>, after: () -> Fault? = { nil }
     ) throws(PaymentFailure) -> String {
         let tokenFault = after()
-        let result = state.withLock { state -> Result<String, PaymentFailure> in
+        // The file lock makes look, decide and record one step across processes sharing the
+        // ledger (a server and a worker), as a real provider's own database would.
+        let result = ledgerLocked { state.withLock { state -> Result<String, PaymentFailure> in
             catchUp(&state)
             if let earlier = state.results[key] { return earlier }
             var fault: Fault?
@@ -231,7 +238,7 @@ public final class TestPaymentProvider: PaymentProvider {
             if case .success = result { state.effects[operation, default: 0] += 1 }
             if fault == .timeoutAfterEffect { return .failure(.timeout) }
             return result
-        }
+        } }
         // An approval whose answer is lost: the next call with the key gets the approval.
         if tokenFault == .timeoutAfterEffect, case .success = result, state.withLock({ $0.lostAnswers.insert(key).inserted }) {
             throw .timeout
@@ -257,6 +264,13 @@ final class LedgerFile: Sendable {
     }
 
     deinit { close(descriptor) }
+
+    /// Runs `body` holding an exclusive lock on the file against other processes.
+    func exclusively<T>(_ body: () -> T) -> T {
+        flock(descriptor, LOCK_EX)
+        defer { flock(descriptor, LOCK_UN) }
+        return body()
+    }
 
     /// Whole lines appended since the last call (by any process).
     func newEntries() -> [TestPaymentProvider.LedgerEntry] {

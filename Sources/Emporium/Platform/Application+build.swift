@@ -239,10 +239,13 @@ struct Preparation: Sendable {
 
     /// Serving nodes hold idempotency claims; a worker holds none and must not free a server's.
     let holdsRequests: Bool
+    /// Whether the node id is this node's alone, so that its previous process's jobs can be
+    /// taken back at once.
+    let freesOwnJobs: Bool
 
     func run(migrator: MigrationRunner) async throws {
         try await migrator.migrate(database)
-        try await background.recover(idempotency: holdsRequests ? idempotency : nil, logger: logger)
+        try await background.recover(idempotency: holdsRequests ? idempotency : nil, freeJobs: freesOwnJobs, logger: logger)
         if testPayments {
             logger.warning("The test payment provider is on: tok_visa approves any order. Turn it off with --test-payments false for a real shop.")
         }
@@ -322,7 +325,8 @@ struct Core {
     var preparation: Preparation {
         Preparation(
             database: database, idempotency: idempotency, background: background,
-            testPayments: configuration.testPaymentsEnabled, logger: logger, holdsRequests: !configuration.isWorker)
+            testPayments: configuration.testPaymentsEnabled, logger: logger, holdsRequests: !configuration.isWorker,
+            freesOwnJobs: !configuration.isWorker || !configuration.nodeID.isEmpty)
     }
 }
 

@@ -43,11 +43,13 @@ struct Background: Sendable {
 
     /// At start-up, after migrations: frees what this node's previous process held (its
     /// unanswered idempotency claims, its running jobs), so retries get their answers at once.
-    func recover(idempotency: Idempotency?, logger: Logger) async throws {
+    /// `freeJobs` is false where the node id may be shared (several workers on one host
+    /// without `--node-id`): their jobs come back when their leases end instead.
+    func recover(idempotency: Idempotency?, freeJobs: Bool, logger: Logger) async throws {
         if let claims = try await idempotency?.releaseClaims(), claims > 0 {
             logger.notice("Freed \(claims) idempotency keys that requests of this node's previous process held")
         }
-        try await runner.recover()
+        if freeJobs { try await runner.recover() }
         gate.open()
     }
 }

@@ -1,3 +1,4 @@
+import ServiceLifecycle
 import Synchronization
 
 /// Holds background services back until the database is ready (migrated, and what a previous
@@ -11,9 +12,9 @@ final class StartGate: Sendable {
         opened.store(true, ordering: .releasing)
     }
 
-    /// Returns once the gate is open, or when the task is cancelled.
+    /// Returns once the gate is open, or when the task is cancelled or shutting down.
     func wait() async {
-        while !opened.load(ordering: .acquiring) && !Task.isCancelled {
+        while !opened.load(ordering: .acquiring) && !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: .milliseconds(20))
         }
     }
