@@ -191,6 +191,13 @@ extension TestApp {
             let low = try await app.database.query("SELECT payload FROM outbox WHERE event_type = 'inventory.low_stock'")
             #expect(low.count == 1)
             #expect(try low.first?.decode("payload", as: String.self).contains(#""available":1"#) == true)
+            // Staff taking stock away crosses it too, once stock was back above it.
+            try await app.receive(10, of: fixture.sku, at: fixture.location, token: fixture.admin)
+            let taken = try await app.send(
+                .post, "/v1/admin/inventory/adjustments", token: fixture.admin,
+                json: #"{"sku":"\#(fixture.sku)","location_id":"\#(fixture.location)","delta":-10,"reason":"damaged"}"#)
+            #expect(taken.status == .created || taken.status == .ok, "\(taken.text)")
+            #expect(try await app.count("SELECT COUNT(*) AS n FROM outbox WHERE event_type = 'inventory.low_stock'") == 2)
         }
     }
 

@@ -10,6 +10,7 @@ struct InventoryRoutes {
     let database: any Database
     let store: InventoryStore
     let audit: AuditLog
+    let outbox: Outbox
     let cache: CatalogCache
     let idempotency: Idempotency
     let clock: any WallClock
@@ -239,8 +240,13 @@ struct InventoryRoutes {
             }
             throw Problem.internalError
         }
+        let sku: String = try variantRow.decode("sku")
+        if movement.onHandDelta < 0 {
+            try await store.noteLowStock(
+                of: variant, sku: sku, taken: -movement.onHandDelta, outbox: outbox, at: movement.createdAt, on: db)
+        }
         try await audit.record(
-            .init(actor: context.actor, action: "inventory.adjusted", target: "\(try variantRow.decode("sku", as: String.self))@\(location)",
+            .init(actor: context.actor, action: "inventory.adjusted", target: "\(sku)@\(location)",
                   origin: context.origin), on: db)
         try await CatalogCache.announceChange(on: db)
         return AdjustmentResponse(
