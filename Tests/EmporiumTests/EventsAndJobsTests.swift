@@ -108,6 +108,33 @@ extension TestApp {
         }
     }
 
+    @Test func mailToAServerThatRefusesIsRetriedWithBackoffThenDead() async throws {
+        // Port 9 on loopback: nothing listens, every connection is refused (a transient failure).
+        try await withApp(configure: { $0.smtpURL = "smtp://127.0.0.1:9?starttls=off&timeout=2" }) { app in
+            _ = try await app.register("ada@example.com")
+            #expect(try await app.post("/v1/auth/password-reset", json: #"{"email":"ada@example.com"}"#).status == .accepted)
+            try await app.jobs.drain()
+            var job = try #require(try await app.database.queryFirst("SELECT state, attempts, last_error FROM jobs WHERE kind = 'mail.password_reset'"))
+            #expect(try job.decode("state", as: String.self) == "pending")
+            #expect(try job.decode("attempts", as: Int64.self) == 1)
+            #expect(try job.decode("last_error", as: String?.self)?.contains("127.0.0.1:9") == true)
+            // Not due again at once; after each backoff one more try, until the sixth is the last (all
+            // within the link's 30 minutes: an expired link is not sent at all).
+            try await app.jobs.drain()
+            #expect(try await app.database.queryFirst("SELECT attempts FROM jobs WHERE kind = 'mail.password_reset'")?.decode("attempts", as: Int64.self) == 1)
+            for _ in 0..<6 {
+                app.clock.advance(by: 200)
+                try await app.jobs.drain()
+            }
+            job = try #require(try await app.database.queryFirst("SELECT state, attempts FROM jobs WHERE kind = 'mail.password_reset'"))
+            #expect(try job.decode("state", as: String.self) == "dead")
+            #expect(try job.decode("attempts", as: Int64.self) == 6)
+            let metrics = try await app.send(.get, "/metrics", token: nil).text
+            #expect(metrics.contains(#"emporium_jobs_dead{kind="mail.password_reset"} 1"#))
+            #expect(metrics.contains(#"emporium_mail_total{template="password_reset",outcome="failed"} 6"#))
+        }
+    }
+
     @Test func retriesWaitForTheirBackoffAndAJobWhoseWorkerDiedRunsAgain() async throws {
         try await withApp { app in
             _ = try await CommerceFixture(app)
