@@ -1,0 +1,131 @@
+import EmporiumCore
+import EmporiumStorage
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// What the cart routes read and answer.
+extension CartRoutes {
+    struct CreateInput: Codable, Sendable {
+        var currency: String?
+        var mergeCartID: String?
+
+        enum CodingKeys: String, CodingKey {
+            case currency
+            case mergeCartID = "merge_cart_id"
+        }
+    }
+
+    struct ItemInput: Codable, Sendable {
+        var variantID: String?
+        var sku: String?
+        var quantity: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case sku, quantity
+            case variantID = "variant_id"
+        }
+    }
+
+    struct QuantityInput: Codable, Sendable {
+        var quantity: Int64?
+    }
+
+    struct EmailInput: Codable, Sendable {
+        var email: String?
+    }
+
+    struct MethodInput: Codable, Sendable {
+        var shippingMethodID: String?
+
+        enum CodingKeys: String, CodingKey {
+            case shippingMethodID = "shipping_method_id"
+        }
+    }
+
+    struct CodeInput: Codable, Sendable {
+        var code: String?
+    }
+
+    // MARK: Answers
+
+    struct CartResponse: Encodable, Sendable {
+        struct Shipping: Encodable, Sendable {
+            let id: String
+            let name: String
+            let amount: Int64
+        }
+
+        let id: String
+        let status: String
+        let currency: String
+        @NullEncoded var email: String?
+        @NullEncoded var shippingAddress: AddressFields?
+        @NullEncoded var shippingMethod: Shipping?
+        @NullEncoded var discountCode: String?
+        /// Why the code set on the cart gives nothing now.
+        @NullEncoded var discountProblem: String?
+        let items: [LineResponse]
+        let totals: TotalsResponse
+        let version: Int64
+        /// Only in the answer that creates a guest cart.
+        let secret: String?
+        let createdAt: String
+        let updatedAt: String
+
+        enum CodingKeys: String, CodingKey {
+            case id, status, currency, email, items, totals, version, secret
+            case shippingAddress = "shipping_address"
+            case shippingMethod = "shipping_method"
+            case discountCode = "discount_code"
+            case discountProblem = "discount_problem"
+            case createdAt = "created_at"
+            case updatedAt = "updated_at"
+        }
+
+        init(_ cart: Cart, quote: CartQuote, secret: String? = nil) {
+            id = cart.id.description
+            status = cart.status.rawValue
+            currency = cart.currency.code
+            email = cart.email
+            shippingAddress = cart.shippingAddress
+            shippingMethod = quote.shippingMethod.map {
+                Shipping(id: $0.id.description, name: $0.name, amount: quote.breakdown.shipping)
+            }
+            discountCode = cart.discountCode
+            discountProblem = quote.discountRefusal?.detail
+            items = zip(quote.items, quote.breakdown.lines).map { LineResponse($0, priced: $1) }
+            let breakdown = quote.breakdown
+            totals = TotalsResponse(
+                subtotal: breakdown.subtotal, discount: breakdown.discount, shipping: breakdown.shipping, tax: breakdown.tax,
+                total: breakdown.total, taxIncluded: breakdown.taxIncluded)
+            version = cart.version
+            self.secret = secret
+            createdAt = Timestamp.string(from: cart.createdAt)
+            updatedAt = Timestamp.string(from: cart.updatedAt)
+        }
+    }
+
+    struct ShippingOption: Encodable, Sendable {
+        let id: String
+        let name: String
+        let amount: Int64
+        let currency: String
+    }
+
+    // MARK: Routes
+}
+
+/// A cart answer with its version as an ETag.
+struct CartAnswer: ResponseGenerator {
+    let status: HTTPResponse.Status
+    let version: Int64
+    let body: CartRoutes.CartResponse
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = try context.responseEncoder.encode(body, from: request, context: context)
+        response.status = status
+        response.headers[.eTag] = ETag.make(version)
+        return response
+    }
+}

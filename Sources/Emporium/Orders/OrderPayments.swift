@@ -1,0 +1,293 @@
+import EmporiumCore
+import EmporiumStorage
+import Foundation
+import HTTPTypes
+import Logging
+
+/// The payment half of the order service: recording what the provider did (authorization,
+/// capture), settling payments a request or a dead process left unfinished, and the jobs that
+/// do so. See `OrderService` for the rules they follow.
+extension OrderService {
+    // MARK: Payment
+
+    /// Records an approved authorization. With automatic capture the money is taken first, so
+    /// that authorization and capture land in one transaction; a failed capture leaves the order
+    /// authorized for staff to capture. Returns the order and payment as they now are.
+    ///
+    /// A twin of this call (the reconcile job, or a retried checkout) may have recorded it
+    /// first: then the order is answered as it is. An order cancelled meanwhile (its
+    /// reservation ran out) keeps nothing: the money goes back by a job.
+    func authorized(_ order: Order, payment: Payment, reference: String) async throws -> (Order, Payment) {
+        // A payment given up meanwhile (declined elsewhere, cancelled as never authorized) is
+        // not captured; whatever the provider holds for it goes back by a job.
+        guard let fresh = try await store.payment(payment.id, on: database) else { throw OrderStore.notFound }
+        if fresh.status == .failed || fresh.status == .voided { try await givenUp(order, payment) }
+        // An order cancelled meanwhile is not captured: its authorization is voided instead.
+        let stillPending = try await store.find(order.id, on: database)?.status == .pending
+        var captured = false
+        var captureUnknown = false
+        if captureAutomatically, stillPending, fresh.status == .pending, let provider = providers[payment.provider] {
+            do {
+                try await provider.capture(
+                    reference: reference, amount: Money(minorUnits: payment.amount, currency: payment.currency),
+                    idempotencyKey: "capture-\(payment.id)")
+                captured = true
+            } catch .timeout {
+                // It may have gone through: recorded as authorized, and a job finishes the capture.
+                captureUnknown = true
+            } catch {
+                logger.warning("Automatic capture failed; the order stays authorized for a manual capture", metadata: ["order": "\(order.displayNumber)", "error": "\(error)"])
+            }
+        }
+        let now = clock.now()
+        var events: [OrderEvent] = [.paymentAuthorized]
+        if captured { events.append(.captured) }
+        let recorded = try await database.transaction { db -> Bool in
+            guard try await store.recordAuthorization(payment.id, reference: reference, captured: captured, at: now, on: db) else {
+                return false
+            }
+            if try await store.transition(
+                order.id, from: .pending, through: events, at: now, extra: ", placed_at = \(now), reservation_expires_at = NULL",
+                on: db)
+            {
+                try await event("order.placed", order, status: .authorized, on: db)
+                if captured { try await event("order.paid", order, status: .paid, amount: payment.amount, on: db) }
+                if captureUnknown { try await follow(Self.captureKind, id: payment.id.description, on: db, delay: 0) }
+            } else if captured {
+                // Cancelled before its payment was confirmed (its reservation ran out, or someone
+                // cancelled it): give the money back rather than keep it.
+                try await refundCapture(of: order.id, on: db)
+            } else {
+                // The void job also finds a capture whose answer was lost and refunds it.
+                try await follow(Self.voidKind, id: payment.id.description, on: db, delay: 0)
+            }
+            return true
+        }
+        guard let current = try await store.find(order.id, on: database), let settled = try await store.payment(of: order.id, on: database)
+        else { throw OrderStore.notFound }
+        if !recorded, settled.status == .pending { throw OrderStore.changed }
+        if !recorded, settled.status == .failed || settled.status == .voided { try await givenUp(order, payment) }
+        if current.status == .cancelled {
+            throw Problem(.conflict, slug: "order-changed", title: "Order changed",
+                          detail: "The order was cancelled before its payment was confirmed; the money is being given back.")
+        }
+        return (current, settled)
+    }
+
+    /// The provider approved a payment we had given up: a job gives back whatever it holds.
+    func givenUp(_ order: Order, _ payment: Payment) async throws -> Never {
+        try await follow(Self.releaseKind, id: payment.id.description, on: database, delay: 0)
+        logger.error("A payment that had been given up was approved by the provider; it is being given back", metadata: ["order": "\(order.displayNumber)"])
+        throw Problem(.conflict, slug: "order-changed", title: "Order changed",
+                      detail: "The order was cancelled before its payment was confirmed; the money is being given back.")
+    }
+
+    /// Brings a payment that is still pending to its end by asking the provider what became of
+    /// the authorization: recorded when it was approved (captured too, with automatic
+    /// capture), the order cancelled when it was declined, or when the provider never saw it
+    /// and the reservation has run out. Run by the reconcile job and by the sweeper.
+    func reconcile(_ paymentID: ID<Payment>) async throws {
+        guard let payment = try await store.payment(paymentID, on: database), payment.status == .pending,
+            let order = try await store.find(payment.orderID, on: database)
+        else { return }
+        guard let provider = providers[payment.provider] else {
+            throw JobFailure.retry("the payment's provider \(payment.provider) is not enabled on this node")
+        }
+        let record: ProviderRecord?
+        do {
+            record = try await provider.lookup(idempotencyKey: "authorize-\(payment.id)")
+        } catch {
+            throw JobFailure.retry("the provider did not answer the lookup: \(error)")
+        }
+        switch record {
+        case .succeeded(let reference)?:
+            do {
+                _ = try await authorized(order, payment: payment, reference: reference)
+            } catch let problem as Problem where problem.slug == OrderStore.changed.slug {
+                return
+            }
+        case .failed(let code)?:
+            _ = try await database.transaction { db in
+                try await cancelUnpaid(order, reason: "payment_declined", failureCode: code, on: db)
+            }
+        case nil where order.status != .pending:
+            // Cancelled before the provider confirmed anything: the payment has failed, and a
+            // later look gives back an authorization that lands after all.
+            try await database.transaction { db in
+                if try await store.recordPaymentFailure(of: order.id, code: "not_authorized", at: clock.now(), on: db) {
+                    try await follow(Self.releaseKind, id: payment.id.description, on: db, delay: 2 * Self.followUpDelay)
+                }
+            }
+        case nil:
+            let expiry = order.reservationExpiresAt ?? clock.now()
+            guard expiry <= clock.now() else {
+                throw JobFailure.notYet(until: expiry, "the provider has no record of the authorization yet; waiting for the reservation to run out")
+            }
+            _ = try await database.transaction { db in
+                try await cancelUnpaid(order, reason: "payment_not_authorized", failureCode: nil, on: db)
+            }
+        }
+    }
+
+    /// Captures the whole authorization of an authorized order. Safe to repeat: the provider
+    /// sees one idempotency key per payment, and only one request moves the order to paid.
+    func capture(_ id: ID<Order>) async throws -> Order {
+        guard let order = try await store.find(id, on: database), let payment = try await store.payment(of: id, on: database) else {
+            throw OrderStore.notFound
+        }
+        if order.status == .paid, payment.status == .captured { return order }
+        guard order.status == .authorized, payment.status == .authorized, let reference = payment.providerReference,
+            let provider = providers[payment.provider]
+        else {
+            throw Problem(.conflict, slug: "not-capturable", title: "Nothing to capture",
+                          detail: "Only an authorized order's payment can be captured; this order is \(order.status.rawValue).")
+        }
+        // The intent first: should this request die after the provider captured, the job records it.
+        try await follow(Self.captureKind, id: payment.id.description, on: database)
+        do {
+            try await provider.capture(reference: reference, amount: Money(minorUnits: payment.authorized, currency: payment.currency), idempotencyKey: "capture-\(payment.id)")
+        } catch {
+            throw Self.providerProblem(error)
+        }
+        try await recordCaptured(payment, of: order)
+        return try await reread(id)
+    }
+
+    /// Records a capture the provider confirmed: the order becomes paid, or, when it was
+    /// cancelled meanwhile, the captured money is refunded.
+    func recordCaptured(_ payment: Payment, of order: Order) async throws {
+        try await database.transaction { db in
+            let now = clock.now()
+            _ = try await store.recordCapture(payment.id, at: now, on: db)
+            if try await store.transition(order.id, from: .authorized, by: .captured, at: now, on: db) {
+                try await event("order.paid", order, status: .paid, amount: payment.authorized, on: db)
+            } else if try await store.find(order.id, on: db)?.status == .cancelled {
+                try await refundCapture(of: order.id, on: db)
+            }
+        }
+    }
+
+    /// Finishes a capture whose answer was lost (or whose request died): asks the provider with
+    /// the same key and records what it says.
+    func finishCapture(_ paymentID: ID<Payment>) async throws {
+        guard let payment = try await store.payment(paymentID, on: database), payment.status == .authorized,
+            let order = try await store.find(payment.orderID, on: database), let reference = payment.providerReference
+        else { return }
+        guard let provider = providers[payment.provider] else {
+            throw JobFailure.retry("the payment's provider \(payment.provider) is not enabled on this node")
+        }
+        if order.status == .authorized {
+            do {
+                try await provider.capture(
+                    reference: reference, amount: Money(minorUnits: payment.authorized, currency: payment.currency),
+                    idempotencyKey: "capture-\(payment.id)")
+            } catch .timeout {
+                throw JobFailure.retry("the provider did not answer the capture")
+            } catch {
+                throw JobFailure.permanent("the provider refused the capture: \(error)")
+            }
+            try await recordCaptured(payment, of: order)
+        } else if case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)") {
+            // Cancelled meanwhile, and the capture did go through: record it and refund it.
+            try await recordCaptured(payment, of: order)
+        }
+    }
+
+    func lookupOrRetry(_ provider: any PaymentProvider, _ key: String) async throws -> ProviderRecord? {
+        do {
+            return try await provider.lookup(idempotencyKey: key)
+        } catch {
+            throw JobFailure.retry("the provider did not answer the lookup: \(error)")
+        }
+    }
+
+    // MARK: Jobs
+
+    struct Target: Decodable { let id: String }
+
+    /// Gives back what the provider holds for a payment we gave up (failed or voided): a
+    /// capture is refunded, an open authorization voided, each with its own key. Nothing when
+    /// the provider never approved it.
+    func release(_ paymentID: ID<Payment>) async throws {
+        guard let payment = try await store.payment(paymentID, on: database), payment.status == .failed || payment.status == .voided,
+            payment.captured == 0
+        else { return }
+        guard let provider = providers[payment.provider] else {
+            throw JobFailure.retry("the payment's provider \(payment.provider) is not enabled on this node")
+        }
+        guard case .succeeded(let reference)? = try await lookupOrRetry(provider, "authorize-\(payment.id)") else { return }
+        var captured = false
+        if case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)") { captured = true }
+        if !captured {
+            guard payment.status == .failed else { return }
+            do {
+                try await provider.void(reference: reference, idempotencyKey: "release-void-\(payment.id)")
+            } catch .timeout {
+                throw JobFailure.retry("the provider did not answer the void")
+            } catch {
+                // Refused: a capture may have landed since the look; refund it then.
+                guard case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)") else {
+                    throw JobFailure.permanent("the provider refused to void an authorization given up: \(error)")
+                }
+                captured = true
+            }
+        }
+        var refund: (id: ID<Refund>, reference: String)?
+        if captured {
+            do {
+                let refundReference = try await provider.refund(
+                    reference: reference, amount: Money(minorUnits: payment.amount, currency: payment.currency),
+                    idempotencyKey: "release-refund-\(payment.id)")
+                refund = (ids.make(), refundReference)
+            } catch .timeout {
+                throw JobFailure.retry("the provider did not answer the refund")
+            } catch {
+                throw JobFailure.permanent("the provider refused to refund a capture given up: \(error)")
+            }
+        }
+        try await database.transaction { db in
+            try await store.recordRelease(payment, reference: reference, refund: refund, at: clock.now(), on: db)
+        }
+        logger.notice("Gave back money the provider took for a payment that had been given up", metadata: ["payment": "\(payment.id)"])
+    }
+
+    /// The jobs that finish what a request or a dead process left: pending payments, voids of
+    /// cancelled orders, pending refunds.
+    var jobKinds: [JobKind] {
+        let patient = JobKind.exponential(base: 10, cap: 1800)
+        return [
+            JobKind(Self.reconcileKind, maxAttempts: 30, backoff: patient) { job in
+                guard let id = ID<Payment>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a payment id") }
+                try await reconcile(id)
+            },
+            JobKind(Self.voidKind, maxAttempts: 30, backoff: patient) { job in
+                guard let id = ID<Payment>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a payment id") }
+                try await voidAuthorization(id)
+            },
+            JobKind(Self.releaseKind, maxAttempts: 30, backoff: patient) { job in
+                guard let id = ID<Payment>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a payment id") }
+                try await release(id)
+            },
+            JobKind(Self.captureKind, maxAttempts: 30, backoff: patient) { job in
+                guard let id = ID<Payment>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a payment id") }
+                try await finishCapture(id)
+            },
+            JobKind(Self.refundKind, maxAttempts: 30, backoff: patient) { job in
+                guard let id = ID<Refund>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a refund id") }
+                guard let refund = try await store.refund(id, on: database) else { return }
+                if refund.status == .failed, refund.requestKey == Self.cancellationRefund {
+                    // Money of a cancelled order the provider would not give back: a person decides.
+                    throw JobFailure.permanent("the provider refused to refund the cancelled order's payment")
+                }
+                guard refund.status == .pending else { return }
+                guard let order = try await store.find(refund.orderID, on: database) else { return }
+                do {
+                    let settled = try await settle(refund, of: order)
+                    if settled.status == .pending { throw JobFailure.retry("the provider did not answer the refund") }
+                } catch let problem as Problem {
+                    throw JobFailure.permanent("the provider refused the refund: \(problem.detail ?? problem.title)")
+                }
+            },
+        ]
+    }
+}
