@@ -25,9 +25,15 @@ struct AccountStore: Sendable {
         try await db.queryFirst("SELECT * FROM users WHERE id = \(id)").map(Self.decode)?.user
     }
 
-    /// Users matching `condition`, by id (creation order).
-    func list(where condition: SQL, limit: Int, on db: any SQLExecutor) async throws -> [User] {
-        try await db.query("SELECT * FROM users WHERE \(condition) ORDER BY id LIMIT \(limit)").map { try Self.decode($0).user }
+    /// Customers (`staff` false) or staff and admins (`staff` true), by id (creation order),
+    /// after the id `after`; `email` picks one by address.
+    func list(staff: Bool, email: String? = nil, after: String?, limit: Int, on db: any SQLExecutor) async throws -> [User] {
+        var conditions: [SQL] = [staff ? "role <> 'customer'" : "role = 'customer'"]
+        if let after { conditions.append("id > \(after)") }
+        if let email { conditions.append("email = \(email)") }
+        return try await db.query("""
+            SELECT * FROM users WHERE \(SQL.joined(conditions, separator: " AND ")) ORDER BY id LIMIT \(limit)
+            """).map { try Self.decode($0).user }
     }
 
     func updateName(_ name: String, of id: ID<User>, at now: Date, on db: any SQLExecutor) async throws -> User? {

@@ -60,4 +60,44 @@ struct AuditLog: Sendable {
                     \(entry.action), \(entry.target), \(entry.clientAddress), \(entry.requestID))
             """)
     }
+
+    /// Which entries the audit log page shows; newest first.
+    struct Filter: Sendable {
+        var actor: ID<User>?
+        var action: String?
+        var from: Date?
+        var to: Date?
+        /// The entry id a page continues below.
+        var before: String?
+        var limit: Int
+    }
+
+    /// An entry as the log holds it.
+    struct Recorded: Sendable {
+        let id: String
+        let occurredAt: String
+        let actorID: String?
+        let actorType: String?
+        let action: String
+        let target: String?
+        let clientAddress: String?
+        let requestID: String?
+    }
+
+    /// Up to `limit + 1` entries, as `Page` expects.
+    func entries(_ filter: Filter, on db: any SQLExecutor) async throws -> [Recorded] {
+        var conditions: [SQL] = []
+        if let before = filter.before { conditions.append("id < \(before)") }
+        if let actor = filter.actor { conditions.append("actor_id = \(actor)") }
+        if let action = filter.action { conditions.append("action = \(action)") }
+        if let from = filter.from { conditions.append("occurred_at >= \(Timestamp.string(from: from))") }
+        if let to = filter.to { conditions.append("occurred_at < \(Timestamp.string(from: to))") }
+        let clause: SQL = conditions.isEmpty ? "" : "WHERE " + SQL.joined(conditions, separator: " AND ")
+        return try await db.query("SELECT * FROM audit_log \(clause) ORDER BY id DESC LIMIT \(filter.limit + 1)").map { row in
+            Recorded(
+                id: try row.decode("id"), occurredAt: try row.decode("occurred_at"), actorID: try row.decode("actor_id"),
+                actorType: try row.decode("actor_type"), action: try row.decode("action"), target: try row.decode("target"),
+                clientAddress: try row.decode("client_address"), requestID: try row.decode("request_id"))
+        }
+    }
 }

@@ -20,7 +20,7 @@ struct PlatformRoutes {
 
         routes.get("/health/ready") { _, context in
             do {
-                try await withTimeout(.seconds(2)) { try await database.execute("SELECT 1") }
+                try await withTimeout(.seconds(2)) { try await DatabaseProbe(database: database).check() }
             } catch {
                 context.logger.warning("readiness check failed", metadata: ["error": "\(error)"])
                 throw Problem.unavailable("The database is not answering.")
