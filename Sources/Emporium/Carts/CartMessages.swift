@@ -112,8 +112,6 @@ extension CartRoutes {
         let amount: Int64
         let currency: String
     }
-
-    // MARK: Routes
 }
 
 /// A cart answer with its version as an ETag.
@@ -121,6 +119,12 @@ struct CartAnswer: ResponseGenerator {
     let status: HTTPResponse.Status
     let version: Int64
     let body: CartRoutes.CartResponse
+
+    init(_ priced: PricedCart, status: HTTPResponse.Status = .ok, secret: String? = nil) {
+        self.status = status
+        version = priced.cart.version
+        body = CartRoutes.CartResponse(priced.cart, quote: priced.quote, secret: secret)
+    }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = try context.responseEncoder.encode(body, from: request, context: context)

@@ -6,64 +6,39 @@ import Hummingbird
 
 /// `/v1/carts`: guests reach their cart with its secret in `X-Cart-Token`, customers with their
 /// access token. Anyone else's cart is 404, like one that does not exist. API keys have no
-/// carts (403).
+/// carts (403). Each route decodes and checks its input, finds the caller's cart and hands the
+/// work to `CartService`.
 struct CartRoutes {
     static let tokenHeader = HTTPField.Name("X-Cart-Token")!
 
-    let database: any Database
-    let store: CartStore
-    let pricer: CartPricer
-    let inventory: InventoryStore
+    let service: CartService
     let checkout: CheckoutService
     let providers: PaymentProviders
     let idempotency: Idempotency
     let authenticator: Authenticator
-    let clock: any WallClock
-    let ids: any IDGenerator
-
-    static let notFound = Problem.notFound("There is no such cart.")
-    static let noSuchItem = Problem.notFound("There is no such item in this cart.")
-    static let methodUnavailable = Problem(
-        .conflict, slug: "shipping-method-unavailable", title: "Shipping method unavailable",
-        detail: "This method does not ship this cart (currency, destination or weight); pick one of the cart's shipping options.")
-    static let notOpen = Problem(
-        .conflict, slug: "cart-not-open", title: "Cart not open",
-        detail: "This cart has been checked out or merged; start a new cart.")
-    static let stale = Problem(
-        .preconditionFailed, slug: "precondition-failed", title: "Cart changed",
-        detail: "The cart changed since the version given in If-Match; read it again.")
-
-    // MARK: Bodies
 
     func register(on routes: RouteRegistrar) {
         routes.on(.post, "/v1/carts", access: .anonymous) { request, context in
             try await create(request, context: context)
         }
         routes.on(.get, "/v1/carts/:id", access: .anonymous) { request, context in
-            let cart = try await owned(request, context)
-            return try await answer(cart, on: database)
+            CartAnswer(try await service.priced(try await owned(request, context)))
         }
         routes.on(.post, "/v1/carts/:id/items", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
             let item = try Self.validated(try await request.decodeStrictJSON(as: ItemInput.self, context: context).value)
-            return try await change(cart, request) { cart, db in try await add(item, to: cart, on: db) }
+            return try await change(cart, .addItem(item), request)
         }
         routes.on(.patch, "/v1/carts/:id/items/:item_id", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
             let item: ID<CartItem> = try context.pathID("item_id", notFound: "There is no such item in this cart.")
             let quantity = try Self.quantity(try await request.decodeStrictJSON(as: QuantityInput.self, context: context).value.quantity)
-            return try await change(cart, request) { cart, db in
-                guard let line = try await store.items(of: cart, on: db).first(where: { $0.id == item }) else { throw Self.noSuchItem }
-                try await checkAvailability(of: line.variantID, sku: line.sku, quantity: quantity, backorder: line.backorder, on: db)
-                _ = try await store.setQuantity(quantity, item: item, cart: cart.id, at: clock.now(), on: db)
-            }
+            return try await change(cart, .setQuantity(item, quantity), request)
         }
         routes.on(.delete, "/v1/carts/:id/items/:item_id", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
             let item: ID<CartItem> = try context.pathID("item_id", notFound: "There is no such item in this cart.")
-            return try await change(cart, request) { cart, db in
-                guard try await store.deleteItem(item, cart: cart.id, on: db) else { throw Self.noSuchItem }
-            }
+            return try await change(cart, .removeItem(item), request)
         }
         routes.on(.put, "/v1/carts/:id/email", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
@@ -71,27 +46,18 @@ struct CartRoutes {
             var errors = FieldErrors()
             if let email = errors.required(input.email, "/email") { errors.add("/email", AccountRules.emailProblem(email)) }
             try errors.check()
-            return try await change(cart, request) { cart, db in
-                var cart = cart
-                cart.email = input.email.map(AccountRules.normalizedEmail)
-                try await save(cart, on: db)
-            }
+            return try await change(cart, .setEmail(input.email.map(AccountRules.normalizedEmail)), request)
         }
         routes.on(.put, "/v1/carts/:id/shipping-address", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
             let fields = try await request.decodeStrictJSON(as: AddressFields.self, context: context).value.normalized()
             let problems = fields.problems()
             guard problems.isEmpty else { throw Problem.validation(problems) }
-            return try await change(cart, request) { cart, db in
-                var cart = cart
-                cart.shippingAddress = fields
-                try await save(cart, on: db)
-            }
+            return try await change(cart, .setShippingAddress(fields), request)
         }
         routes.on(.get, "/v1/carts/:id/shipping-options", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
-            let quote = try await pricer.quote(cart, items: try await store.items(of: cart, on: database), on: database)
-            let options = try await pricer.options(for: cart, quote: quote, on: database).map { method, amount in
+            let options = try await service.shippingOptions(for: cart).map { method, amount in
                 ShippingOption(id: method.id.description, name: method.name, amount: amount, currency: method.currency.code)
             }
             return Page(options, limit: Int.max, id: \.id)
@@ -103,16 +69,10 @@ struct CartRoutes {
             let id = errors.required(input.shippingMethodID, "/shipping_method_id").flatMap(ID<ShippingMethod>.init)
             if input.shippingMethodID != nil, id == nil { errors.add("/shipping_method_id", "must be a shipping method id") }
             try errors.check()
-            // The cart's own totals decide whether the method applies: a method that cannot take it
-            // leaves the quote without one, and the change is rolled back.
-            return try await change(cart, request, check: { quote in
-                guard quote.shippingMethod != nil else { throw Self.methodUnavailable }
-            }) { cart, db in
-                guard let id, try await pricer.shipping.find(id, on: db) != nil else { throw Self.methodUnavailable }
-                var cart = cart
-                cart.shippingMethodID = id
-                try await save(cart, on: db)
-            }
+            guard let id else { throw CartService.methodUnavailable }
+            // The cart's own totals decide whether the method applies (the service refuses one
+            // that cannot take it).
+            return try await change(cart, .setShippingMethod(id), request)
         }
         routes.on(.put, "/v1/carts/:id/discount-code", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
@@ -120,20 +80,10 @@ struct CartRoutes {
             var errors = FieldErrors()
             errors.text(input.code, "/code", maximum: 40)
             try errors.check()
-            return try await change(cart, request, check: { quote in
-                if let refusal = quote.discountRefusal { throw refusal.problem }
-            }) { cart, db in
-                var cart = cart
-                cart.discountCode = input.code.map(DiscountStore.normalized)
-                try await save(cart, on: db)
-            }
+            return try await change(cart, .setDiscountCode(input.code.map(DiscountStore.normalized)), request)
         }
         routes.on(.delete, "/v1/carts/:id/discount-code", access: .anonymous) { request, context in
-            try await change(try await owned(request, context), request) { cart, db in
-                var cart = cart
-                cart.discountCode = nil
-                try await save(cart, on: db)
-            }
+            try await change(try await owned(request, context), .setDiscountCode(nil), request)
         }
         routes.on(.post, "/v1/carts/:id/checkout", access: .anonymous) { request, context in
             try await checkOut(request, context: context)
@@ -158,47 +108,20 @@ struct CartRoutes {
         return SecretToken.digest(token) == hash
     }
 
+    /// The cart the request names, read once for the whole request.
     private func owned(_ request: Request, _ context: AppRequestContext) async throws -> Cart {
         let id: ID<Cart> = try context.pathID(notFound: "There is no such cart.")
         let user = try await caller(request)
-        guard let cart = try await store.find(id, on: database), owns(cart, user: user, request: request) else { throw Self.notFound }
+        guard let cart = try await service.find(id), owns(cart, user: user, request: request) else { throw CartService.notFound }
         return cart
     }
 
-    // MARK: Changing a cart
-
-    /// Runs `body` on the caller's open cart in one transaction, moves the version on and
-    /// answers the cart as it now is, read in the same transaction so that the answer always
-    /// shows the change; `check` may refuse the priced result, which undoes the change.
     /// `If-Match: "vN"` makes the change conditional.
-    private func change(
-        _ owned: Cart, _ request: Request, check: (@Sendable (CartQuote) throws -> Void)? = nil,
-        _ body: @Sendable @escaping (Cart, any SQLExecutor) async throws -> Void
-    ) async throws -> CartAnswer {
-        let expected = ETag.precondition(request)
-        return try await database.transaction { db in
-            guard let cart = try await store.claim(owned.id, expectedVersion: expected, at: clock.now(), on: db) else {
-                throw try await store.find(owned.id, on: db)?.status == .open ? Self.stale : Self.notOpen
-            }
-            try await body(cart, db)
-            return try await answer(cart, check: check, on: db)
-        }
+    private func change(_ cart: Cart, _ change: CartService.Change, _ request: Request) async throws -> CartAnswer {
+        CartAnswer(try await service.change(cart, change, expectedVersion: ETag.precondition(request)))
     }
 
-    private func save(_ cart: Cart, on db: any SQLExecutor) async throws {
-        var cart = cart
-        cart.updatedAt = clock.now()
-        try await store.save(cart, on: db)
-    }
-
-    private func answer(
-        _ cart: Cart, status: HTTPResponse.Status = .ok, check: ((CartQuote) throws -> Void)? = nil, on db: any SQLExecutor
-    ) async throws -> CartAnswer {
-        guard let current = try await store.find(cart.id, on: db) else { throw Self.notFound }
-        let quote = try await pricer.quote(current, items: try await store.items(of: current, on: db), on: db)
-        try check?(quote)
-        return CartAnswer(status: status, version: current.version, body: CartResponse(current, quote: quote))
-    }
+    // MARK: Input
 
     static func quantity(_ quantity: Int64?) throws -> Int64 {
         var errors = FieldErrors()
@@ -210,65 +133,13 @@ struct CartRoutes {
     }
 
     /// An item to add, checked before any database work.
-    struct ValidItem: Sendable {
-        let input: ItemInput
-        let quantity: Int64
-    }
-
-    static func validated(_ input: ItemInput) throws -> ValidItem {
+    static func validated(_ input: ItemInput) throws -> CartService.NewItem {
         var errors = FieldErrors()
         if input.variantID == nil, input.sku == nil { errors.add("/variant_id", "name the variant by variant_id or sku") }
         if let text = input.variantID, ID<Variant>(text) == nil { errors.add("/variant_id", "must be a variant id") }
         try errors.check()
-        return ValidItem(input: input, quantity: try quantity(input.quantity))
-    }
-
-    private func add(_ item: ValidItem, to cart: Cart, on db: any SQLExecutor) async throws {
-        let input = item.input
-        let quantity = item.quantity
-        let selector: SQL = input.variantID.map { "v.id = \($0)" } ?? "v.sku = \(input.sku ?? "")"
-        guard let row = try await db.queryFirst("""
-            SELECT v.id, v.sku, v.title AS variant_title, v.backorder, p.title, p.status, pr.amount
-            FROM variants v JOIN products p ON p.id = v.product_id
-            LEFT JOIN prices pr ON pr.variant_id = v.id AND pr.currency = \(cart.currency.code)
-            WHERE \(selector)
-            """), try row.decode("status", as: String.self) == "active"
-        else {
-            throw Problem.validation([.init(pointer: input.variantID != nil ? "/variant_id" : "/sku", detail: "names no variant for sale")])
-        }
-        guard let price: Int64 = try row.decode("amount") else {
-            throw Problem(.conflict, slug: "currency-mismatch", title: "No price in this currency",
-                          detail: "This variant has no price in \(cart.currency.code), the cart's currency.")
-        }
-        let variant: ID<Variant> = try row.decode("id")
-        let sku: String = try row.decode("sku")
-        let existing = try await store.items(of: cart, on: db)
-        let already = existing.first { $0.variantID == variant }?.quantity ?? 0
-        if already == 0, existing.count >= CartStore.maximumLines {
-            throw Problem.validation([.init(pointer: "/variant_id", detail: "a cart holds at most \(CartStore.maximumLines) lines")])
-        }
-        let total = already + quantity
-        guard total <= CartStore.maximumQuantity else {
-            throw Problem.validation([.init(pointer: "/quantity", detail: "the line would exceed \(CartStore.maximumQuantity)")])
-        }
-        try await checkAvailability(of: variant, sku: sku, quantity: total, backorder: try row.decode("backorder", as: String.self) == "allow", on: db)
-        let productTitle: String = try row.decode("title")
-        let variantTitle: String = try row.decode("variant_title")
-        try await store.upsert(
-            cart: cart.id, id: ids.make(), variant: variant, quantity: total, sku: sku,
-            title: variantTitle.isEmpty ? productTitle : "\(productTitle) – \(variantTitle)", unitPrice: price,
-            at: clock.now(), on: db)
-    }
-
-    /// Refuses more than is available now. Advisory only: checkout reserves for real.
-    private func checkAvailability(of variant: ID<Variant>, sku: String, quantity: Int64, backorder: Bool, on db: any SQLExecutor) async throws {
-        guard !backorder else { return }
-        let available = try await inventory.available(of: variant, on: db)
-        guard quantity <= available else {
-            throw Problem(.conflict, slug: "out-of-stock", title: "Out of stock",
-                          detail: "Only \(available) of \(sku) (variant \(variant)) are available; \(quantity) were asked for.",
-                          errors: [.init(pointer: "/quantity", detail: "\(available) available")])
-        }
+        let quantity = try quantity(input.quantity)
+        return CartService.NewItem(variant: input.variantID.map { .id($0) } ?? .sku(input.sku ?? ""), quantity: quantity)
     }
 
     // MARK: Creating and merging
@@ -281,86 +152,22 @@ struct CartRoutes {
         if input.mergeCartID != nil, mergeID == nil { errors.add("/merge_cart_id", "must be a cart id") }
         try errors.check()
         guard let currency else { throw Problem.internalError }
-        let user = try await caller(request)
-        let now = clock.now()
-        guard let user else {
+        guard let user = try await caller(request) else {
             guard mergeID == nil else {
                 throw Problem.validation([.init(pointer: "/merge_cart_id", detail: "only a signed-in customer can merge a cart")])
             }
-            let secret = SecretToken.make()
-            let cart = Cart(
-                id: ids.make(), secretHash: SecretToken.digest(secret), userID: nil, currency: currency, email: nil,
-                shippingAddress: nil, shippingMethodID: nil, discountCode: nil, status: .open, version: 1,
-                createdAt: now, updatedAt: now)
-            try await store.insert(cart, on: database)
-            // Answered from what was written: an empty cart has nothing to look up.
-            let quote = try await pricer.quote(cart, items: [], on: database)
-            return CartAnswer(status: .created, version: cart.version, body: CartResponse(cart, quote: quote, secret: secret))
+            let (priced, secret) = try await service.createGuestCart(currency: currency)
+            return CartAnswer(priced, status: .created, secret: secret)
         }
         var guest: Cart?
         if let mergeID {
-            guard let found = try await store.find(mergeID, on: database), found.userID == nil,
-                owns(found, user: user, request: request)
+            guard let found = try await service.find(mergeID), found.userID == nil, owns(found, user: user, request: request)
             else { throw Problem.notFound("There is no such guest cart (send its secret in X-Cart-Token).") }
-            guard found.status == .open else { throw Self.notOpen }
+            guard found.status == .open else { throw CartService.notOpen }
             guest = found
         }
-        do {
-            return try await database.transaction { db in
-                var created = false
-                var cart: Cart
-                if let existing = try await store.openCart(of: user.id, on: db) {
-                    cart = existing
-                } else if var adopted = guest {
-                    // No cart of their own yet: the guest cart becomes theirs.
-                    adopted.userID = user.id
-                    adopted.secretHash = nil
-                    adopted.email = adopted.email ?? user.email
-                    adopted.updatedAt = now
-                    try await store.save(adopted, on: db)
-                    return try await answer(adopted, on: db)
-                } else {
-                    cart = Cart(
-                        id: ids.make(), secretHash: nil, userID: user.id, currency: currency, email: user.email,
-                        shippingAddress: nil, shippingMethodID: nil, discountCode: nil, status: .open, version: 1,
-                        createdAt: now, updatedAt: now)
-                    try await store.insert(cart, on: db)
-                    created = true
-                }
-                if let guest {
-                    try await merge(guest, into: &cart, at: now, on: db)
-                }
-                return try await answer(cart, status: created ? .created : .ok, on: db)
-            }
-        } catch DatabaseError.uniqueViolation {
-            // Two first requests of one customer raced; the other made the cart.
-            throw Problem(.conflict, slug: "cart-exists", title: "Cart exists", detail: "A cart was just created for you; read it with POST /v1/carts again.")
-        }
-    }
-
-    /// Folds a guest cart into the customer's: quantities add up (to the line limit), and
-    /// what the customer's cart lacks (address, method, code) comes from the guest cart.
-    private func merge(_ guest: Cart, into cart: inout Cart, at now: Date, on db: any SQLExecutor) async throws {
-        guard guest.currency == cart.currency else {
-            throw Problem(.conflict, slug: "currency-mismatch", title: "Currencies differ",
-                          detail: "The guest cart is in \(guest.currency.code) and yours in \(cart.currency.code); they cannot be merged.")
-        }
-        let mine = try await store.items(of: cart, on: db)
-        for item in try await store.items(of: guest, on: db) {
-            let quantity = min(CartStore.maximumQuantity, item.quantity + (mine.first { $0.variantID == item.variantID }?.quantity ?? 0))
-            try await store.upsert(
-                cart: cart.id, id: ids.make(), variant: item.variantID, quantity: quantity, sku: item.sku, title: item.title,
-                unitPrice: item.unitPrice, at: now, on: db)
-        }
-        cart.shippingAddress = cart.shippingAddress ?? guest.shippingAddress
-        cart.shippingMethodID = cart.shippingMethodID ?? guest.shippingMethodID
-        cart.discountCode = cart.discountCode ?? guest.discountCode
-        cart.updatedAt = now
-        try await store.save(cart, on: db)
-        var merged = guest
-        merged.status = .merged
-        merged.updatedAt = now
-        try await store.save(merged, on: db)
+        let (priced, created) = try await service.openCart(for: user, currency: currency, merging: guest)
+        return CartAnswer(priced, status: created ? .created : .ok)
     }
 
     // MARK: Checkout

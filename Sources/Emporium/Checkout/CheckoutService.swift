@@ -6,10 +6,12 @@ import HTTPTypes
 /// Turns a cart into an order (DESIGN §3: the one place that orchestrates cart, inventory,
 /// pricing, payment, order and events).
 ///
-/// One transaction re-prices the cart, reserves stock, takes the discount use, numbers and
-/// writes the order and marks the cart converted. Only after it commits is the payment
-/// authorized, so no database lock is held while the provider thinks. A decline cancels the
-/// order and gives everything back in a second transaction.
+/// The cart is read, checked and priced first, without the writer. Then one transaction marks
+/// the cart converted (only if it is still the version that was priced), reserves stock,
+/// numbers and writes the order and takes the discount use; a cart changed meanwhile is read
+/// and priced again. Only after the transaction commits is the payment authorized, so no
+/// database lock is held while the provider thinks. A decline cancels the order and gives
+/// everything back in a second transaction.
 struct CheckoutService: Sendable {
     let database: any Database
     let carts: CartStore
@@ -17,6 +19,7 @@ struct CheckoutService: Sendable {
     let orders: OrderStore
     let inventory: InventoryStore
     let discounts: DiscountStore
+    let payments: PaymentStore
     let service: OrderService
     /// How long an order waits for its payment before its stock is released.
     let reservationTimeout: TimeInterval
@@ -32,10 +35,16 @@ struct CheckoutService: Sendable {
         var payment: PaymentInput?
     }
 
-    /// Why a checkout stopped before anything was written.
-    private enum Refusal: Error {
-        /// Prices moved since the lines were added: the new ones, to write into the cart.
-        case pricesChanged([(ID<CartItem>, Int64)], skus: [String])
+    private typealias Placed = (order: Order, lines: [OrderLine], payment: Payment)
+
+    /// A cart checked and priced for an order.
+    private struct Priced: Sendable {
+        let cart: Cart
+        let items: [CartItem]
+        let quote: CartQuote
+        let method: ShippingMethod
+        let address: AddressFields
+        let email: String
     }
 
     /// Places the order and asks for the money; the answer is what the client gets (and what
@@ -50,26 +59,13 @@ struct CheckoutService: Sendable {
         if let earlier = try await orders.order(checkoutKey: requestKey, cart: cart.id, on: database) {
             return try await resume(earlier, provider: provider, token: token, path: path)
         }
-        let placed: (order: Order, lines: [OrderLine], payment: Payment)
-        do {
-            placed = try await database.transaction { db in
-                try await createOrder(
-                    from: cart, expectedVersion: expectedVersion, provider: provider.name, requestKey: requestKey, on: db)
-            }
-        } catch Refusal.pricesChanged(let changes, let skus) {
-            try await database.transaction { db in
-                for (item, price) in changes { try await carts.reprice(item, to: price, at: clock.now(), on: db) }
-                try await carts.touch(cart.id, at: clock.now(), on: db)
-            }
-            throw Problem(.conflict, slug: "price-changed", title: "Prices changed",
-                          detail: "Prices of \(skus.joined(separator: ", ")) changed since they were added; the cart shows the new ones. Review it and check out again.")
-        }
+        let placed = try await place(cart, expectedVersion: expectedVersion, provider: provider.name, requestKey: requestKey)
         return try await pay(placed.order, lines: placed.lines, payment: placed.payment, provider: provider, token: token, path: path)
     }
 
     /// Answers a checkout whose order an earlier attempt made.
     private func resume(_ order: Order, provider: any PaymentProvider, token: String, path: String) async throws -> Idempotency.Stored {
-        guard let payment = try await orders.payment(of: order.id, on: database) else { throw OrderStore.notFound }
+        guard let payment = try await payments.payment(of: order.id, on: database) else { throw OrderStore.notFound }
         let lines = try await orders.lines(of: order.id, on: database)
         switch payment.status {
         case .pending where order.status == .pending:
@@ -115,16 +111,42 @@ struct CheckoutService: Sendable {
             path: path)
     }
 
-    private func createOrder(
-        from cart: Cart, expectedVersion: Int64?, provider: String, requestKey: String, on db: any SQLExecutor
-    ) async throws -> (order: Order, lines: [OrderLine], payment: Payment) {
-        let now = clock.now()
-        // Claiming the cart first serialises checkouts of one cart: the losers stop here.
-        guard let cart = try await carts.claim(cart.id, expectedVersion: expectedVersion, converting: true, at: now, on: db) else {
-            throw try await carts.find(cart.id, on: db)?.status == .open ? CartRoutes.stale : CartRoutes.notOpen
-        }
-        let items = try await carts.items(of: cart, on: db)
+    // MARK: Placing the order
 
+    /// Checks and prices the cart from reads, then writes the order if the cart is still as it
+    /// was read; read again when it changed meanwhile, and in the end checked under the writer.
+    private func place(_ cart: Cart, expectedVersion: Int64?, provider: String, requestKey: String) async throws -> Placed {
+        var current = cart
+        for _ in 0..<CartService.optimisticAttempts {
+            try Self.checkOpen(current, expectedVersion: expectedVersion)
+            let priced = try await check(current, items: try await carts.items(of: current, on: database), on: database)
+            let placed = try await database.transaction { db -> Placed? in
+                // Converting the cart first serialises checkouts of one cart: the losers stop here.
+                guard try await carts.convert(current.id, ifAt: current.version, at: clock.now(), on: db) else { return nil }
+                return try await write(priced, provider: provider, requestKey: requestKey, on: db)
+            }
+            if let placed { return placed }
+            guard let fresh = try await carts.find(current.id, on: database) else { throw CartService.notFound }
+            current = fresh
+        }
+        return try await database.transaction { db in
+            guard let locked = try await carts.findLocked(cart.id, on: db) else { throw CartService.notFound }
+            try Self.checkOpen(locked, expectedVersion: expectedVersion)
+            let priced = try await check(locked, items: try await carts.items(of: locked, on: db), on: db)
+            guard try await carts.convert(locked.id, ifAt: locked.version, at: clock.now(), on: db) else { throw CartService.stale }
+            return try await write(priced, provider: provider, requestKey: requestKey, on: db)
+        }
+    }
+
+    private static func checkOpen(_ cart: Cart, expectedVersion: Int64?) throws {
+        guard cart.status == .open else { throw CartService.notOpen }
+        if let expectedVersion, expectedVersion != cart.version { throw CartService.stale }
+    }
+
+    /// Whether the cart can become an order, priced. Lines whose price moved since they were
+    /// added are brought up to the catalog's and the checkout refused, so that the shopper
+    /// sees the new total first.
+    private func check(_ cart: Cart, items: [CartItem], on db: any SQLExecutor) async throws -> Priced {
         var missing = FieldErrors()
         if items.isEmpty { missing.add("/items", "the cart is empty") }
         if cart.email == nil { missing.add("/email", "set an e-mail address") }
@@ -148,10 +170,14 @@ struct CheckoutService: Sendable {
                           detail: "Some items can no longer be bought; remove them.", errors: unavailable.all)
         }
         if !changes.isEmpty {
+            try await database.transaction { db in
+                for (item, price) in changes { try await carts.reprice(item, to: price, at: clock.now(), on: db) }
+                try await carts.touch(cart.id, at: clock.now(), on: db)
+            }
             let skus = items.filter { item in changes.contains { $0.0 == item.id } }.map(\.sku)
-            throw Refusal.pricesChanged(changes, skus: skus)
+            throw Problem(.conflict, slug: "price-changed", title: "Prices changed",
+                          detail: "Prices of \(skus.joined(separator: ", ")) changed since they were added; the cart shows the new ones. Review it and check out again.")
         }
-
         let quote = try await pricer.quote(cart, items: items, on: db)
         if let refusal = quote.discountRefusal { throw refusal.problem }
         guard let method = quote.shippingMethod, let address = cart.shippingAddress, let email = cart.email else {
@@ -159,16 +185,24 @@ struct CheckoutService: Sendable {
                           detail: "The chosen shipping method no longer applies to this cart; choose another.",
                           errors: [.init(pointer: "/shipping_method", detail: "choose a shipping method that ships this cart")])
         }
+        return Priced(cart: cart, items: items, quote: quote, method: method, address: address, email: email)
+    }
 
+    /// The writes of a checkout, in the transaction that converted the cart: stock (in lock
+    /// order), the order with its lines and payment, the payment's follow-up, the discount use
+    /// and the event.
+    private func write(_ priced: Priced, provider: String, requestKey: String, on db: any SQLExecutor) async throws -> Placed {
+        let now = clock.now()
+        let (cart, items, quote) = (priced.cart, priced.items, priced.quote)
         let number = try await orders.nextNumber(on: db)
         let orderID: ID<Order> = ids.make()
         let locations = try await reserve(items, order: "#\(number)", at: now, on: db)
         let order = Order(
-            id: orderID, number: number, cartID: cart.id, userID: cart.userID, email: email, currency: cart.currency,
+            id: orderID, number: number, cartID: cart.id, userID: cart.userID, email: priced.email, currency: cart.currency,
             status: .pending, subtotal: quote.breakdown.subtotal, discount: quote.breakdown.discount,
             shipping: quote.breakdown.shipping, tax: quote.breakdown.tax, total: quote.breakdown.total,
             taxIncluded: quote.breakdown.taxIncluded, discountID: quote.discount?.id, discountCode: quote.discount?.code,
-            shippingMethodID: method.id, shippingMethodName: method.name, shippingAddress: address,
+            shippingMethodID: priced.method.id, shippingMethodName: priced.method.name, shippingAddress: priced.address,
             reservationExpiresAt: now.addingTimeInterval(reservationTimeout), placedAt: nil, cancelledAt: nil,
             cancelReason: nil, version: 1, createdAt: now, updatedAt: now)
         let lines = zip(items, quote.breakdown.lines).enumerated().map { index, pair in
@@ -183,11 +217,12 @@ struct CheckoutService: Sendable {
             id: ids.make(), orderID: orderID, provider: provider, providerReference: nil, status: .pending,
             currency: cart.currency, amount: order.total, authorized: 0, captured: 0, refunded: 0, failureCode: nil,
             capturedAt: nil)
-        try await orders.insert(order, lines: lines, payment: payment, checkoutKey: requestKey, at: now, on: db)
+        try await orders.insert(order, lines: lines, checkoutKey: requestKey, on: db)
+        try await payments.insert(payment, at: now, on: db)
         try await service.followPayment(payment, on: db)
         if let discount = quote.discount {
             do {
-                try await discounts.redeem(discount, order: orderID, customer: cart.userID?.description ?? email, at: now, on: db)
+                try await discounts.redeem(discount, order: orderID, customer: cart.userID?.description ?? priced.email, at: now, on: db)
             } catch let refusal as DiscountRefusal {
                 throw refusal.problem
             }
@@ -196,50 +231,21 @@ struct CheckoutService: Sendable {
         return (order, lines, payment)
     }
 
-    /// Reserves every line's stock at one location, variants in a fixed order so that two
-    /// checkouts never wait for each other's rows in opposite orders. Each reservation is one
-    /// conditional UPDATE, never read-then-write; back-ordered variants reserve nothing.
+    /// Reserves every line's stock at one location; back-ordered variants reserve nothing when
+    /// none is free. Out of stock refuses the whole checkout.
     private func reserve(_ items: [CartItem], order: String, at now: Date, on db: any SQLExecutor) async throws -> [ID<Variant>: ID<StockLocation>] {
-        var locations: [ID<Variant>: ID<StockLocation>] = [:]
-        var short = FieldErrors()
-        for (index, item) in items.enumerated().sorted(by: { $0.element.variantID.description < $1.element.variantID.description }) {
-            let quantity = item.quantity
-            var reserved = try await db.queryFirst("""
-                UPDATE inventory_levels SET reserved = reserved + \(quantity), updated_at = \(now)
-                WHERE variant_id = \(item.variantID) AND on_hand - reserved >= \(quantity) AND location_id = (
-                    SELECT location_id FROM inventory_levels
-                    WHERE variant_id = \(item.variantID) AND on_hand - reserved >= \(quantity) ORDER BY location_id LIMIT 1)
-                RETURNING location_id
-                """)
-            if reserved == nil {
-                // Another checkout may have taken the location chosen above; try each in turn.
-                for row in try await db.query("SELECT location_id FROM inventory_levels WHERE variant_id = \(item.variantID) ORDER BY location_id") {
-                    let location: String = try row.decode("location_id")
-                    reserved = try await db.queryFirst("""
-                        UPDATE inventory_levels SET reserved = reserved + \(quantity), updated_at = \(now)
-                        WHERE variant_id = \(item.variantID) AND location_id = \(location) AND on_hand - reserved >= \(quantity)
-                        RETURNING location_id
-                        """)
-                    if reserved != nil { break }
-                }
-            }
-            guard let reserved else {
-                if item.backorder { continue }
-                let available = try await inventory.available(of: item.variantID, on: db)
-                short.add("/items/\(index)", "\(item.sku) (variant \(item.variantID)): \(available) available, \(quantity) wanted")
-                continue
-            }
-            let location: ID<StockLocation> = try reserved.decode("location_id")
-            locations[item.variantID] = location
-            try await inventory.record(
-                InventoryMovement(
-                    id: ids.make(), variantID: item.variantID, locationID: location, onHandDelta: 0, reservedDelta: quantity,
-                    reason: "reserved", reference: "order \(order)", actor: nil, createdAt: now),
-                on: db)
-            try await inventory.noteLowStock(
-                of: item.variantID, sku: item.sku, taken: quantity, outbox: service.outbox, at: now, on: db)
+        let requests = items.map {
+            InventoryStore.StockRequest(variantID: $0.variantID, sku: $0.sku, quantity: $0.quantity, backorder: $0.backorder)
         }
-        if !short.all.isEmpty {
+        let (locations, shortages) = try await inventory.reserve(requests, reference: "order \(order)", at: now, on: db)
+        guard shortages.isEmpty else {
+            var short = FieldErrors()
+            for shortage in shortages {
+                let request = shortage.request
+                short.add(
+                    "/items/\(shortage.index)",
+                    "\(request.sku) (variant \(request.variantID)): \(shortage.available) available, \(request.quantity) wanted")
+            }
             throw Problem(.conflict, slug: "out-of-stock", title: "Out of stock",
                           detail: "Not enough stock for: " + short.all.map(\.detail).joined(separator: "; ") + ".",
                           errors: short.all)

@@ -35,17 +35,19 @@ struct Commerce {
         let discounts = DiscountStore(ids: ids)
         let carts = CartStore(cipher: cipher)
         let orders = OrderStore(cipher: cipher)
+        let payments = PaymentStore()
         let pricer = CartPricer(
             shipping: shipping, taxes: taxes, discounts: discounts, taxIncludedCurrencies: configuration.taxIncludedCurrencies,
             clock: clock)
         let service = OrderService(
-            database: database, store: orders, inventory: inventory, discounts: discounts, outbox: Outbox(ids: ids),
+            database: database, store: orders, payments: payments, carts: carts, inventory: inventory, discounts: discounts,
+            outbox: Outbox(ids: ids),
             audit: audit, jobs: jobs, providers: providers, captureAutomatically: configuration.paymentCapture == .automatic,
             clock: clock, ids: ids, logger: logger)
         let timeout = configuration.reservationTimeout
         let checkout = CheckoutService(
             database: database, carts: carts, pricer: pricer, orders: orders, inventory: inventory, discounts: discounts,
-            service: service,
+            payments: payments, service: service,
             reservationTimeout: TimeInterval(timeout.components.seconds),
             clock: clock, ids: ids)
         orderService = service
@@ -56,15 +58,15 @@ struct Commerce {
         shippingRoutes = ShippingRoutes(database: database, store: shipping, audit: audit, clock: clock, ids: ids)
         taxRoutes = TaxRateRoutes(database: database, store: taxes, audit: audit, clock: clock, ids: ids)
         discountRoutes = DiscountRoutes(database: database, store: discounts, audit: audit, clock: clock, ids: ids)
-        orderRoutes = OrderRoutes(database: database, store: orders, service: service)
+        orderRoutes = OrderRoutes(service: service)
         adminOrderRoutes = AdminOrderRoutes(
-            database: database, store: orders, service: service, inventory: inventory, idempotency: idempotency, audit: audit,
-            catalogCache: catalogCache, clock: clock, ids: ids)
+            database: database, service: service, idempotency: idempotency, audit: audit, catalogCache: catalogCache)
         salesReport = SalesReportRoutes(database: database, clock: clock)
+        let cartService = CartService(database: database, store: carts, pricer: pricer, inventory: inventory, clock: clock, ids: ids)
         makeCartRoutes = { authenticator in
             CartRoutes(
-                database: database, store: carts, pricer: pricer, inventory: inventory, checkout: checkout, providers: providers,
-                idempotency: idempotency, authenticator: authenticator, clock: clock, ids: ids)
+                service: cartService, checkout: checkout, providers: providers, idempotency: idempotency,
+                authenticator: authenticator)
         }
         // Sweep a few times per reservation period, at most every 30 seconds.
         sweeper = ReservationSweeper(

@@ -10,7 +10,6 @@ struct InventoryRoutes {
     let database: any Database
     let store: InventoryStore
     let audit: AuditLog
-    let outbox: Outbox
     let cache: CatalogCache
     let idempotency: Idempotency
     let clock: any WallClock
@@ -80,16 +79,15 @@ struct InventoryRoutes {
             case updatedAt = "updated_at"
         }
 
-        /// `variant` is a row with the variant's `sku`, `product_id` and `low_stock_threshold`.
-        init(_ level: InventoryLevel, variant: SQLRow) throws {
+        init(_ level: InventoryLevel, variant: InventoryStore.StockVariant) {
             variantID = level.variantID.description
-            sku = try variant.decode("sku")
-            productID = try variant.decode("product_id")
+            sku = variant.sku
+            productID = variant.productID
             locationID = level.locationID.description
             onHand = level.onHand
             reserved = level.reserved
             available = level.available
-            lowStockThreshold = try variant.decode("low_stock_threshold")
+            lowStockThreshold = variant.lowStockThreshold
             updatedAt = Timestamp.string(from: level.updatedAt)
         }
     }
@@ -188,7 +186,8 @@ struct InventoryRoutes {
                 let response = try await adjust(input, by: context, on: db)
                 return Idempotency.Stored(status: .created, body: ByteBuffer(bytes: try JSONEncoder().encode(response)))
             }
-            cache.invalidate()
+            // The adjustment named its variant in the change log: show it here at once.
+            await cache.catchUp(on: database)
             return stored
         }
     }
@@ -215,24 +214,24 @@ struct InventoryRoutes {
         }
         guard errors.isEmpty, let location, let reason = input.reason else { throw Problem.validation(errors) }
 
-        let variantRow: SQLRow?
+        let variant: InventoryStore.StockVariant?
         if let sku = input.sku {
-            variantRow = try await db.queryFirst("SELECT id, sku, product_id, low_stock_threshold FROM variants WHERE sku = \(sku)")
+            variant = try await store.variant(sku: sku, on: db)
+        } else if let id = input.variantID.flatMap(ID<Variant>.init) {
+            variant = try await store.variant(id, on: db)
         } else {
-            variantRow = try await db.queryFirst(
-                "SELECT id, sku, product_id, low_stock_threshold FROM variants WHERE id = \(input.variantID.flatMap(ID<Variant>.init))")
+            variant = nil
         }
-        guard let variantRow else {
+        guard let variant else {
             throw Problem.validation([.init(pointer: input.sku != nil ? "/sku" : "/variant_id", detail: "names no variant")])
         }
         guard try await store.location(location, on: db) else {
             throw Problem.validation([.init(pointer: "/location_id", detail: "names no stock location")])
         }
-        let variant: ID<Variant> = try variantRow.decode("id")
         let change: InventoryStore.Change = input.delta.map { .delta($0) } ?? .count(input.count ?? 0)
-        let result = try await store.apply(
-            change, variant: variant, location: location, reason: reason, reference: input.reference,
-            actor: context.actor, at: clock.now(), on: db)
+        let result = try await store.adjust(
+            change, of: variant, at: location, reason: reason, reference: input.reference, actor: context.actor,
+            at: clock.now(), on: db)
         guard case .applied(let level, let movement) = result else {
             if case .insufficient(let available) = result {
                 throw Problem(.conflict, slug: "insufficient-stock", title: "Not enough stock",
@@ -240,68 +239,46 @@ struct InventoryRoutes {
             }
             throw Problem.internalError
         }
-        let sku: String = try variantRow.decode("sku")
-        if movement.onHandDelta < 0 {
-            try await store.noteLowStock(
-                of: variant, sku: sku, taken: -movement.onHandDelta, outbox: outbox, at: movement.createdAt, on: db)
-        }
         try await audit.record(
-            .init(actor: context.actor, action: "inventory.adjusted", target: "\(sku)@\(location)",
+            .init(actor: context.actor, action: "inventory.adjusted", target: "\(variant.sku)@\(location)",
                   origin: context.origin), on: db)
-        try await CatalogCache.announceChange(on: db)
-        return AdjustmentResponse(
-            level: try LevelResponse(level, variant: variantRow), movement: MovementResponse(movement))
+        return AdjustmentResponse(level: LevelResponse(level, variant: variant), movement: MovementResponse(movement))
     }
 
     private func levels(_ request: Request) async throws -> Page<LevelResponse> {
         let query = request.uri.queryParameters
         let page = try PageRequest(request, cursorFields: 2)
-        var conditions: [SQL] = []
+        var filter = InventoryStore.LevelFilter(limit: page.limit)
         var errors: [Problem.FieldError] = []
         if let text = query["location"] {
-            if let id = ID<StockLocation>(String(text)) { conditions.append("l.location_id = \(id)") }
+            if let id = ID<StockLocation>(String(text)) { filter.location = id }
             else { errors.append(.init(parameter: "location", detail: "must be a stock location id")) }
         }
-        if let sku = query["sku"] { conditions.append("v.sku = \(String(sku))") }
+        filter.sku = query["sku"].map(String.init)
         if let below = query["below_threshold"] {
             switch below {
-            case "true": conditions.append("l.on_hand - l.reserved <= v.low_stock_threshold")
+            case "true": filter.belowThreshold = true
             case "false": break
             default: errors.append(.init(parameter: "below_threshold", detail: "must be true or false"))
             }
         }
         guard errors.isEmpty else { throw Problem.validation(errors, detail: "The query has invalid parameters.") }
-        if let after = page.afterKeys {
-            conditions.append("(v.sku > \(after[0]) OR (v.sku = \(after[0]) AND l.location_id > \(after[1])))")
-        }
-        let filter: SQL = conditions.isEmpty ? "" : "WHERE " + SQL.joined(conditions, separator: " AND ")
-        let rows = try await database.query("""
-            SELECT l.*, v.sku, v.product_id, v.low_stock_threshold FROM inventory_levels l
-            JOIN variants v ON v.id = l.variant_id \(filter)
-            ORDER BY v.sku, l.location_id LIMIT \(page.limit + 1)
-            """)
-        let levels = try rows.map { row in try LevelResponse(InventoryStore.decodeLevel(row), variant: row) }
+        if let after = page.afterKeys { filter.after = (after[0], after[1]) }
+        let levels = try await store.levels(filter, on: database).map { LevelResponse($0, variant: $1) }
         return Page(levels, limit: page.limit, cursor: { KeysetCursor.encode([$0.sku, $0.locationID]) })
     }
 
     private func movements(_ request: Request) async throws -> Page<MovementResponse> {
         let query = request.uri.queryParameters
         let page = try PageRequest(request)
-        var conditions: [SQL] = []
-        if let after = page.after { conditions.append("m.id > \(after)") }
-        if let sku = query["sku"] { conditions.append("v.sku = \(String(sku))") }
+        var filter = InventoryStore.MovementFilter(after: page.after, limit: page.limit)
+        filter.sku = query["sku"].map(String.init)
         if let text = query["location"] {
             guard let id = ID<StockLocation>(String(text)) else {
                 throw Problem.validation([.init(parameter: "location", detail: "must be a stock location id")])
             }
-            conditions.append("m.location_id = \(id)")
+            filter.location = id
         }
-        let filter: SQL = conditions.isEmpty ? "" : "WHERE " + SQL.joined(conditions, separator: " AND ")
-        let rows = try await database.query("""
-            SELECT m.* FROM inventory_movements m LEFT JOIN variants v ON v.id = m.variant_id \(filter)
-            ORDER BY m.id LIMIT \(page.limit + 1)
-            """)
-        let movements = try rows.map { row in MovementResponse(try InventoryStore.decodeMovement(row)) }
-        return Page(movements, limit: page.limit, id: \.id)
+        return Page(try await store.movements(filter, on: database).map(MovementResponse.init), limit: page.limit, id: \.id)
     }
 }

@@ -36,10 +36,15 @@ struct InventoryMovement: Sendable {
     let createdAt: Date
 }
 
-/// The inventory tables. Levels change only through `apply`, which writes the ledger row in
-/// the same statement sequence, so the ledger always sums to the level.
+/// The inventory tables (`stock_locations`, `inventory_levels`, `inventory_movements`): the
+/// only code that writes them. Every change to a level writes its ledger row in the same
+/// transaction, so the ledger always sums to the level. Staff adjustments are here; what
+/// orders do to stock (reserve, release, ship) is in `InventoryStore+Orders.swift`.
 struct InventoryStore: Sendable {
     let ids: any IDGenerator
+
+    /// Low-stock events go out with the change that caused them.
+    var outbox: Outbox { Outbox(ids: ids) }
 
     // MARK: Locations
 
@@ -142,24 +147,11 @@ struct InventoryStore: Sendable {
             """).map(Self.decodeLevel)
     }
 
-    /// Available stock of one variant, over all locations.
-    /// Gives back `quantity` reserved units at a location; false when not that many were
-    /// reserved there.
-    func releaseReservation(
-        of variant: ID<Variant>, at location: ID<StockLocation>, quantity: Int64, now: Date, on db: any SQLExecutor
-    ) async throws -> Bool {
-        try await db.queryFirst("""
-            UPDATE inventory_levels SET reserved = reserved - \(quantity), updated_at = \(now)
-            WHERE variant_id = \(variant) AND location_id = \(location) AND reserved >= \(quantity)
-            RETURNING reserved
-            """) != nil
-    }
-
     /// Records `inventory.low_stock` when taking `taken` units just brought the variant's
     /// available stock to or below its threshold (it was above before), so one crossing makes
     /// one event.
     func noteLowStock(
-        of variant: ID<Variant>, sku: String, taken: Int64, outbox: Outbox, at now: Date, on db: any SQLExecutor
+        of variant: ID<Variant>, sku: String, taken: Int64, at now: Date, on db: any SQLExecutor
     ) async throws {
         guard let row = try await db.queryFirst("""
             SELECT v.low_stock_threshold AS threshold, CAST(COALESCE(SUM(l.on_hand - l.reserved), 0) AS BIGINT) AS available
@@ -186,6 +178,7 @@ struct InventoryStore: Sendable {
             payload: Payload(variantID: variant.description, sku: sku, available: available, threshold: threshold), at: now, on: db)
     }
 
+    /// Available stock of one variant, over all locations.
     func available(of variant: ID<Variant>, on db: any SQLExecutor) async throws -> Int64 {
         try await db.queryFirst("""
             SELECT CAST(COALESCE(SUM(on_hand - reserved), 0) AS BIGINT) AS available FROM inventory_levels

@@ -20,7 +20,7 @@ extension OrderService {
     func authorized(_ order: Order, payment: Payment, reference: String) async throws -> (Order, Payment) {
         // A payment given up meanwhile (declined elsewhere, cancelled as never authorized) is
         // not captured; whatever the provider holds for it goes back by a job.
-        guard let fresh = try await store.payment(payment.id, on: database) else { throw OrderStore.notFound }
+        guard let fresh = try await payments.payment(payment.id, on: database) else { throw OrderStore.notFound }
         if fresh.status == .failed || fresh.status == .voided { try await givenUp(order, payment) }
         // An order cancelled meanwhile is not captured: its authorization is voided instead.
         let stillPending = try await store.find(order.id, on: database)?.status == .pending
@@ -43,7 +43,9 @@ extension OrderService {
         var events: [OrderEvent] = [.paymentAuthorized]
         if captured { events.append(.captured) }
         let recorded = try await database.transaction { db -> Bool in
-            guard try await store.recordAuthorization(payment.id, reference: reference, captured: captured, at: now, on: db) else {
+            // The order first, as cancelling takes it, then its payment: never the other way round.
+            try await store.lock(order.id, on: db)
+            guard try await payments.recordAuthorization(payment.id, reference: reference, captured: captured, at: now, on: db) else {
                 return false
             }
             if try await store.transition(
@@ -63,7 +65,7 @@ extension OrderService {
             }
             return true
         }
-        guard let current = try await store.find(order.id, on: database), let settled = try await store.payment(of: order.id, on: database)
+        guard let current = try await store.find(order.id, on: database), let settled = try await payments.payment(of: order.id, on: database)
         else { throw OrderStore.notFound }
         if !recorded, settled.status == .pending { throw OrderStore.changed }
         if !recorded, settled.status == .failed || settled.status == .voided { try await givenUp(order, payment) }
@@ -87,7 +89,7 @@ extension OrderService {
     /// capture), the order cancelled when it was declined, or when the provider never saw it
     /// and the reservation has run out. Run by the reconcile job and by the sweeper.
     func reconcile(_ paymentID: ID<Payment>) async throws {
-        guard let payment = try await store.payment(paymentID, on: database), payment.status == .pending,
+        guard let payment = try await payments.payment(paymentID, on: database), payment.status == .pending,
             let order = try await store.find(payment.orderID, on: database)
         else { return }
         guard let provider = providers[payment.provider] else {
@@ -114,7 +116,7 @@ extension OrderService {
             // Cancelled before the provider confirmed anything: the payment has failed, and a
             // later look gives back an authorization that lands after all.
             try await database.transaction { db in
-                if try await store.recordPaymentFailure(of: order.id, code: "not_authorized", at: clock.now(), on: db) {
+                if try await payments.recordPaymentFailure(of: order.id, code: "not_authorized", at: clock.now(), on: db) {
                     try await follow(Self.releaseKind, id: payment.id.description, on: db, delay: 2 * Self.followUpDelay)
                 }
             }
@@ -132,7 +134,7 @@ extension OrderService {
     /// Captures the whole authorization of an authorized order. Safe to repeat: the provider
     /// sees one idempotency key per payment, and only one request moves the order to paid.
     func capture(_ id: ID<Order>) async throws -> Order {
-        guard let order = try await store.find(id, on: database), let payment = try await store.payment(of: id, on: database) else {
+        guard let order = try await store.find(id, on: database), let payment = try await payments.payment(of: id, on: database) else {
             throw OrderStore.notFound
         }
         if order.status == .paid, payment.status == .captured { return order }
@@ -158,7 +160,9 @@ extension OrderService {
     func recordCaptured(_ payment: Payment, of order: Order) async throws {
         try await database.transaction { db in
             let now = clock.now()
-            _ = try await store.recordCapture(payment.id, at: now, on: db)
+            // The order first, as cancelling takes it, then its payment: never the other way round.
+            try await store.lock(order.id, on: db)
+            _ = try await payments.recordCapture(payment.id, at: now, on: db)
             if try await store.transition(order.id, from: .authorized, by: .captured, at: now, on: db) {
                 try await event("order.paid", order, status: .paid, amount: payment.authorized, on: db)
             } else if try await store.find(order.id, on: db)?.status == .cancelled {
@@ -170,7 +174,7 @@ extension OrderService {
     /// Finishes a capture whose answer was lost (or whose request died): asks the provider with
     /// the same key and records what it says.
     func finishCapture(_ paymentID: ID<Payment>) async throws {
-        guard let payment = try await store.payment(paymentID, on: database), payment.status == .authorized,
+        guard let payment = try await payments.payment(paymentID, on: database), payment.status == .authorized,
             let order = try await store.find(payment.orderID, on: database), let reference = payment.providerReference
         else { return }
         guard let provider = providers[payment.provider] else {
@@ -209,7 +213,7 @@ extension OrderService {
     /// capture is refunded, an open authorization voided, each with its own key. Nothing when
     /// the provider never approved it.
     func release(_ paymentID: ID<Payment>) async throws {
-        guard let payment = try await store.payment(paymentID, on: database), payment.status == .failed || payment.status == .voided,
+        guard let payment = try await payments.payment(paymentID, on: database), payment.status == .failed || payment.status == .voided,
             payment.captured == 0
         else { return }
         guard let provider = providers[payment.provider] else {
@@ -246,7 +250,7 @@ extension OrderService {
             }
         }
         try await database.transaction { db in
-            try await store.recordRelease(payment, reference: reference, refund: refund, at: clock.now(), on: db)
+            try await payments.recordRelease(payment, reference: reference, refund: refund, at: clock.now(), on: db)
         }
         logger.notice("Gave back money the provider took for a payment that had been given up", metadata: ["payment": "\(payment.id)"])
     }
@@ -274,7 +278,7 @@ extension OrderService {
             },
             JobKind(Self.refundKind, maxAttempts: 30, backoff: patient) { job in
                 guard let id = ID<Refund>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a refund id") }
-                guard let refund = try await store.refund(id, on: database) else { return }
+                guard let refund = try await payments.refund(id, on: database) else { return }
                 if refund.status == .failed, refund.requestKey == Self.cancellationRefund {
                     // Money of a cancelled order the provider would not give back: a person decides.
                     throw JobFailure.permanent("the provider refused to refund the cancelled order's payment")

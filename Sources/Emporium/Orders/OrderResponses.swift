@@ -146,15 +146,10 @@ struct OrderResponse: ResponseEncodable, Sendable {
     }
 
     /// A page of orders (up to `limit + 1` rows, as `Page` expects) with their lines and payments.
-    static func page(_ orders: [Order], limit: Int, store: OrderStore, on db: any SQLExecutor) async throws -> Page<OrderResponse> {
-        let details = try await store.details(of: orders, on: db)
-        let answers = orders.map { OrderResponse($0, lines: details.lines[$0.id] ?? [], payment: details.payments[$0.id]) }
-        return Page(answers, limit: limit, id: \.id)
-    }
-
-    /// The order with its lines and payment read alongside.
-    static func load(_ order: Order, store: OrderStore, on db: any SQLExecutor) async throws -> OrderResponse {
-        OrderResponse(order, lines: try await store.lines(of: order.id, on: db), payment: try await store.payment(of: order.id, on: db))
+    static func page(
+        _ orders: [Order], limit: Int, lines: [ID<Order>: [OrderLine]], payments: [ID<Order>: Payment]
+    ) -> Page<OrderResponse> {
+        Page(orders.map { OrderResponse($0, lines: lines[$0.id] ?? [], payment: payments[$0.id]) }, limit: limit, id: \.id)
     }
 }
 

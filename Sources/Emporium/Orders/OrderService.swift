@@ -28,6 +28,8 @@ struct OrderService: Sendable {
 
     let database: any Database
     let store: OrderStore
+    let payments: PaymentStore
+    let carts: CartStore
     let inventory: InventoryStore
     let discounts: DiscountStore
     let outbox: Outbox
@@ -87,22 +89,16 @@ struct OrderService: Sendable {
     // MARK: Stock
 
     /// Gives back what the order's lines still hold, each line one conditional UPDATE and one
-    /// ledger row, in variant order like reservation.
+    /// ledger row, in the stock lock order.
     func releaseStock(of order: Order, on db: any SQLExecutor) async throws {
-        let now = clock.now()
-        for line in try await store.lines(of: order.id, on: db).sorted(by: { $0.variantID.description < $1.variantID.description }) {
-            guard let location = line.reservedLocationID, line.outstanding > 0 else { continue }
-            guard try await inventory.releaseReservation(of: line.variantID, at: location, quantity: line.outstanding, now: now, on: db)
-            else {
-                logger.error("Reservation of an order line was missing when released", metadata: ["order": "\(order.id)", "sku": "\(line.sku)"])
-                continue
-            }
-            try await inventory.record(
-                InventoryMovement(
-                    id: ids.make(), variantID: line.variantID, locationID: location, onHandDelta: 0,
-                    reservedDelta: -line.outstanding, reason: "released", reference: "order \(order.displayNumber)",
-                    actor: nil, createdAt: now),
-                on: db)
+        let held = try await store.lines(of: order.id, on: db).compactMap { line -> InventoryStore.StockChange? in
+            guard let location = line.reservedLocationID, line.outstanding > 0 else { return nil }
+            return InventoryStore.StockChange(
+                variantID: line.variantID, locationID: location, onHandDelta: 0, reservedDelta: -line.outstanding, sku: line.sku)
+        }
+        let missing = try await inventory.release(held, reference: "order \(order.displayNumber)", at: clock.now(), on: db)
+        for change in missing {
+            logger.error("Reservation of an order line was missing when released", metadata: ["order": "\(order.id)", "sku": "\(change.sku)"])
         }
     }
 
@@ -118,8 +114,8 @@ struct OrderService: Sendable {
             extra: ", cancelled_at = \(now), cancel_reason = \(reason), reservation_expires_at = NULL", on: db)
         else {
             // Cancelled otherwise meanwhile: a payment still pending has failed all the same.
-            if try await store.recordPaymentFailure(of: order.id, code: failureCode ?? reason, at: now, on: db),
-                failureCode == nil, let payment = try await store.payment(of: order.id, on: db)
+            if try await payments.recordPaymentFailure(of: order.id, code: failureCode ?? reason, at: now, on: db),
+                failureCode == nil, let payment = try await payments.payment(of: order.id, on: db)
             {
                 try await follow(Self.releaseKind, id: payment.id.description, on: db, delay: 2 * Self.followUpDelay)
             }
@@ -127,18 +123,14 @@ struct OrderService: Sendable {
         }
         try await releaseStock(of: order, on: db)
         try await discounts.release(order: order.id, on: db)
-        _ = try await store.recordPaymentFailure(of: order.id, code: failureCode ?? reason, at: now, on: db)
-        if failureCode == nil, let payment = try await store.payment(of: order.id, on: db) {
+        _ = try await payments.recordPaymentFailure(of: order.id, code: failureCode ?? reason, at: now, on: db)
+        if failureCode == nil, let payment = try await payments.payment(of: order.id, on: db) {
             // Given up without an answer from the provider: should the authorization still land
             // (a slow provider, a request in flight), a later look gives the money back.
             try await follow(Self.releaseKind, id: payment.id.description, on: db, delay: 2 * Self.followUpDelay)
         }
         // The shopper may try again, unless they have started another cart meanwhile.
-        try await db.execute("""
-            UPDATE carts SET status = 'open', version = version + 1, updated_at = \(now)
-            WHERE id = \(order.cartID) AND status = 'converted'
-              AND (user_id IS NULL OR NOT EXISTS (SELECT 1 FROM carts other WHERE other.user_id = carts.user_id AND other.status = 'open'))
-            """)
+        try await carts.reopen(order.cartID, at: now, on: db)
         if let failureCode {
             try await event("payment.failed", order, status: .cancelled, reason: failureCode, on: db)
         }
@@ -168,13 +160,13 @@ struct OrderService: Sendable {
             try await discounts.release(order: id, on: db)
             try await audit.record(.init(actor: actor, action: "order.cancelled", target: order.displayNumber, origin: origin), on: db)
             try await event("order.cancelled", order, status: .cancelled, reason: reason, on: db)
-            let payment = try await store.payment(of: id, on: db)
+            let payment = try await payments.payment(of: id, on: db)
             var refund: Refund?
             switch payment?.status {
             case .authorized?:
                 try await follow(Self.voidKind, id: payment!.id.description, on: db)
             case .captured? where payment!.captured > payment!.refunded:
-                refund = try await store.reserveRefund(
+                refund = try await payments.reserveRefund(
                     refundID, of: id, amount: payment!.captured - payment!.refunded, reason: "cancelled",
                     requestKey: Self.cancellationRefund, at: now, on: db)?.1
                 if refund != nil { try await follow(Self.refundKind, id: refundID.description, on: db) }
@@ -205,7 +197,7 @@ struct OrderService: Sendable {
 
     /// Releases the open authorization of a cancelled order. Safe to repeat.
     func voidAuthorization(_ paymentID: ID<Payment>) async throws {
-        guard let payment = try await store.payment(paymentID, on: database), payment.status == .authorized else { return }
+        guard let payment = try await payments.payment(paymentID, on: database), payment.status == .authorized else { return }
         guard let provider = providers[payment.provider], let reference = payment.providerReference else {
             throw JobFailure.retry("the payment's provider \(payment.provider) is not enabled on this node")
         }
@@ -220,22 +212,22 @@ struct OrderService: Sendable {
                 throw JobFailure.permanent("the provider refused to void the authorization: \(error)")
             }
             try await database.transaction { db in
-                _ = try await store.recordCapture(payment.id, at: clock.now(), on: db)
+                _ = try await payments.recordCapture(payment.id, at: clock.now(), on: db)
                 try await refundCapture(of: payment.orderID, on: db)
             }
             return
         }
-        _ = try await store.recordVoid(payment.id, at: clock.now(), on: database)
+        _ = try await payments.recordVoid(payment.id, at: clock.now(), on: database)
     }
 
     /// Reserves a refund of everything captured and not yet refunded of a cancelled order's
     /// payment, with its job; nothing when the money is already on its way back.
     func refundCapture(of order: ID<Order>, on db: any SQLExecutor) async throws {
-        guard let payment = try await store.payment(of: order, on: db), payment.captured > payment.refunded,
-            try await store.refund(requestKey: Self.cancellationRefund, of: order, on: db) == nil
+        guard let payment = try await payments.payment(of: order, on: db), payment.captured > payment.refunded,
+            try await payments.refund(requestKey: Self.cancellationRefund, of: order, on: db) == nil
         else { return }
         let refundID: ID<Refund> = ids.make()
-        if try await store.reserveRefund(
+        if try await payments.reserveRefund(
             refundID, of: order, amount: payment.captured - payment.refunded, reason: "cancelled",
             requestKey: Self.cancellationRefund, at: clock.now(), on: db) != nil
         {
@@ -251,7 +243,7 @@ struct OrderService: Sendable {
     /// not answer stays pending (answered 202) and its job finishes it. A retry with the same
     /// `requestKey` resumes the same refund, so it can never pay out twice.
     func refund(_ order: Order, amount: Int64, reason: String?, requestKey: String) async throws -> Refund {
-        if let earlier = try await store.refund(requestKey: requestKey, of: order.id, on: database) {
+        if let earlier = try await payments.refund(requestKey: requestKey, of: order.id, on: database) {
             return earlier.status == .pending ? try await settle(earlier, of: order) : earlier
         }
         let now = clock.now()
@@ -261,7 +253,7 @@ struct OrderService: Sendable {
             refund = try await reserve(refundID, of: order, amount: amount, reason: reason, requestKey: requestKey, at: now)
         } catch DatabaseError.uniqueViolation {
             // An overlapping attempt with the same key made it first: resume that one.
-            guard let earlier = try await store.refund(requestKey: requestKey, of: order.id, on: database) else { throw OrderStore.changed }
+            guard let earlier = try await payments.refund(requestKey: requestKey, of: order.id, on: database) else { throw OrderStore.changed }
             return earlier.status == .pending ? try await settle(earlier, of: order) : earlier
         }
         return try await settle(refund, of: order)
@@ -271,14 +263,14 @@ struct OrderService: Sendable {
         _ refundID: ID<Refund>, of order: Order, amount: Int64, reason: String?, requestKey: String, at now: Date
     ) async throws -> Refund {
         try await database.transaction { db -> Refund in
-            guard let (_, refund) = try await store.reserveRefund(
+            guard let (_, refund) = try await payments.reserveRefund(
                 refundID, of: order.id, amount: amount, reason: reason, requestKey: requestKey, at: now, on: db)
             else {
                 // An overlapping attempt with the same key may have taken the balance first.
-                if try await store.refund(requestKey: requestKey, of: order.id, on: db) != nil {
+                if try await payments.refund(requestKey: requestKey, of: order.id, on: db) != nil {
                     throw DatabaseError.uniqueViolation(constraint: "refunds_request_key")
                 }
-                let payment = try await store.payment(of: order.id, on: db)
+                let payment = try await payments.payment(of: order.id, on: db)
                 let refundable = payment.map { $0.captured - $0.refunded } ?? 0
                 throw Problem(.conflict, slug: "refund-exceeds-captured", title: "Refund too large",
                               detail: "At most \(refundable) minor units of this order can still be refunded.")
@@ -293,7 +285,7 @@ struct OrderService: Sendable {
     /// provider's refusal (after giving the amount back).
     @discardableResult
     func settle(_ refund: Refund, of order: Order) async throws -> Refund {
-        guard let payment = try await store.payment(refund.paymentID, on: database) else { throw OrderStore.notFound }
+        guard let payment = try await payments.payment(refund.paymentID, on: database) else { throw OrderStore.notFound }
         var settled = refund
         let reference: String
         do {
@@ -309,16 +301,16 @@ struct OrderService: Sendable {
             logger.warning("A refund's provider call did not finish; its job retries it", metadata: ["refund": "\(refund.id)"])
             return settled
         } catch {
-            _ = try await database.transaction { db in try await store.recordRefundFailed(refund, at: clock.now(), on: db) }
+            _ = try await database.transaction { db in try await payments.recordRefundFailed(refund, at: clock.now(), on: db) }
             throw Self.providerProblem(error)
         }
         try await database.transaction { db in
             let now = clock.now()
-            guard try await store.recordRefundSucceeded(refund.id, reference: reference, at: now, on: db) else { return }
+            guard try await payments.recordRefundSucceeded(refund.id, reference: reference, at: now, on: db) else { return }
             // The order's status follows the money where the state machine lets it (a cancelled
             // order stays cancelled).
             var status = order.status
-            if let current = try await store.find(order.id, on: db), let paid = try await store.payment(of: order.id, on: db) {
+            if let current = try await store.find(order.id, on: db), let paid = try await payments.payment(of: order.id, on: db) {
                 status = current.status
                 let event: OrderEvent = paid.refunded >= paid.captured ? .refunded : .partiallyRefunded
                 if let next = try? current.status.applying(event),

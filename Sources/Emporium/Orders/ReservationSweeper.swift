@@ -42,12 +42,11 @@ struct ReservationSweeper: Service {
         let now = clock.now()
         var released = 0
         while true {
-            let due = try await orders.list(
-                where: ["status = 'pending'", "reservation_expires_at <= \(now)"], limit: 100, on: database)
+            let due = try await orders.list(.init(reservationExpiredBy: now, limit: 100), on: database)
             if due.isEmpty { return released }
             let before = released
             for order in due.prefix(100) {
-                guard let payment = try await orders.payment(of: order.id, on: database) else { continue }
+                guard let payment = try await service.payments.payment(of: order.id, on: database) else { continue }
                 do {
                     try await service.reconcile(payment.id)
                 } catch let failure as JobFailure {

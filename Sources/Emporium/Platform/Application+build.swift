@@ -145,7 +145,7 @@ public func buildApplication(
         maxAge: configuration.catalogMaxAge
     ).register(on: registrar)
     InventoryRoutes(
-        database: database, store: core.inventory, audit: audit, outbox: Outbox(ids: dependencies.ids), cache: catalogCache,
+        database: database, store: core.inventory, audit: audit, cache: catalogCache,
         idempotency: core.idempotency, clock: dependencies.clock,
         ids: dependencies.ids
     ).register(on: registrar)

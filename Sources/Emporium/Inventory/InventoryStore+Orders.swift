@@ -1,0 +1,154 @@
+import EmporiumCore
+import EmporiumStorage
+import Foundation
+
+/// What orders do to stock: reserve it at checkout, give it back when an order is cancelled,
+/// take it off the shelf when lines ship. Each change is one conditional UPDATE (never
+/// read-then-write) and one ledger row.
+///
+/// Lock order: every path that changes several stock rows in one transaction changes them
+/// sorted by variant id, then location id. PostgreSQL locks a row at its UPDATE until commit,
+/// so two transactions that take rows in one order wait for each other but never deadlock
+/// (Saleor's `checkout/lock_objects.py` follows the same rule).
+///
+/// Each method also tells the storefront caches which variants' stock changed, in the same
+/// transaction, so no caller can forget it.
+extension InventoryStore {
+    /// A quantity of one variant an order wants reserved.
+    struct StockRequest: Sendable {
+        let variantID: ID<Variant>
+        let sku: String
+        let quantity: Int64
+        /// Back-ordered variants sell without stock: when none is free they reserve nothing.
+        let backorder: Bool
+    }
+
+    /// A request that could not be reserved: its index among the requests and what was free.
+    struct Shortage: Sendable {
+        let index: Int
+        let request: StockRequest
+        let available: Int64
+    }
+
+    /// A change to one stock row made for an order.
+    struct StockChange: Sendable {
+        let variantID: ID<Variant>
+        let locationID: ID<StockLocation>
+        let onHandDelta: Int64
+        let reservedDelta: Int64
+        let sku: String
+    }
+
+    static func lockOrder(_ a: (ID<Variant>, ID<StockLocation>), _ b: (ID<Variant>, ID<StockLocation>)) -> Bool {
+        a.0 != b.0 ? a.0 < b.0 : a.1 < b.1
+    }
+
+    /// Reserves every request at one location each, the first location (by id) with enough
+    /// free stock. Returns where each variant was reserved, and the requests that could not
+    /// be: the caller rolls the transaction back when there are any. Also records
+    /// `inventory.low_stock` for variants whose reservation crossed their threshold.
+    func reserve(
+        _ requests: [StockRequest], reference: String, at now: Date, on db: any SQLExecutor
+    ) async throws -> (locations: [ID<Variant>: ID<StockLocation>], shortages: [Shortage]) {
+        var locations: [ID<Variant>: ID<StockLocation>] = [:]
+        var shortages: [Shortage] = []
+        // Variant order (see the lock order above); within a variant, locations in id order.
+        for (index, request) in requests.enumerated().sorted(by: { $0.element.variantID < $1.element.variantID }) {
+            guard let location = try await reserveAtOneLocation(request, at: now, on: db) else {
+                if request.backorder { continue }
+                shortages.append(Shortage(
+                    index: index, request: request, available: try await available(of: request.variantID, on: db)))
+                continue
+            }
+            locations[request.variantID] = location
+            try await record(
+                InventoryMovement(
+                    id: ids.make(), variantID: request.variantID, locationID: location, onHandDelta: 0,
+                    reservedDelta: request.quantity, reason: "reserved", reference: reference, actor: nil, createdAt: now),
+                on: db)
+            try await noteLowStock(of: request.variantID, sku: request.sku, taken: request.quantity, at: now, on: db)
+        }
+        try await CatalogChanges.stockChanged(variantIDs: locations.keys, on: db)
+        return (locations, shortages)
+    }
+
+    private func reserveAtOneLocation(_ request: StockRequest, at now: Date, on db: any SQLExecutor) async throws -> ID<StockLocation>? {
+        let variant = request.variantID
+        let quantity = request.quantity
+        if let row = try await db.queryFirst("""
+            UPDATE inventory_levels SET reserved = reserved + \(quantity), updated_at = \(now)
+            WHERE variant_id = \(variant) AND on_hand - reserved >= \(quantity) AND location_id = (
+                SELECT location_id FROM inventory_levels
+                WHERE variant_id = \(variant) AND on_hand - reserved >= \(quantity) ORDER BY location_id LIMIT 1)
+            RETURNING location_id
+            """) {
+            return try row.decode("location_id")
+        }
+        // Another checkout may have taken the location chosen above; try each in turn.
+        for row in try await db.query("SELECT location_id FROM inventory_levels WHERE variant_id = \(variant) ORDER BY location_id") {
+            let location: ID<StockLocation> = try row.decode("location_id")
+            if try await db.queryFirst("""
+                UPDATE inventory_levels SET reserved = reserved + \(quantity), updated_at = \(now)
+                WHERE variant_id = \(variant) AND location_id = \(location) AND on_hand - reserved >= \(quantity)
+                RETURNING location_id
+                """) != nil {
+                return location
+            }
+        }
+        return nil
+    }
+
+    /// Gives back reserved units (each change's `reservedDelta` is negative), in lock order.
+    /// Returns the changes that found fewer units reserved than they give back, which are
+    /// skipped: the caller reports them.
+    func release(_ changes: [StockChange], reference: String, at now: Date, on db: any SQLExecutor) async throws -> [StockChange] {
+        var missing: [StockChange] = []
+        for change in changes.sorted(by: { Self.lockOrder(($0.variantID, $0.locationID), ($1.variantID, $1.locationID)) }) {
+            let quantity = -change.reservedDelta
+            guard try await db.queryFirst("""
+                UPDATE inventory_levels SET reserved = reserved - \(quantity), updated_at = \(now)
+                WHERE variant_id = \(change.variantID) AND location_id = \(change.locationID) AND reserved >= \(quantity)
+                RETURNING reserved
+                """) != nil
+            else {
+                missing.append(change)
+                continue
+            }
+            try await record(
+                InventoryMovement(
+                    id: ids.make(), variantID: change.variantID, locationID: change.locationID, onHandDelta: 0,
+                    reservedDelta: change.reservedDelta, reason: "released", reference: reference, actor: nil, createdAt: now),
+                on: db)
+        }
+        try await CatalogChanges.stockChanged(variantIDs: changes.map(\.variantID), on: db)
+        return missing
+    }
+
+    /// Takes shipped units off the shelf: on hand and reserved go down together where the
+    /// stock was reserved at the shipping location; elsewhere the reservation is released and
+    /// the units are taken from the shipping location. All or nothing: returns the first
+    /// change that would take a row below zero (the caller rolls back), nil when all applied.
+    func ship(
+        _ changes: [StockChange], reference: String, actor: AuditLog.Actor?, at now: Date, on db: any SQLExecutor
+    ) async throws -> StockChange? {
+        for change in changes.sorted(by: { Self.lockOrder(($0.variantID, $0.locationID), ($1.variantID, $1.locationID)) }) {
+            let onHand = change.onHandDelta
+            let reserved = change.reservedDelta
+            guard try await db.queryFirst("""
+                UPDATE inventory_levels SET on_hand = on_hand + \(onHand), reserved = reserved + \(reserved), updated_at = \(now)
+                WHERE variant_id = \(change.variantID) AND location_id = \(change.locationID)
+                  AND on_hand + \(onHand) >= 0 AND reserved + \(reserved) >= 0 AND on_hand + \(onHand) - reserved - \(reserved) >= 0
+                RETURNING on_hand
+                """) != nil
+            else { return change }
+            try await record(
+                InventoryMovement(
+                    id: ids.make(), variantID: change.variantID, locationID: change.locationID, onHandDelta: onHand,
+                    reservedDelta: reserved, reason: onHand == 0 ? "released" : "fulfilled", reference: reference,
+                    actor: actor, createdAt: now),
+                on: db)
+        }
+        try await CatalogChanges.stockChanged(variantIDs: changes.map(\.variantID), on: db)
+        return nil
+    }
+}
