@@ -15,19 +15,14 @@ struct AdminCatalogRoutes {
     func register(on routes: RouteRegistrar) {
         routes.on(.get, "/v1/admin/products", access: .staff, orScope: .catalogRead) { request, _ in
             let page = try PageRequest(request)
-            var conditions: [SQL] = []
-            if let after = page.after { conditions.append("id > \(after)") }
+            var status: Product.Status?
             if let text = request.uri.queryParameters["status"] {
-                guard let status = Product.Status(rawValue: String(text)) else {
+                guard let value = Product.Status(rawValue: String(text)) else {
                     throw Problem.validation([.init(parameter: "status", detail: "must be draft, active or archived")])
                 }
-                conditions.append("status = \(status.rawValue)")
+                status = value
             }
-            let filter: SQL = conditions.isEmpty ? "" : "WHERE " + SQL.joined(conditions, separator: " AND ")
-            var products = try await database.query("SELECT * FROM products \(filter) ORDER BY id LIMIT \(page.limit + 1)")
-                .map(CatalogStore.decodeProduct)
-            let variants = try await store.variants(of: products.map(\.id), on: database)
-            for index in products.indices { products[index].variants = variants[products[index].id] ?? [] }
+            let products = try await store.products(status: status, after: page.after, limit: page.limit + 1, on: database)
             return Page(products.map(ProductResponse.admin), limit: page.limit, id: \.id)
         }
 

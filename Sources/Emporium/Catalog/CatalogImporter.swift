@@ -30,7 +30,7 @@ public enum CatalogImporter {
                 let outcomes = try await database.transaction { db in
                     var outcomes: [Outcome] = []
                     for draft in batch { outcomes.append(try await apply(draft, context: context, on: db)) }
-                    try await CatalogCache.announceChange(on: db)
+                    if outcomes.contains(where: { $0 != .unchanged }) { try await CatalogChanges.bulkChange(on: db) }
                     return outcomes
                 }
                 for outcome in outcomes { tally(outcome, into: &summary) }
@@ -39,7 +39,7 @@ public enum CatalogImporter {
                     do {
                         let outcome = try await database.transaction { db in
                             let outcome = try await apply(draft, context: context, on: db)
-                            try await CatalogCache.announceChange(on: db)
+                            if outcome != .unchanged { try await CatalogChanges.bulkChange(on: db) }
                             return outcome
                         }
                         tally(outcome, into: &summary)

@@ -49,6 +49,7 @@ public enum CatalogSeeder {
             }
             try await database.transaction { db in
                 try await insertBatch(batch, location: location, now: now, ids: ids, on: db)
+                try await CatalogChanges.bulkChange(on: db)
             }
             written += batch.count
             variants += batch.reduce(0) { $0 + $1.variants.count }

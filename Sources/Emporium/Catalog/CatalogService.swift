@@ -3,8 +3,9 @@ import EmporiumStorage
 import Foundation
 import HTTPTypes
 
-/// Every change to the catalog: validated, written in one transaction with its derived rows
-/// and its audit entry, announced to other nodes, and then cleared from the local cache.
+/// Every change to the catalog: validated, written in one transaction with its derived rows,
+/// its audit entry and a `catalog_changes` row naming what changed (for other nodes), and
+/// then applied to the local cache at once.
 struct CatalogService: Sendable {
     let database: any Database
     let store: CatalogStore
@@ -50,6 +51,7 @@ struct CatalogService: Sendable {
             try await store.insert(created, on: db)
             for variant in created.variants { try await store.insert(variant, on: db) }
             try await store.refreshDerived(created.id, on: db)
+            return ((), CatalogChange(products: [created.id], lists: created.status == .active))
         }
         return created
     }
@@ -68,6 +70,7 @@ struct CatalogService: Sendable {
         guard errors.isEmpty else { throw Problem.validation(errors) }
         return try await write(action: "product.updated", target: id.description, by: author) { db in
             var product = try await existingProduct(id, expecting: precondition, on: db)
+            let before = product
             if let handle = input.handle { product.handle = handle }
             if let title = input.title { product.title = title.trimmingCharacters(in: .whitespacesAndNewlines) }
             if let description = input.description { product.description = description }
@@ -91,7 +94,12 @@ struct CatalogService: Sendable {
             product.version = version
             try await store.refreshDerived(product.id, on: db)
             try await announce(product, on: db)
-            return product
+            // What lists show, filter, search or sort by; images, attributes and options show
+            // on list pages and product pages, which depend on the product itself.
+            let listed = before.status != product.status || before.categoryID != product.categoryID
+                || before.title != product.title || before.description != product.description
+                || before.tags != product.tags || before.handle != product.handle
+            return (product, CatalogChange(products: [product.id], lists: listed))
         }
     }
 
@@ -108,10 +116,9 @@ struct CatalogService: Sendable {
             _ = try await existingProduct(id, expecting: precondition, on: db)
             // Orders keep their own copy of what was sold, but a sold product stays so that
             // reports and links from orders lead somewhere.
-            if try await db.queryFirst("SELECT 1 AS sold FROM order_lines WHERE product_id = \(id) LIMIT 1") != nil {
-                throw Self.sold("product")
-            }
+            if try await store.hasBeenSold(product: id, on: db) { throw Self.sold("product") }
             try await store.delete(id, on: db)
+            return ((), CatalogChange(products: [id], lists: true))
         }
     }
 
@@ -133,7 +140,7 @@ struct CatalogService: Sendable {
             let variant = makeVariant(input, of: productID, position: position, at: clock.now())
             try await store.insert(variant, on: db)
             product.variants.append(variant)
-            return try await touched(product, on: db)
+            return (try await touched(product, on: db), CatalogChange(products: [productID], lists: true))
         }
     }
 
@@ -151,6 +158,7 @@ struct CatalogService: Sendable {
             CatalogRules.check(variant: input, optionCount: product.options.count, at: "", into: &errors)
             guard errors.isEmpty else { throw Problem.validation(errors) }
             var variant = product.variants[index]
+            let before = variant
             if let sku = input.sku { variant.sku = sku }
             if let title = input.title { variant.title = title }
             if let values = input.optionValues { variant.optionValues = values }
@@ -163,7 +171,9 @@ struct CatalogService: Sendable {
             variant.updatedAt = clock.now()
             try await store.update(variant, on: db)
             product.variants[index] = variant
-            return try await touched(product, on: db)
+            // Prices order and filter lists; SKUs and titles are searched.
+            let listed = before.prices != variant.prices || before.sku != variant.sku || before.title != variant.title
+            return (try await touched(product, on: db), CatalogChange(products: [productID], lists: listed))
         }
     }
 
@@ -175,12 +185,10 @@ struct CatalogService: Sendable {
             guard product.variants.contains(where: { $0.id == variantID }) else {
                 throw Problem.notFound("The product has no variant with this id.")
             }
-            if try await db.queryFirst("SELECT 1 AS sold FROM order_lines WHERE variant_id = \(variantID) LIMIT 1") != nil {
-                throw Self.sold("variant")
-            }
+            if try await store.hasBeenSold(product: productID, variant: variantID, on: db) { throw Self.sold("variant") }
             try await store.delete(variantID, on: db)
             product.variants.removeAll { $0.id == variantID }
-            return try await touched(product, on: db)
+            return (try await touched(product, on: db), CatalogChange(products: [productID], lists: true))
         }
     }
 
@@ -200,6 +208,7 @@ struct CatalogService: Sendable {
         try await write(action: "category.created", target: category.id.description, by: author) { db in
             try await requireCategory(category.parentID, pointer: "/parent_id", on: db)
             try await store.insert(category, on: db)
+            return ((), CatalogChange(categories: true))
         }
         return category
     }
@@ -238,7 +247,7 @@ struct CatalogService: Sendable {
                 throw Problem.preconditionFailed
             }
             category.version = version
-            return category
+            return (category, CatalogChange(categories: true))
         }
     }
 
@@ -254,26 +263,33 @@ struct CatalogService: Sendable {
                 throw Problem(.conflict, slug: "category-has-children", title: "Category has subcategories",
                               detail: "Move or delete its subcategories first.")
             }
+            // Its products become uncategorised: their pages and the lists change too.
+            let products = try await store.productIDs(inCategory: id, on: db)
             try await store.delete(id, on: db)
+            return ((), CatalogChange(products: Set(products), categories: true, lists: !products.isEmpty))
         }
     }
 
     // MARK: Internals
 
-    /// Runs `body` in a transaction with its audit entry and the change notice, then clears
-    /// the local cache. Unique violations become the 409 a client can act on.
+    /// Runs `body` in a transaction with its audit entry and the log row of what it says it
+    /// changed, then applies that change to the local cache (other nodes follow the log).
+    /// Unique violations become the 409 a client can act on.
     @discardableResult
     func write<Result: Sendable>(
-        action: String, target: String, by author: Author, _ body: @Sendable (any SQLExecutor) async throws -> Result
+        action: String, target: String, by author: Author,
+        _ body: @Sendable (any SQLExecutor) async throws -> (Result, CatalogChange)
     ) async throws -> Result {
         do {
-            let result = try await database.transaction { db in
-                let result = try await body(db)
+            let (result, change) = try await database.transaction { db in
+                let (result, change) = try await body(db)
                 try await audit.record(.init(actor: author.actor, action: action, target: target, origin: author.origin), on: db)
-                try await CatalogCache.announceChange(on: db)
-                return result
+                // Marked before the commit, so that the feed, which may read the row the moment
+                // it commits, leaves it to the line below.
+                if let seq = try await CatalogChanges.record(change, on: db) { cache.appliedLocally(seq) }
+                return (result, change)
             }
-            cache.invalidate()
+            cache.apply(change)
             return result
         } catch DatabaseError.uniqueViolation(let constraint) {
             throw Self.conflict(constraint)
@@ -334,7 +350,7 @@ struct CatalogService: Sendable {
 
     private func requireCategory(_ id: ID<Category>?, pointer: String, on db: any SQLExecutor) async throws {
         guard let id else { return }
-        guard try await db.queryFirst("SELECT id FROM categories WHERE id = \(id)") != nil else {
+        guard try await store.categoryExists(id, on: db) else {
             throw Problem.validation([.init(pointer: pointer, detail: "names no category")])
         }
     }

@@ -63,6 +63,36 @@ struct CatalogStore: Sendable {
         try await db.execute("DELETE FROM products WHERE id = \(id)")
     }
 
+    /// Products in id order with their variants and prices, in one status or all, after the
+    /// id `after`: the admin list.
+    func products(status: Product.Status?, after: String?, limit: Int, on db: any SQLExecutor) async throws -> [Product] {
+        var conditions: [SQL] = []
+        if let after { conditions.append("id > \(after)") }
+        if let status { conditions.append("status = \(status.rawValue)") }
+        let filter: SQL = conditions.isEmpty ? "" : "WHERE " + SQL.joined(conditions, separator: " AND ")
+        var products = try await db.query("SELECT * FROM products \(filter) ORDER BY id LIMIT \(limit)").map(Self.decodeProduct)
+        let variants = try await variants(of: products.map(\.id), on: db)
+        for index in products.indices { products[index].variants = variants[products[index].id] ?? [] }
+        return products
+    }
+
+    /// Ids of the products in a category (not its subcategories).
+    func productIDs(inCategory category: ID<Category>, on db: any SQLExecutor) async throws -> [ID<Product>] {
+        try await db.query("SELECT id FROM products WHERE category_id = \(category)").map { try $0.decode("id") }
+    }
+
+    /// Whether any order line names the product (`variant` nil) or the variant.
+    func hasBeenSold(product: ID<Product>, variant: ID<Variant>? = nil, on db: any SQLExecutor) async throws -> Bool {
+        if let variant {
+            return try await db.queryFirst("SELECT 1 AS sold FROM order_lines WHERE variant_id = \(variant) LIMIT 1") != nil
+        }
+        return try await db.queryFirst("SELECT 1 AS sold FROM order_lines WHERE product_id = \(product) LIMIT 1") != nil
+    }
+
+    func categoryExists(_ id: ID<Category>, on db: any SQLExecutor) async throws -> Bool {
+        try await db.queryFirst("SELECT id FROM categories WHERE id = \(id)") != nil
+    }
+
     /// A product with its variants and prices, by id or handle.
     func product(idOrHandle key: String, on db: any SQLExecutor) async throws -> Product? {
         guard var product = try await productRow(idOrHandle: key, on: db) else { return nil }

@@ -15,6 +15,12 @@ struct ProductListQuery: Sendable {
 
     static let maximumQueryBytes = 2048
 
+    /// Everything `GET /v1/products` understands; anything else is refused (400), so that junk
+    /// parameters can neither hide a mistake nor split the cache.
+    static let parameters: Set<String> = [
+        "q", "category", "currency", "min_price", "max_price", "in_stock", "sort", "limit", "cursor",
+    ]
+
     let sort: Sort
     let words: [String]
     let categoryIDs: [ID<Category>]?
@@ -25,6 +31,8 @@ struct ProductListQuery: Sendable {
     let limit: Int
     /// Sort value and id of the last product of the previous page.
     let after: (key: String, id: String)?
+    /// The category asked for, by id (a slug and an id name the same list).
+    let categoryID: ID<Category>?
 
     init(_ uri: URI, categories: CategoryTree) throws {
         guard (uri.query?.utf8.count ?? 0) <= Self.maximumQueryBytes else {
@@ -36,6 +44,7 @@ struct ProductListQuery: Sendable {
         let query = uri.queryParameters
         var errors: [Problem.FieldError] = []
         func fail(_ parameter: String, _ detail: String) { errors.append(.init(parameter: parameter, detail: detail)) }
+        errors += Self.unknownOrRepeated(uri, allowed: Self.parameters)
 
         var words: [String] = []
         if let q = query["q"] {
@@ -76,9 +85,11 @@ struct ProductListQuery: Sendable {
             }
         }
         var categoryIDs: [ID<Category>]?
+        var categoryID: ID<Category>?
         if let key = query["category"] {
             if let category = categories.category(slugOrID: String(key)) {
                 categoryIDs = categories.subtree(of: category.id)
+                categoryID = category.id
             } else {
                 fail("category", "names no category")
             }
@@ -109,6 +120,37 @@ struct ProductListQuery: Sendable {
         self.inStock = inStock
         self.limit = limit
         self.after = after
+        self.categoryID = categoryID
+    }
+
+    /// The parameters that are not `allowed`, or given more than once, as field errors.
+    static func unknownOrRepeated(_ uri: URI, allowed: Set<String>) -> [Problem.FieldError] {
+        var seen = Set<Substring>()
+        var errors: [Problem.FieldError] = []
+        for (name, _) in uri.queryParameters {
+            let shown = String(name.prefix(40))
+            if !allowed.contains(String(name)) {
+                errors.append(.init(parameter: shown, detail: "is not a parameter of this endpoint"))
+            } else if !seen.insert(name).inserted {
+                errors.append(.init(parameter: shown, detail: "must be given once"))
+            }
+            if errors.count >= 10 { break }
+        }
+        return errors
+    }
+
+    /// The cache key: the parsed query in one fixed order, so that parameter order, defaults
+    /// written out and a category's slug or id give one key.
+    var cacheKey: CatalogCache.Key {
+        var text = "sort=\(sort.rawValue)&limit=\(limit)"
+        if !words.isEmpty { text += "&q=" + words.joined(separator: " ") }
+        if let categoryID { text += "&category=\(categoryID)" }
+        if let currency { text += "&currency=\(currency)" }
+        if let minPrice { text += "&min_price=\(minPrice)" }
+        if let maxPrice { text += "&max_price=\(maxPrice)" }
+        if inStock { text += "&in_stock=true" }
+        if let after { text += "&after=\(after.key.count):\(after.key)\(after.id)" }
+        return CatalogCache.Key(segment: words.isEmpty ? .list : .search, text: text)
     }
 
     /// The ids and sort keys of one page (one more row than the limit, to tell whether a

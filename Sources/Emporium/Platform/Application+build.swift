@@ -141,7 +141,7 @@ public func buildApplication(
             ids: dependencies.ids)
     ).register(on: registrar)
     StorefrontRoutes(
-        database: database, store: catalogStore, inventory: core.inventory, cache: catalogCache,
+        catalog: StorefrontCatalog(database: database, store: catalogStore, inventory: core.inventory), cache: catalogCache,
         maxAge: configuration.catalogMaxAge
     ).register(on: registrar)
     InventoryRoutes(
@@ -160,7 +160,7 @@ public func buildApplication(
         router: router,
         server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [database, CatalogInvalidationListener(database: database, cache: catalogCache, logger: logger), core.sweeper]
+        services: [database, CatalogInvalidationListener(database: database, cache: catalogCache, logger: logger, gate: core.background.gate), core.sweeper]
             + (configuration.workers > 0 ? [core.background.runner] : []),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
@@ -292,7 +292,7 @@ struct Core {
         passwordReset = PasswordReset(
             database: database, accounts: accountStore, hasher: hasher, jobs: jobs, cipher: cipher, mail: mail,
             audit: audit, throttle: throttle, clock: clock, ids: ids, resetURL: configuration.passwordResetURL)
-        catalogCache = CatalogCache()
+        catalogCache = CatalogCache(metrics: metrics)
         inventory = InventoryStore(ids: ids)
         commerce = try Commerce(
             configuration: configuration, dependencies: dependencies, database: database, cipher: cipher, audit: audit,

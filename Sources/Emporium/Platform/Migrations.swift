@@ -291,5 +291,10 @@ enum Migrations {
         Migration(version: 11, name: "events, jobs, webhooks and resumable payments", statements: { dialect in
             EventsSchema.statements(for: dialect)
         }),
+        // What changed in the catalog and stock, for every node's storefront cache to follow
+        // (CatalogChanges in Catalog/CatalogChange.swift).
+        Migration(version: 12, name: "catalog change log", statements: { dialect in
+            CatalogChanges.schema(for: dialect)
+        }),
     ]
 }

@@ -1,0 +1,154 @@
+import EmporiumCore
+import EmporiumStorage
+import Foundation
+
+/// The storefront's reads: list pages, product pages and the category tree, each with what it
+/// depends on, for the cache to know which changes drop it. All the SQL behind
+/// `StorefrontRoutes` lives here and in `CatalogStore` and `ProductListQuery`.
+struct StorefrontCatalog: Sendable {
+    let database: any Database
+    let store: CatalogStore
+    let inventory: InventoryStore
+
+    /// An answer and what it shows.
+    struct Read<Body: Sendable>: Sendable {
+        let body: Body
+        let dependencies: Set<CatalogCache.Dependency>
+    }
+
+    struct PriceRange: Codable, Sendable {
+        let currency: String
+        let minAmount: Int64
+        let maxAmount: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case currency
+            case minAmount = "min_amount"
+            case maxAmount = "max_amount"
+        }
+    }
+
+    struct ProductSummary: Codable, Sendable {
+        let id: String
+        let handle: String
+        let title: String
+        let categoryID: String?
+        let tags: [String]
+        let image: Product.Image?
+        let prices: [PriceRange]
+        let inStock: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case id, handle, title, tags, image, prices
+            case categoryID = "category_id"
+            case inStock = "in_stock"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(handle, forKey: .handle)
+            try container.encode(title, forKey: .title)
+            try container.encode(categoryID, forKey: .categoryID)
+            try container.encode(tags, forKey: .tags)
+            try container.encode(image, forKey: .image)
+            try container.encode(prices, forKey: .prices)
+            try container.encode(inStock, forKey: .inStock)
+        }
+    }
+
+    struct CategoryTreeResponse: Codable, Sendable {
+        let data: [CategoryResponse]
+    }
+
+    func categories() async throws -> [Category] {
+        try await store.categories(on: database)
+    }
+
+    /// The category tree: depends on categories alone.
+    func categoryTree(_ tree: CategoryTree) -> Read<CategoryTreeResponse> {
+        Read(body: CategoryTreeResponse(data: CategoryResponse.tree(tree)), dependencies: [.categories])
+    }
+
+    /// An active product with its variants and their stock bands, or nil. Depends on the
+    /// product and its variants' stock.
+    func product(idOrHandle key: String) async throws -> Read<ProductResponse>? {
+        guard key.utf8.count <= 100, let row = try await store.productRow(idOrHandle: key, on: database), row.status == .active
+        else { return nil }
+        // Variants with prices, and stock: two reads at once.
+        async let variants = store.variants(of: [row.id], on: database)
+        async let available = inventory.available(ofProduct: row.id, on: database)
+        var product = row
+        product.variants = try await variants[row.id] ?? []
+        let stock = try await available
+        var dependencies: Set<CatalogCache.Dependency> = [.product(row.id)]
+        for variant in product.variants { dependencies.insert(.stock(variant.id)) }
+        return Read(
+            body: ProductResponse(product, variants: product.variants.map { .storefront($0, available: stock[$0.id] ?? 0) }),
+            dependencies: dependencies)
+    }
+
+    /// One page of a list or search. Depends on which products lists show, on each product on
+    /// it and its variants' stock (the in-stock flag); with a category filter on the tree, and
+    /// when filtered to stock on every stock change.
+    func list(_ query: ProductListQuery) async throws -> Read<Page<ProductSummary>> {
+        let rows = try await database.query(query.sql(for: database.dialect))
+        var ids: [ID<Product>] = []
+        var sortKeys: [String: String] = [:]
+        for row in rows {
+            let key: String
+            switch query.sort {
+            case .title, .newest: key = (try? row.decode("sort_key", as: String.self)) ?? ""
+            case .price, .priceDescending: key = String(try row.decode("sort_key", as: Int64.self))
+            case .relevance: key = String(try row.decode("sort_key", as: Double.self))
+            }
+            let id: ID<Product> = try row.decode("id")
+            ids.append(id)
+            sortKeys[id.description] = key
+        }
+        var dependencies: Set<CatalogCache.Dependency> = [.lists]
+        if query.categoryID != nil { dependencies.insert(.categories) }
+        if query.inStock { dependencies.insert(.anyStock) }
+        let summaries = try await summaries(ids, dependencies: &dependencies)
+        let page = Page(summaries, limit: query.limit, cursor: { query.cursor(sortKey: sortKeys[$0.id] ?? "", id: $0.id) })
+        return Read(body: page, dependencies: dependencies)
+    }
+
+    /// The list entries for `ids`, in that order: three queries for the whole page.
+    private func summaries(
+        _ ids: [ID<Product>], dependencies: inout Set<CatalogCache.Dependency>
+    ) async throws -> [ProductSummary] {
+        guard !ids.isEmpty else { return [] }
+        let list = SQL.joined(ids.map { id -> SQL in "\(id)" }, separator: ", ")
+        let products = try await database.query("SELECT * FROM products WHERE id IN (\(list))").map(CatalogStore.decodeProduct)
+        let byID = Dictionary(uniqueKeysWithValues: products.map { ($0.id, $0) })
+        var ranges: [ID<Product>: [PriceRange]] = [:]
+        for row in try await database.query("""
+            SELECT * FROM product_price_ranges WHERE product_id IN (\(list)) ORDER BY currency
+            """) {
+            ranges[try row.decode("product_id"), default: []].append(PriceRange(
+                currency: try row.decode("currency"), minAmount: try row.decode("min_amount"),
+                maxAmount: try row.decode("max_amount")))
+        }
+        // Every variant of the page's products, stocked or not: a page shows whether each
+        // product is in stock, so it depends on all their variants' stock.
+        var stocked = Set<ID<Product>>()
+        for row in try await database.query("""
+            SELECT v.id, v.product_id, CASE WHEN l.on_hand - l.reserved > 0 OR v.backorder = 'allow' THEN 1 ELSE 0 END AS stocked
+            FROM variants v LEFT JOIN inventory_levels l ON l.variant_id = v.id
+            WHERE v.product_id IN (\(list))
+            """) {
+            let product: ID<Product> = try row.decode("product_id")
+            dependencies.insert(.stock(try row.decode("id")))
+            if try row.decode("stocked", as: Int64.self) == 1 { stocked.insert(product) }
+        }
+        for id in ids { dependencies.insert(.product(id)) }
+        return ids.compactMap { id in
+            guard let product = byID[id] else { return nil }
+            return ProductSummary(
+                id: id.description, handle: product.handle, title: product.title,
+                categoryID: product.categoryID?.description, tags: product.tags, image: product.images.first,
+                prices: ranges[id] ?? [], inStock: stocked.contains(id))
+        }
+    }
+}
