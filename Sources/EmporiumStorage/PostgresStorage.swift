@@ -99,21 +99,40 @@ public final class PostgresStorage: Database {
         try checkOpen()
         active.add(1, ordering: .relaxed)
         defer { active.subtract(1, ordering: .relaxed) }
-        let query = Self.postgresQuery(sql)
         do {
-            return try await Self.collect(client.query(query, logger: logger))
+            return try await client.withConnection { connection in
+                try await PostgresSession(connection: connection, logger: logger).query(sql)
+            }
         } catch {
             throw DatabaseError(postgres: error)
         }
     }
 
+    /// Runs `body` in a transaction, again from the start when PostgreSQL aborts it for a
+    /// serialization failure or a deadlock (40001, 40P01), up to `conflictAttempts` times
+    /// with a jittered pause; after that the conflict is the caller's (answered 503).
     public func transaction<Result: Sendable>(
         _ body: (any SQLExecutor) async throws -> Result
     ) async throws -> Result {
-        try await withConnection { connection in
-            try await connection.transaction(body)
+        var attempt = 1
+        while true {
+            do {
+                return try await withConnection { connection in
+                    try await connection.transaction(body)
+                }
+            } catch DatabaseError.transactionConflict where attempt < Self.conflictAttempts {
+                conflictsRetried.add(1, ordering: .relaxed)
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(10 << attempt))))
+                attempt += 1
+            }
         }
     }
+
+    static let conflictAttempts = 5
+
+    /// Transactions run again after a conflict, since start-up.
+    public var conflictRetries: Int { conflictsRetried.load(ordering: .relaxed) }
+    private let conflictsRetried = Atomic<Int>(0)
 
     public func withConnection<Result: Sendable>(
         _ body: (any DatabaseConnection) async throws -> Result
@@ -186,7 +205,7 @@ public final class PostgresStorage: Database {
         return PostgresQuery(unsafeSQL: text, binds: binds)
     }
 
-    static func collect(_ sequence: PostgresRowSequence) async throws -> [SQLRow] {
+    static func collect<Rows: AsyncSequence>(_ sequence: Rows) async throws -> [SQLRow] where Rows.Element == PostgresRow {
         var rows: [SQLRow] = []
         var columns: SQLColumnIndex?
         for try await row in sequence {
@@ -200,6 +219,12 @@ public final class PostgresStorage: Database {
             rows.append(SQLRow(columns: columns!, values: values))
         }
         return rows
+    }
+
+    /// Whether PostgreSQL refused a prepared statement because a table it reads changed shape.
+    static func isStalePlan(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError, error.serverInfo?[.sqlState] == "0A000" else { return false }
+        return error.serverInfo?[.message]?.contains("cached plan") ?? false
     }
 
     /// The server's or the network's reason, without the statement or its values.
@@ -221,10 +246,16 @@ struct PostgresSession: DatabaseConnection {
 
     func query(_ sql: SQL) async throws(DatabaseError) -> [SQLRow] {
         do {
-            return try await PostgresStorage.collect(
-                connection.query(PostgresStorage.postgresQuery(sql), logger: logger))
+            return try await connection.rows(sql, logger: logger)
         } catch {
-            throw DatabaseError(postgres: error)
+            let failure = DatabaseError(postgres: error)
+            if failure == .transactionConflict, PostgresStorage.isStalePlan(error) {
+                // A migration changed a table under a statement this connection prepared;
+                // the statement stays broken on this connection, so close it: the pool opens
+                // a new one, and the transaction's retry runs there.
+                try? await connection.close()
+            }
+            throw failure
         }
     }
 
@@ -307,6 +338,7 @@ extension DatabaseError {
             case "23505": self = .uniqueViolation(constraint: constraint)
             case _ where state.hasPrefix("23"): self = .constraintViolation(constraint: constraint)
             case "40001", "40P01": self = .transactionConflict
+            case "0A000" where PostgresStorage.isStalePlan(error): self = .transactionConflict
             case _ where state.hasPrefix("08") || state.hasPrefix("57P"):
                 self = .unavailable(error.serverInfo?[.message] ?? state)
             default: self = .engine("\(state): \(error.serverInfo?[.message] ?? "")")
