@@ -96,6 +96,14 @@ extension Problem {
             headers: [.retryAfter: String(retryAfterSeconds)])
     }
 
+    /// The database kept refusing the request's transaction: PostgreSQL aborted it for a
+    /// conflict with others on every retry, or another process held the SQLite file's write
+    /// lock. Nothing was written; the same request may be sent again.
+    public static let databaseBusy = Problem(
+        .serviceUnavailable, slug: "database-busy", title: "Database busy",
+        detail: "The database is busy with other writes and nothing was changed; retry the request in a second.",
+        headers: [.retryAfter: "1"])
+
     public static func unavailable(_ detail: String) -> Problem {
         Problem(.serviceUnavailable, slug: "unavailable", title: "Service unavailable", detail: detail)
     }

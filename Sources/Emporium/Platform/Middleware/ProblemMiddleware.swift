@@ -1,3 +1,4 @@
+import EmporiumStorage
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -38,6 +39,9 @@ struct ProblemMiddleware: RouterMiddleware {
             }
         case let error as any HTTPResponseError where error.status.code < 500:
             return Self.problem(status: error.status, detail: nil)
+        case DatabaseError.transactionConflict:
+            context.logger.notice("transaction refused as busy", metadata: ["path": .string(request.uri.path)])
+            return .databaseBusy
         default:
             context.logger.error(
                 "request failed", metadata: ["error": .string(String(reflecting: error)), "path": .string(request.uri.path)])
