@@ -32,7 +32,45 @@ public enum Timestamp {
 
     /// Parses RFC 3339 text with or without fractional seconds, in UTC or with an offset.
     public static func date(from text: String) -> Date? {
+        if let canonical = canonicalDate(text) { return canonical }
         if let date = try? style.parse(text) { return date }
         return try? Date.ISO8601FormatStyle(timeZone: .gmt).parse(text)
+    }
+
+    /// The text this type writes, read without a formatter: every timestamp read from the
+    /// database is in this form, and a formatter costs several microseconds per value.
+    /// `nil` when the text is not in that form; `.some(nil)` when it is but names no day
+    /// (31 April), which the formatter would quietly move into the next month.
+    private static func canonicalDate(_ text: String) -> Date?? {
+        var text = text
+        return text.withUTF8 { bytes -> Date?? in
+            guard bytes.count == 24, bytes[4] == 0x2D, bytes[7] == 0x2D, bytes[10] == 0x54, bytes[13] == 0x3A,
+                bytes[16] == 0x3A, bytes[19] == 0x2E, bytes[23] == 0x5A
+            else { return nil }
+            func number(_ start: Int, _ count: Int) -> Int? {
+                var value = 0
+                for index in start..<(start + count) {
+                    let digit = Int(bytes[index]) - 0x30
+                    guard (0...9).contains(digit) else { return nil }
+                    value = value * 10 + digit
+                }
+                return value
+            }
+            guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
+                let minute = number(14, 2), let second = number(17, 2), let millisecond = number(20, 3),
+                (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+            else { return .some(nil) }
+            var parts = tm()
+            parts.tm_year = Int32(year - 1900)
+            parts.tm_mon = Int32(month - 1)
+            parts.tm_mday = Int32(day)
+            parts.tm_hour = Int32(hour)
+            parts.tm_min = Int32(minute)
+            parts.tm_sec = Int32(second)
+            let seconds = timegm(&parts)
+            // timegm normalises out-of-range days (31 February); such text is not a date.
+            guard parts.tm_mday == Int32(day), parts.tm_mon == Int32(month - 1) else { return .some(nil) }
+            return Date(timeIntervalSince1970: TimeInterval(seconds) + TimeInterval(millisecond) / 1000)
+        }
     }
 }
