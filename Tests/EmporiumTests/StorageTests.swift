@@ -40,6 +40,41 @@ import Testing
         #expect(seen != nil)
     }
 
+    /// Another process holding the file's write lock (here: another handle on the same file)
+    /// makes writes wait without a thread, reads go on, and a write that waited too long is
+    /// refused as a conflict (answered 503), changing nothing.
+    @Test func sqliteWritesWaitForAnotherWriterAsynchronouslyThenGiveUp() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("emporium-busy-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let logger = Logger(label: "storage-test")
+        let ours = try await SQLiteStorage.open(.sqliteFile(path: path), readerCount: 1, busyLimit: .milliseconds(300), logger: logger)
+        let theirs = try await SQLiteStorage.open(.sqliteFile(path: path), readerCount: 1, logger: logger)
+        try await ours.execute("CREATE TABLE marks (id INTEGER PRIMARY KEY)")
+        let (held, holding) = AsyncStream.makeStream(of: Void.self)
+        let (released, release) = AsyncStream.makeStream(of: Void.self)
+        let holder = Task {
+            try await theirs.transaction { db in
+                try await db.execute("INSERT INTO marks (id) VALUES (1)")
+                holding.yield()
+                for await _ in released { break }
+            }
+        }
+        for await _ in held { break }
+        await #expect(throws: DatabaseError.transactionConflict) {
+            try await ours.transaction { db in try await db.execute("INSERT INTO marks (id) VALUES (2)") }
+        }
+        await #expect(throws: DatabaseError.transactionConflict) { try await ours.execute("INSERT INTO marks (id) VALUES (3)") }
+        // Reads go on meanwhile; they see the last commit, not the other writer's open work.
+        #expect(try await ours.query("SELECT id FROM marks").isEmpty)
+        release.yield()
+        try await holder.value
+        try await ours.transaction { db in try await db.execute("INSERT INTO marks (id) VALUES (2)") }
+        let ids = try await ours.query("SELECT id FROM marks ORDER BY id").map { try $0.decode("id", as: Int.self) }
+        #expect(ids == [1, 2])
+        await theirs.close()
+        await ours.close()
+    }
+
     @Test func valuesRoundTripThroughBindsAndRows() async throws {
         try await withDatabase { database in
             let id = TimeOrderedIDGenerator().make(StorageTests.self)
