@@ -53,6 +53,8 @@ public enum CatalogImporter {
             progress(done, drafts.count)
         }
         summary.rejected.sort { $0.row < $1.row }
+        // The end-of-load hook: a file of thousands of products changes what the planner should choose.
+        if summary.created + summary.updated > 0 { try await refreshPlannerStatistics(on: database) }
         return summary
     }
 

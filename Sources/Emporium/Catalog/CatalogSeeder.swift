@@ -32,7 +32,8 @@ public enum CatalogSeeder {
     private static let sizes = ["S", "M", "L"]
 
     /// Seeds `count` active products, and the categories and the `main` stock location if
-    /// missing. `progress` is called after each batch with the products written so far.
+    /// missing, then refreshes the planner's statistics. `progress` is called after each
+    /// batch with the products written so far.
     public static func seed(
         products count: Int, database: any Database, clock: any WallClock = SystemClock(),
         progress: @Sendable (Int) -> Void = { _ in }
@@ -55,6 +56,7 @@ public enum CatalogSeeder {
             variants += batch.reduce(0) { $0 + $1.variants.count }
             progress(written)
         }
+        try await refreshPlannerStatistics(on: database)
         return Summary(categories: leaves.count + departments.count, products: written, variants: variants)
     }
 

@@ -244,7 +244,8 @@ struct Preparation: Sendable {
     let freesOwnJobs: Bool
 
     func run(migrator: MigrationRunner) async throws {
-        try await migrator.migrate(database)
+        let applied = try await migrator.migrate(database)
+        try await updatePlannerStatistics(afterMigrations: applied, on: database)
         try await background.recover(idempotency: holdsRequests ? idempotency : nil, freeJobs: freesOwnJobs, logger: logger)
         if testPayments {
             logger.warning("The test payment provider is on: tok_visa approves any order. Turn it off with --test-payments false for a real shop.")

@@ -24,9 +24,59 @@ public func withDatabase<Result: Sendable>(
     }
 }
 
-/// Applies pending migrations; returns the versions applied.
+/// Applies pending migrations, then looks after the planner's statistics
+/// (`updatePlannerStatistics(afterMigrations:on:)`); returns the versions applied.
 public func migrate(_ database: any Database, logger: Logger) async throws -> [Int] {
-    try await MigrationRunner(migrations: Migrations.all, clock: SystemClock(), logger: logger).migrate(database)
+    let applied = try await MigrationRunner(migrations: Migrations.all, clock: SystemClock(), logger: logger).migrate(database)
+    try await updatePlannerStatistics(afterMigrations: applied, on: database)
+    return applied
+}
+
+/// After migrating (commands and every node's start-up): an upgrade, which may have filled
+/// or rewritten tables, refreshes the statistics; a fresh install (migration 1 applied just
+/// now) has no rows to sample, and a node whose schema was current only tidies them.
+public func updatePlannerStatistics(afterMigrations applied: [Int], on db: any SQLExecutor) async throws {
+    if let first = applied.first, first > 1 {
+        try await refreshPlannerStatistics(on: db)
+    } else {
+        try await tidyPlannerStatistics(on: db)
+    }
+}
+
+/// The one rule for the query planner's statistics after loading data in bulk (seed, CSV
+/// import, migrations): without them PostgreSQL plans a freshly filled catalog as if it were
+/// empty (sequential scans and hash joins over every price), and a new SQLite file has no
+/// `sqlite_stat1` at all.
+///
+/// PostgreSQL: `ANALYZE` of the tables in the current schema only (one statement), so that a
+/// database holding other schemas is left alone; it samples at most 30,000 rows per table and
+/// takes no lock that blocks reads or writes. SQLite: `ANALYZE` with `analysis_limit` (about
+/// a thousand rows per index), so it stays quick on a large file, then `PRAGMA optimize`.
+/// SQLite connections that were open before read the new statistics when they next load
+/// the schema; connections opened afterwards use them at once.
+public func refreshPlannerStatistics(on db: any SQLExecutor) async throws {
+    switch db.dialect {
+    case .postgres:
+        let tables = try await db.query("""
+            SELECT quote_ident(tablename) AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename
+            """).map { try $0.decode("name", as: String.self) }
+        guard !tables.isEmpty else { return }
+        try await db.execute("ANALYZE \(unsafeRaw: tables.joined(separator: ", "))")
+    case .sqlite:
+        try await db.execute("PRAGMA analysis_limit = 1000")
+        try await db.execute("ANALYZE")
+        try await db.execute("PRAGMA optimize")
+    }
+}
+
+/// What a serving node runs after its migrations: cheap upkeep of the planner's statistics.
+/// SQLite: `PRAGMA optimize=0x10002`, which re-analyzes only tables whose size changed a lot
+/// since their statistics were taken (milliseconds; SQLite's advice for long-lived
+/// connections). PostgreSQL: nothing; its autovacuum daemon keeps statistics current.
+public func tidyPlannerStatistics(on db: any SQLExecutor) async throws {
+    guard db.dialect == .sqlite else { return }
+    try await db.execute("PRAGMA analysis_limit = 1000")
+    try await db.execute("PRAGMA optimize = 0x10002")
 }
 
 /// Re-encrypts personal data sealed with any key but the first in the key file; returns how
