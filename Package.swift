@@ -43,9 +43,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "EmporiumSQLiteSupport",
+            dependencies: [.product(name: "SQLiteNIO", package: "sqlite-nio")]
+        ),
+        .target(
             name: "EmporiumStorage",
             dependencies: [
                 "EmporiumCore",
+                "EmporiumSQLiteSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import EmporiumSQLiteSupport
 import VaporCSQLite
 
 /// One SQLite connection driven through the C API on the calling thread.
@@ -42,6 +43,13 @@ final class SQLiteHandle: @unchecked Sendable {
             let message = String(cString: sqlite_nio_sqlite3_errmsg(pointer))
             sqlite_nio_sqlite3_close_v2(pointer)
             throw .unavailable("cannot open SQLite database \(path ?? ":memory:"): \(message)")
+        }
+        // Without it, a statement whose parameter SQLite compared with a constant while
+        // planning (an `OR` over one column, a partial index's condition) is prepared again
+        // on every execution, which cost a checkout more than all its other statements.
+        guard emporium_sqlite_enable_stable_plans(UnsafeMutableRawPointer(pointer)) == SQLITE_OK else {
+            sqlite_nio_sqlite3_close_v2(pointer)
+            throw .unavailable("cannot configure SQLite database \(path ?? ":memory:")")
         }
         return SQLiteHandle(connection: pointer)
     }
