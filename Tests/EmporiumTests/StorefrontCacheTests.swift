@@ -214,57 +214,35 @@ extension TestApp {
 /// cached product page within a second, through the change log and its notification.
 @Suite(.enabled(if: TestDatabase.dialect == .postgres)) struct CatalogStockAcrossNodesTests {
     @Test func aStockChangeOnOneNodeShowsOnTheOtherWithinASecond() async throws {
-        try await TestDatabase.withFresh { url in
-            let configuration = TestDatabase.configuration(for: url)
-            let logger = Logger(label: "test")
-            let firstDatabase = try await openDatabase(configuration, logger: logger)
-            let secondDatabase = try await openDatabase(configuration, logger: logger)
-            let first = try await buildApplication(configuration, dependencies: AppDependencies(database: firstDatabase))
-            let second = try await buildApplication(configuration, dependencies: AppDependencies(database: secondDatabase))
-            defer {
-                Task {
-                    await firstDatabase.close()
-                    await secondDatabase.close()
-                }
+        try await withTwoNodes { writer, reader, auth in
+            func send(_ method: HTTPRequest.Method, _ uri: String, _ json: String) async throws -> TestResponse {
+                var headers = auth
+                if method == .post, uri.hasSuffix("adjustments") { headers[HTTPField.Name("Idempotency-Key")!] = UUID().uuidString }
+                return try await writer.execute(uri: uri, method: method, headers: headers, body: ByteBuffer(string: json))
             }
-            try await first.test(.router) { writer in
-                try await second.test(.router) { reader in
-                    let register = try await writer.execute(
-                        uri: "/v1/auth/register", method: .post, headers: [.contentType: "application/json"],
-                        body: ByteBuffer(string: #"{"email":"staff@example.com","password":"correct horse battery","name":"S"}"#))
-                    try await firstDatabase.execute("UPDATE users SET role = 'staff'")
-                    let token = try #require(try register.jsonObject()["access_token"] as? String)
-                    let auth: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
-                    func send(_ method: HTTPRequest.Method, _ uri: String, _ json: String) async throws -> TestResponse {
-                        var headers = auth
-                        if method == .post, uri.hasSuffix("adjustments") { headers[HTTPField.Name("Idempotency-Key")!] = UUID().uuidString }
-                        return try await writer.execute(uri: uri, method: method, headers: headers, body: ByteBuffer(string: json))
-                    }
-                    _ = try await send(.post, "/v1/admin/products", TestApp.product(handle: "mug", sku: "MUG-1"))
-                    let location = try #require(
-                        try await send(.post, "/v1/admin/inventory/locations", #"{"code":"main","name":"Main"}"#).jsonObject()["id"] as? String)
-                    let adjust = #"{"sku":"MUG-1","location_id":"\#(location)","delta":DELTA,"reason":"received"}"#
-                    #expect(try await send(.post, "/v1/admin/inventory/adjustments", adjust.replacingOccurrences(of: "DELTA", with: "7")).status == .created)
-                    // The reader caches the page, then the writer takes stock away.
-                    let deadline = ContinuousClock.now + .seconds(1)
-                    var cached = false
-                    while !cached, ContinuousClock.now < deadline {
-                        cached = String(buffer: try await reader.execute(uri: "/v1/products/mug", method: .get).body).contains(#""5-19""#)
-                    }
-                    #expect(cached)
-                    let taken = try await send(
-                        .post, "/v1/admin/inventory/adjustments",
-                        adjust.replacingOccurrences(of: "DELTA", with: "-4").replacingOccurrences(of: "received", with: "damaged"))
-                    #expect(taken.status == .created, "\(String(buffer: taken.body))")
-                    let shown = ContinuousClock.now + .seconds(1)
-                    var seen = false
-                    while ContinuousClock.now < shown, !seen {
-                        seen = String(buffer: try await reader.execute(uri: "/v1/products/mug", method: .get).body).contains(#""1-4""#)
-                        if !seen { try await Task.sleep(for: .milliseconds(20)) }
-                    }
-                    #expect(seen, "the second node still showed the old stock band after one second")
-                }
+            _ = try await send(.post, "/v1/admin/products", TestApp.product(handle: "mug", sku: "MUG-1"))
+            let location = try #require(
+                try await send(.post, "/v1/admin/inventory/locations", #"{"code":"main","name":"Main"}"#).jsonObject()["id"] as? String)
+            let adjust = #"{"sku":"MUG-1","location_id":"\#(location)","delta":DELTA,"reason":"received"}"#
+            #expect(try await send(.post, "/v1/admin/inventory/adjustments", adjust.replacingOccurrences(of: "DELTA", with: "7")).status == .created)
+            // The reader caches the page, then the writer takes stock away.
+            let deadline = ContinuousClock.now + .seconds(1)
+            var cached = false
+            while !cached, ContinuousClock.now < deadline {
+                cached = String(buffer: try await reader.execute(uri: "/v1/products/mug", method: .get).body).contains(#""5-19""#)
             }
+            #expect(cached)
+            let taken = try await send(
+                .post, "/v1/admin/inventory/adjustments",
+                adjust.replacingOccurrences(of: "DELTA", with: "-4").replacingOccurrences(of: "received", with: "damaged"))
+            #expect(taken.status == .created, "\(String(buffer: taken.body))")
+            let shown = ContinuousClock.now + .seconds(1)
+            var seen = false
+            while ContinuousClock.now < shown, !seen {
+                seen = String(buffer: try await reader.execute(uri: "/v1/products/mug", method: .get).body).contains(#""1-4""#)
+                if !seen { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(seen, "the second node still showed the old stock band after one second")
         }
     }
 }

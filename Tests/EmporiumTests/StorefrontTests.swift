@@ -141,50 +141,28 @@ extension TestApp {
 /// Two API nodes on one PostgreSQL database: a write on one clears the other's cache.
 @Suite(.enabled(if: TestDatabase.dialect == .postgres)) struct CatalogInvalidationTests {
     @Test func aPriceChangeOnOneNodeShowsOnTheOtherWithinASecond() async throws {
-        try await TestDatabase.withFresh { url in
-            let configuration = TestDatabase.configuration(for: url)
-            let logger = Logger(label: "test")
-            let firstDatabase = try await openDatabase(configuration, logger: logger)
-            let secondDatabase = try await openDatabase(configuration, logger: logger)
-            let first = try await buildApplication(configuration, dependencies: AppDependencies(database: firstDatabase))
-            let second = try await buildApplication(configuration, dependencies: AppDependencies(database: secondDatabase))
-            defer {
-                Task {
-                    await firstDatabase.close()
-                    await secondDatabase.close()
-                }
-            }
-            try await first.test(.router) { writer in
-                try await second.test(.router) { reader in
-                    let register = try await writer.execute(
-                        uri: "/v1/auth/register", method: .post, headers: [.contentType: "application/json"],
-                        body: ByteBuffer(string: #"{"email":"staff@example.com","password":"correct horse battery","name":"S"}"#))
-                    try await firstDatabase.execute("UPDATE users SET role = 'staff'")
-                    let token = try #require(try register.jsonObject()["access_token"] as? String)
-                    let auth: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
-                    let created = try await writer.execute(
-                        uri: "/v1/admin/products", method: .post, headers: auth,
-                        body: ByteBuffer(string: TestApp.product(handle: "mug", eur: 1000)))
-                    let product = try created.jsonObject()
-                    let variant = try #require((product["variants"] as? [[String: Any]])?.first?["id"] as? String)
+        try await withTwoNodes { writer, reader, auth in
+            let created = try await writer.execute(
+                uri: "/v1/admin/products", method: .post, headers: auth,
+                body: ByteBuffer(string: TestApp.product(handle: "mug", eur: 1000)))
+            let product = try created.jsonObject()
+            let variant = try #require((product["variants"] as? [[String: Any]])?.first?["id"] as? String)
 
-                    // The reader caches the product, then the writer changes its price.
-                    let cached = try await reader.execute(uri: "/v1/products/mug", method: .get)
-                    #expect(cached.status == .ok && cached.text.contains("1000"))
-                    #expect(try await reader.execute(uri: "/v1/products/mug", method: .get).headers[.eTag] == cached.headers[.eTag])
-                    let changed = try await writer.execute(
-                        uri: "/v1/admin/products/\(product["id"] as! String)/variants/\(variant)", method: .patch, headers: auth,
-                        body: ByteBuffer(string: #"{"prices":[{"currency":"EUR","amount":1234}]}"#))
-                    #expect(changed.status == .ok)
-                    let deadline = ContinuousClock.now + .seconds(1)
-                    var seen = false
-                    while ContinuousClock.now < deadline, !seen {
-                        seen = try await reader.execute(uri: "/v1/products/mug", method: .get).text.contains("1234")
-                        if !seen { try await Task.sleep(for: .milliseconds(20)) }
-                    }
-                    #expect(seen, "the second node still answered the old price after one second")
-                }
+            // The reader caches the product, then the writer changes its price.
+            let cached = try await reader.execute(uri: "/v1/products/mug", method: .get)
+            #expect(cached.status == .ok && cached.text.contains("1000"))
+            #expect(try await reader.execute(uri: "/v1/products/mug", method: .get).headers[.eTag] == cached.headers[.eTag])
+            let changed = try await writer.execute(
+                uri: "/v1/admin/products/\(product["id"] as! String)/variants/\(variant)", method: .patch, headers: auth,
+                body: ByteBuffer(string: #"{"prices":[{"currency":"EUR","amount":1234}]}"#))
+            #expect(changed.status == .ok)
+            let deadline = ContinuousClock.now + .seconds(1)
+            var seen = false
+            while ContinuousClock.now < deadline, !seen {
+                seen = try await reader.execute(uri: "/v1/products/mug", method: .get).text.contains("1234")
+                if !seen { try await Task.sleep(for: .milliseconds(20)) }
             }
+            #expect(seen, "the second node still answered the old price after one second")
         }
     }
 }

@@ -24,26 +24,6 @@ struct AdminAccountRoutes {
         let role: String
     }
 
-    struct AuditEntryResponse: Codable, Sendable {
-        let id: String
-        let occurredAt: String
-        let actorID: String?
-        let actorType: String?
-        let action: String
-        let target: String?
-        let clientAddress: String?
-        let requestID: String?
-
-        enum CodingKeys: String, CodingKey {
-            case id, action, target
-            case occurredAt = "occurred_at"
-            case actorID = "actor_id"
-            case actorType = "actor_type"
-            case clientAddress = "client_address"
-            case requestID = "request_id"
-        }
-    }
-
     func register(on routes: RouteRegistrar) {
         routes.on(.get, "/v1/admin/customers", access: .staff, orScope: .customersRead) { request, _ in
             let page = try PageRequest(request)
@@ -109,12 +89,7 @@ struct AdminAccountRoutes {
                 }
             }
             guard errors.isEmpty else { throw Problem.validation(errors, detail: "The query has invalid parameters.") }
-            let entries = try await audit.entries(filter, on: database).map { entry in
-                AuditEntryResponse(
-                    id: entry.id, occurredAt: entry.occurredAt, actorID: entry.actorID, actorType: entry.actorType,
-                    action: entry.action, target: entry.target, clientAddress: entry.clientAddress, requestID: entry.requestID)
-            }
-            return Page(entries, limit: page.limit, id: \.id)
+            return Page(try await audit.entries(filter, on: database), limit: page.limit, id: \.id)
         }
     }
 

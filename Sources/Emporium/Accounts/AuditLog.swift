@@ -72,8 +72,8 @@ struct AuditLog: Sendable {
         var limit: Int
     }
 
-    /// An entry as the log holds it.
-    struct Recorded: Sendable {
+    /// An entry as the log holds it, which is also how the admin API shows it.
+    struct Recorded: Codable, Sendable {
         let id: String
         let occurredAt: String
         let actorID: String?
@@ -82,6 +82,15 @@ struct AuditLog: Sendable {
         let target: String?
         let clientAddress: String?
         let requestID: String?
+
+        enum CodingKeys: String, CodingKey {
+            case id, action, target
+            case occurredAt = "occurred_at"
+            case actorID = "actor_id"
+            case actorType = "actor_type"
+            case clientAddress = "client_address"
+            case requestID = "request_id"
+        }
     }
 
     /// Up to `limit + 1` entries, as `Page` expects.
