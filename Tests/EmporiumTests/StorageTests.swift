@@ -2,7 +2,11 @@ import Emporium
 import EmporiumCore
 import EmporiumStorage
 import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Testing
 
@@ -207,6 +211,42 @@ extension String {
         }
         try await withDatabase(configuration, logger: Logger(label: "memory-test")) { database in
             await #expect(throws: DatabaseError.self) { try await database.execute("SELECT body FROM notes") }
+        }
+    }
+}
+
+/// Through HTTP: a write that cannot get the SQLite file because another process holds it is
+/// answered 503 `database-busy` with `Retry-After` once the wait runs out, and wrote nothing.
+@Suite(.enabled(if: TestDatabase.dialect == .sqlite)) struct SQLiteBusyFileTests {
+    @Test func aWriteBlockedByAnotherProcessIsAnswered503AndChangesNothing() async throws {
+        try await withApp { app in
+            guard case .sqliteFile(let path) = try DatabaseURL(parsing: app.database.displayName) else {
+                Issue.record("not a file database")
+                return
+            }
+            let other = try await SQLiteStorage.open(.sqliteFile(path: path), readerCount: 1, logger: Logger(label: "other"))
+            let (held, holding) = AsyncStream.makeStream(of: Void.self)
+            let (released, release) = AsyncStream.makeStream(of: Void.self)
+            let holder = Task {
+                try await other.transaction { db in
+                    try await db.execute("UPDATE users SET name = name")
+                    holding.yield()
+                    for await _ in released { break }
+                }
+            }
+            for await _ in held { break }
+            let response = try await app.http.execute(
+                uri: "/v1/carts", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"currency":"EUR"}"#))
+            release.yield()
+            try await holder.value
+            await other.close()
+            #expect(response.status == .serviceUnavailable)
+            #expect(response.headers[.retryAfter] == "1")
+            let problem = try response.jsonObject()
+            #expect(problem["type"] as? String == Problem.databaseBusy.type)
+            #expect(problem["request_id"] as? String != nil)
+            #expect(try await app.database.queryFirst("SELECT COUNT(*) AS n FROM carts")?.decode("n", as: Int.self) == 0)
         }
     }
 }
