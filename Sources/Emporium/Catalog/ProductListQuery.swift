@@ -38,13 +38,16 @@ struct ProductListQuery: Sendable {
         guard (uri.query?.utf8.count ?? 0) <= Self.maximumQueryBytes else {
             throw Problem.badRequest("The query string is longer than \(Self.maximumQueryBytes) bytes.")
         }
-        if let raw = uri.query, raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding == nil {
+        // Only an escape can be malformed; most queries have none, and the check is costly.
+        if let raw = uri.query, raw.utf8.contains(UInt8(ascii: "%")),
+            raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding == nil
+        {
             throw Problem.badRequest("The query string is not valid percent-encoded UTF-8.")
         }
         let query = uri.queryParameters
         var errors: [Problem.FieldError] = []
         func fail(_ parameter: String, _ detail: String) { errors.append(.init(parameter: parameter, detail: detail)) }
-        errors += Self.unknownOrRepeated(uri, allowed: Self.parameters)
+        errors += Self.unknownOrRepeated(query, allowed: Self.parameters)
 
         var words: [String] = []
         if let q = query["q"] {
@@ -125,9 +128,13 @@ struct ProductListQuery: Sendable {
 
     /// The parameters that are not `allowed`, or given more than once, as field errors.
     static func unknownOrRepeated(_ uri: URI, allowed: Set<String>) -> [Problem.FieldError] {
+        unknownOrRepeated(uri.queryParameters, allowed: allowed)
+    }
+
+    static func unknownOrRepeated(_ parameters: FlatDictionary<Substring, Substring>, allowed: Set<String>) -> [Problem.FieldError] {
         var seen = Set<Substring>()
         var errors: [Problem.FieldError] = []
-        for (name, _) in uri.queryParameters {
+        for (name, _) in parameters {
             let shown = String(name.prefix(40))
             if !allowed.contains(String(name)) {
                 errors.append(.init(parameter: shown, detail: "is not a parameter of this endpoint"))
