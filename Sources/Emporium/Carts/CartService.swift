@@ -176,9 +176,14 @@ struct CartService: Sendable {
 
     /// Writes a plan if the cart is still open at `version`: the new version, or nil.
     private func write(_ plan: Plan, ifAt version: Int64) async throws -> Int64? {
-        if case .fields = plan.write {
+        switch plan.write {
+        case .fields:
             // One statement: no transaction needed.
             return try await store.save(plan.cart, ifAt: version, on: database)
+        case .upsert(let line):
+            return try await store.bumpAndUpsert(cart: plan.cart.id, ifAt: version, line: line, at: plan.cart.updatedAt, in: database)
+        case .quantity, .delete:
+            break
         }
         return try await database.transaction { db in try await write(plan, ifAt: version, on: db) }
     }
