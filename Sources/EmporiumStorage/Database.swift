@@ -54,8 +54,8 @@ public protocol Database: SQLExecutor, Service {
 
     /// Calls `onNotification` for every notification on `channel` from any node, until the
     /// task is cancelled or the connection fails (then it throws; callers reconnect).
-    /// `onListening` runs once the subscription is in place. SQLite reports commits by other
-    /// connections and processes instead, within half a second.
+    /// `onListening` runs once the subscription is in place. SQLite has none: there it only
+    /// waits to be cancelled, and whoever must see other processes' writes polls for them.
     func listen(
         on channel: String, onListening: @Sendable () -> Void, onNotification: @escaping @Sendable () -> Void
     ) async throws

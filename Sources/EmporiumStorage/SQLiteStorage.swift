@@ -161,32 +161,13 @@ public final class SQLiteStorage: Database {
         }
     }
 
-    /// SQLite has no notifications, but another process may write the file (`emporium import`
-    /// beside a running server). SQLite's `data_version` changes for a connection whenever
-    /// another connection commits, so a connection of its own watches it twice a second and
-    /// reports a change as a notification. Our own writes count too, which is harmless for a
-    /// cache.
+    /// SQLite has no notifications: this only waits to be cancelled. What must notice
+    /// another process's writes polls a table for them (the catalog's change log does).
     public func listen(
         on channel: String, onListening: @Sendable () -> Void, onNotification: @escaping @Sendable () -> Void
     ) async throws {
         onListening()
-        guard let path else {
-            // An in-memory database belongs to this process alone.
-            while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
-            return
-        }
-        let watcher = try Self.openReader(path: path)
-        defer { watcher.close() }
-        var last: Int64?
-        while !Task.isCancelled {
-            try checkOpen()
-            let version: Int64? = try await retryingWhileBusy { () throws(DatabaseError) in
-                try watcher.run("PRAGMA data_version")
-            }.first?.decode("data_version")
-            if let last, version != last { onNotification() }
-            last = version
-            try await Task.sleep(for: .milliseconds(500))
-        }
+        while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
     }
 
     public var statistics: DatabaseStatistics {
