@@ -27,7 +27,7 @@ public final class SQLiteStorage: Database {
     private let writerLock = AsyncLock()
     /// Idle readers. Statements never suspend while they hold one, so no more are ever in use
     /// than threads run our code at once; more are opened on demand up to `readerLimit`.
-    private let idleReaders: Mutex<[SQLiteHandle]>
+    private let idleReaders: Mutex<IdleReaders>
     private let openReaders: Atomic<Int>
     private let readerLimit: Int
     private let active = Atomic<Int>(0)
@@ -50,7 +50,7 @@ public final class SQLiteStorage: Database {
         self.displayName = displayName
         self.path = path
         self.writer = writer
-        self.idleReaders = Mutex(readers)
+        self.idleReaders = Mutex(IdleReaders(handles: readers))
         self.openReaders = Atomic(readers.count)
         self.readerLimit = readerLimit
         self.logger = logger
@@ -146,7 +146,8 @@ public final class SQLiteStorage: Database {
         active.add(1, ordering: .relaxed)
         defer { active.subtract(1, ordering: .relaxed) }
         return try await writerLock.withLock {
-            try await Self.transaction(on: writer, busyLimit: busyLimit, body)
+            try checkOpen()
+            return try await Self.transaction(on: writer, busyLimit: busyLimit, body)
         }
     }
 
@@ -157,7 +158,8 @@ public final class SQLiteStorage: Database {
         active.add(1, ordering: .relaxed)
         defer { active.subtract(1, ordering: .relaxed) }
         return try await writerLock.withLock {
-            try await body(SQLiteSession(handle: writer, busyLimit: busyLimit))
+            try checkOpen()
+            return try await body(SQLiteSession(handle: writer, busyLimit: busyLimit))
         }
     }
 
@@ -186,7 +188,7 @@ public final class SQLiteStorage: Database {
     /// checkpoint catches up with the last commit and the next write starts the WAL over.
     /// Commands that do not run the service (seed, import) keep SQLite's own checkpoints.
     public func run() async throws {
-        guard let path else {
+        guard let path, !isClosed.load(ordering: .relaxed) else {
             try? await gracefulShutdown()
             await close()
             return
@@ -201,6 +203,7 @@ public final class SQLiteStorage: Database {
                 guard Self.fileSize(path + "-wal") > Self.checkpointBytes else { continue }
                 do {
                     try await writerLock.withLock {
+                        try checkOpen()
                         try await thread.runIfActive { try checkpointer.execute(script: "PRAGMA wal_checkpoint(PASSIVE)") }
                     }
                 } catch is CancellationError {
@@ -243,10 +246,18 @@ public final class SQLiteStorage: Database {
 
     // MARK: Internals
 
+    /// Reader connections not in use. Once closed, none is handed out and one given back is
+    /// closed rather than kept: a handle must never be used after `close`.
+    private struct IdleReaders {
+        var handles: [SQLiteHandle]
+        var isClosed = false
+    }
+
     private func takeIdleReaders() -> [SQLiteHandle] {
         idleReaders.withLock { readers in
-            defer { readers.removeAll() }
-            return readers
+            readers.isClosed = true
+            defer { readers.handles.removeAll() }
+            return readers.handles
         }
     }
 
@@ -257,7 +268,8 @@ public final class SQLiteStorage: Database {
     private func withReader<Result>(
         path: String, _ body: (SQLiteHandle) throws(DatabaseError) -> Result
     ) throws(DatabaseError) -> Result {
-        let idle = idleReaders.withLock { $0.popLast() }
+        let (idle, isClosed) = idleReaders.withLock { ($0.handles.popLast(), $0.isClosed) }
+        if isClosed { throw .unavailable("the database handle is closed") }
         let reader: SQLiteHandle
         if let idle {
             reader = idle
@@ -276,7 +288,14 @@ public final class SQLiteStorage: Database {
             defer { extra.close() }
             return try body(extra)
         }
-        defer { idleReaders.withLock { $0.append(reader) } }
+        defer {
+            let kept = idleReaders.withLock { readers -> Bool in
+                if readers.isClosed { return false }
+                readers.handles.append(reader)
+                return true
+            }
+            if !kept { reader.close() }
+        }
         return try body(reader)
     }
 
@@ -284,7 +303,10 @@ public final class SQLiteStorage: Database {
         _ body: (SQLiteHandle) async throws(DatabaseError) -> Result
     ) async throws(DatabaseError) -> Result {
         do {
-            return try await writerLock.withLock { try await body(writer) }
+            return try await writerLock.withLock {
+                try checkOpen()
+                return try await body(writer)
+            }
         } catch let error as DatabaseError {
             throw error
         } catch {

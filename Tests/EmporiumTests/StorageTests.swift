@@ -79,6 +79,24 @@ import Testing
         await ours.close()
     }
 
+    /// `emporium` commands run the database's service beside a short body that may close the
+    /// handle before the service has even started; the service must then touch no connection
+    /// (it once set a pragma on the closed writer, freed memory, and crashed later elsewhere).
+    @Test func aServiceStartedAfterCloseUsesNoConnection() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("emporium-late-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let database = try await SQLiteStorage.open(.sqliteFile(path: path), readerCount: 1, logger: Logger(label: "storage-test"))
+        try await database.execute("CREATE TABLE marks (id INTEGER PRIMARY KEY)")
+        await database.close()
+        let service = Task { try await database.run() }
+        try await Task.sleep(for: .milliseconds(50))
+        service.cancel()
+        try await service.value
+        await #expect(throws: DatabaseError.self) { try await database.execute("INSERT INTO marks (id) VALUES (1)") }
+        await #expect(throws: DatabaseError.self) { try await database.query("SELECT id FROM marks") }
+        await #expect(throws: DatabaseError.self) { try await database.transaction { db in try await db.execute("SELECT 1") } }
+    }
+
     @Test func valuesRoundTripThroughBindsAndRows() async throws {
         try await withDatabase { database in
             let id = TimeOrderedIDGenerator().make(StorageTests.self)
