@@ -32,7 +32,7 @@ import Testing
         let errorPipe = Pipe()
         process.standardError = errorPipe
         process.standardOutput = FileHandle.nullDevice
-        try process.launchSerially()
+        try process.run()
         let deadline = Date().addingTimeInterval(60)
         while process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
         if process.isRunning { process.terminate() }
@@ -119,7 +119,7 @@ import Testing
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("EMPORIUM_") }
         process.standardError = try FileHandle(forWritingTo: logFile)
         process.standardOutput = FileHandle.nullDevice
-        try process.launchSerially()
+        try process.run()
         defer { if process.isRunning { process.terminate() } }
 
         var port: Int?

@@ -106,7 +106,7 @@ final class SMTPSink {
         process.arguments = arguments
         process.standardOutput = output
         process.standardError = output
-        try process.launchSerially()
+        try process.run()
         try? output.close()
 
         // The script writes its port once it listens.
@@ -158,7 +158,7 @@ final class SMTPSink {
         process.arguments = command
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.launchSerially()
+        try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw Failure(description: "\(command.joined(separator: " ")) exited with \(process.terminationStatus)")
