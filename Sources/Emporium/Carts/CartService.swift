@@ -194,11 +194,7 @@ struct CartService: Sendable {
         case .fields:
             return try await store.save(cart, ifAt: version, on: db)
         case .upsert(let line):
-            guard let next = try await store.bump(cart.id, ifAt: version, at: cart.updatedAt, on: db) else { return nil }
-            try await store.upsert(
-                cart: cart.id, id: line.id, variant: line.variantID, quantity: line.quantity, sku: line.sku, title: line.title,
-                unitPrice: line.unitPrice, at: cart.updatedAt, on: db)
-            return next
+            return try await store.bumpAndUpsert(cart: cart.id, ifAt: version, line: line, at: cart.updatedAt, on: db)
         case .quantity(let item, let quantity):
             guard let next = try await store.bump(cart.id, ifAt: version, at: cart.updatedAt, on: db) else { return nil }
             guard try await store.setQuantity(quantity, item: item, cart: cart.id, at: cart.updatedAt, on: db) else { throw Self.noSuchItem }

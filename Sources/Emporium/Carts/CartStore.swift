@@ -188,16 +188,26 @@ struct CartStore: Sendable {
     func bumpAndUpsert(
         cart: ID<Cart>, ifAt version: Int64, line: CartItem, at now: Date, in database: any Database
     ) async throws -> Int64? {
-        guard database.dialect == .postgres else {
-            return try await database.transaction { db -> Int64? in
-                guard let next = try await bump(cart, ifAt: version, at: now, on: db) else { return nil }
-                try await upsert(
-                    cart: cart, id: line.id, variant: line.variantID, quantity: line.quantity, sku: line.sku, title: line.title,
-                    unitPrice: line.unitPrice, at: now, on: db)
-                return next
-            }
+        if database.dialect == .postgres {
+            return try await bumpAndUpsert(cart: cart, ifAt: version, line: line, at: now, on: database)
         }
-        return try await database.queryFirst("""
+        return try await database.transaction { db in
+            try await bumpAndUpsert(cart: cart, ifAt: version, line: line, at: now, on: db)
+        }
+    }
+
+    /// The same inside the caller's transaction (on SQLite it must be one: two statements).
+    func bumpAndUpsert(
+        cart: ID<Cart>, ifAt version: Int64, line: CartItem, at now: Date, on db: any SQLExecutor
+    ) async throws -> Int64? {
+        guard db.dialect == .postgres else {
+            guard let next = try await bump(cart, ifAt: version, at: now, on: db) else { return nil }
+            try await upsert(
+                cart: cart, id: line.id, variant: line.variantID, quantity: line.quantity, sku: line.sku, title: line.title,
+                unitPrice: line.unitPrice, at: now, on: db)
+            return next
+        }
+        return try await db.queryFirst("""
             WITH bumped AS (
                 UPDATE carts SET version = version + 1, updated_at = \(now)
                 WHERE id = \(cart) AND status = 'open' AND version = \(version) RETURNING version
