@@ -24,7 +24,7 @@ import Testing
 
     /// Runs the binary to completion (at most 60 s) and returns its exit status and stderr.
     func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Outcome {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = Self.binary
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("EMPORIUM_") }
@@ -113,7 +113,7 @@ import Testing
         let logFile = folder.appendingPathComponent("stderr.log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
 
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = Self.binary
         process.arguments = ["--port", "0", "--log-format", "json", "--database-url", "sqlite://\(folder.path)/shop.sqlite"]
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("EMPORIUM_") }

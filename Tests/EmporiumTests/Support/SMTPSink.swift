@@ -53,7 +53,7 @@ final class SMTPSink {
     let certificate: String?
     private let directory: URL
     private let folder: URL
-    private let process: Process
+    private let process: ChildProcess
 
     /// Starts a server, runs `body` with it and stops the server, whether `body` succeeds or not.
     static func run(
@@ -101,7 +101,7 @@ final class SMTPSink {
         let log = directory.appendingPathComponent("server.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let output = try FileHandle(forWritingTo: log)
-        process = Process()
+        process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
         process.standardOutput = output
@@ -153,7 +153,7 @@ final class SMTPSink {
     /// Runs a command to its end; throws when it fails.
     @discardableResult
     private static func run(_ command: [String]) throws -> Int32 {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = command
         process.standardOutput = FileHandle.nullDevice
