@@ -153,3 +153,12 @@ struct EncodableUser: ResponseEncodable {
 extension AppRequestContext {
     var origin: RequestOrigin { RequestOrigin(clientAddress: clientAddress, requestID: requestID) }
 }
+
+extension AccountRoutes.RegisterInput: CheckedBody {
+    /// The service checks the same rules; here they join the shape's faults in one answer.
+    func check(into errors: inout FieldErrors) {
+        errors.add(AccountRules.problems(
+            email: AccountRules.normalizedEmail(email), password: password,
+            name: name.trimmingCharacters(in: .whitespacesAndNewlines)))
+    }
+}

@@ -121,3 +121,9 @@ struct AddressPatch: Decodable {
         return result
     }
 }
+
+extension AddressFields: CheckedBody {
+    func check(into errors: inout FieldErrors) {
+        errors.add(normalized().problems())
+    }
+}

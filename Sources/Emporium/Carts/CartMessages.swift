@@ -133,3 +133,48 @@ struct CartAnswer: ResponseGenerator {
         return response
     }
 }
+
+// MARK: The rules of the inputs
+
+extension CartRoutes.CreateInput: CheckedBody {
+    func check(into errors: inout FieldErrors) {
+        _ = errors.currency(currency, "/currency")
+        if let mergeCartID, ID<Cart>(mergeCartID) == nil { errors.add("/merge_cart_id", "must be a cart id") }
+    }
+}
+
+extension CartRoutes.ItemInput: CheckedBody {
+    func check(into errors: inout FieldErrors) {
+        if variantID == nil, sku == nil { errors.add("/variant_id", "name the variant by variant_id or sku") }
+        if let variantID, ID<Variant>(variantID) == nil { errors.add("/variant_id", "must be a variant id") }
+        CartRoutes.QuantityInput(quantity: quantity).check(into: &errors)
+    }
+}
+
+extension CartRoutes.QuantityInput: CheckedBody {
+    func check(into errors: inout FieldErrors) {
+        if let quantity = errors.required(quantity, "/quantity"), !(1...CartStore.maximumQuantity).contains(quantity) {
+            errors.add("/quantity", "must be 1 to \(CartStore.maximumQuantity)")
+        }
+    }
+}
+
+extension CartRoutes.EmailInput: CheckedBody {
+    func check(into errors: inout FieldErrors) {
+        if let email = errors.required(email, "/email") { errors.add("/email", AccountRules.emailProblem(email)) }
+    }
+}
+
+extension CartRoutes.MethodInput: CheckedBody {
+    func check(into errors: inout FieldErrors) {
+        if let id = errors.required(shippingMethodID, "/shipping_method_id"), ID<ShippingMethod>(id) == nil {
+            errors.add("/shipping_method_id", "must be a shipping method id")
+        }
+    }
+}
+
+extension CartRoutes.CodeInput: CheckedBody {
+    func check(into errors: inout FieldErrors) {
+        errors.text(code, "/code", maximum: 40)
+    }
+}

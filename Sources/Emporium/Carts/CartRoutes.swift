@@ -26,13 +26,13 @@ struct CartRoutes {
         }
         routes.on(.post, "/v1/carts/:id/items", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
-            let item = try Self.validated(try await request.decodeStrictJSON(as: ItemInput.self, context: context).value)
+            let item = Self.item(try await request.decodeStrictJSON(as: ItemInput.self, context: context).value)
             return try await change(cart, .addItem(item), request)
         }
         routes.on(.patch, "/v1/carts/:id/items/:item_id", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
             let item: ID<CartItem> = try context.pathID("item_id", notFound: "There is no such item in this cart.")
-            let quantity = try Self.quantity(try await request.decodeStrictJSON(as: QuantityInput.self, context: context).value.quantity)
+            let quantity = try await request.decodeStrictJSON(as: QuantityInput.self, context: context).value.quantity ?? 0
             return try await change(cart, .setQuantity(item, quantity), request)
         }
         routes.on(.delete, "/v1/carts/:id/items/:item_id", access: .anonymous) { request, context in
@@ -43,16 +43,11 @@ struct CartRoutes {
         routes.on(.put, "/v1/carts/:id/email", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
             let input = try await request.decodeStrictJSON(as: EmailInput.self, context: context).value
-            var errors = FieldErrors()
-            if let email = errors.required(input.email, "/email") { errors.add("/email", AccountRules.emailProblem(email)) }
-            try errors.check()
             return try await change(cart, .setEmail(input.email.map(AccountRules.normalizedEmail)), request)
         }
         routes.on(.put, "/v1/carts/:id/shipping-address", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
             let fields = try await request.decodeStrictJSON(as: AddressFields.self, context: context).value.normalized()
-            let problems = fields.problems()
-            guard problems.isEmpty else { throw Problem.validation(problems) }
             return try await change(cart, .setShippingAddress(fields), request)
         }
         routes.on(.get, "/v1/carts/:id/shipping-options", access: .anonymous) { request, context in
@@ -65,11 +60,7 @@ struct CartRoutes {
         routes.on(.put, "/v1/carts/:id/shipping-method", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
             let input = try await request.decodeStrictJSON(as: MethodInput.self, context: context).value
-            var errors = FieldErrors()
-            let id = errors.required(input.shippingMethodID, "/shipping_method_id").flatMap(ID<ShippingMethod>.init)
-            if input.shippingMethodID != nil, id == nil { errors.add("/shipping_method_id", "must be a shipping method id") }
-            try errors.check()
-            guard let id else { throw CartService.methodUnavailable }
+            guard let id = input.shippingMethodID.flatMap(ID<ShippingMethod>.init) else { throw CartService.methodUnavailable }
             // The cart's own totals decide whether the method applies (the service refuses one
             // that cannot take it).
             return try await change(cart, .setShippingMethod(id), request)
@@ -77,9 +68,6 @@ struct CartRoutes {
         routes.on(.put, "/v1/carts/:id/discount-code", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
             let input = try await request.decodeStrictJSON(as: CodeInput.self, context: context).value
-            var errors = FieldErrors()
-            errors.text(input.code, "/code", maximum: 40)
-            try errors.check()
             return try await change(cart, .setDiscountCode(input.code.map(DiscountStore.normalized)), request)
         }
         routes.on(.delete, "/v1/carts/:id/discount-code", access: .anonymous) { request, context in
@@ -123,35 +111,17 @@ struct CartRoutes {
 
     // MARK: Input
 
-    static func quantity(_ quantity: Int64?) throws -> Int64 {
-        var errors = FieldErrors()
-        if let quantity = errors.required(quantity, "/quantity"), !(1...CartStore.maximumQuantity).contains(quantity) {
-            errors.add("/quantity", "must be 1 to \(CartStore.maximumQuantity)")
-        }
-        try errors.check()
-        return quantity ?? 0
-    }
-
-    /// An item to add, checked before any database work.
-    static func validated(_ input: ItemInput) throws -> CartService.NewItem {
-        var errors = FieldErrors()
-        if input.variantID == nil, input.sku == nil { errors.add("/variant_id", "name the variant by variant_id or sku") }
-        if let text = input.variantID, ID<Variant>(text) == nil { errors.add("/variant_id", "must be a variant id") }
-        try errors.check()
-        let quantity = try quantity(input.quantity)
-        return CartService.NewItem(variant: input.variantID.map { .id($0) } ?? .sku(input.sku ?? ""), quantity: quantity)
+    /// An item to add, its input checked (`ItemInput.check`).
+    static func item(_ input: ItemInput) -> CartService.NewItem {
+        CartService.NewItem(variant: input.variantID.map { .id($0) } ?? .sku(input.sku ?? ""), quantity: input.quantity ?? 0)
     }
 
     // MARK: Creating and merging
 
     private func create(_ request: Request, context: AppRequestContext) async throws -> CartAnswer {
         let input = try await request.decodeStrictJSON(as: CreateInput.self, context: context).value
-        var errors = FieldErrors()
-        let currency = errors.currency(input.currency, "/currency")
         let mergeID = input.mergeCartID.flatMap(ID<Cart>.init)
-        if input.mergeCartID != nil, mergeID == nil { errors.add("/merge_cart_id", "must be a cart id") }
-        try errors.check()
-        guard let currency else { throw Problem.internalError }
+        guard let currency = input.currency.flatMap(Currency.init(code:)) else { throw Problem.internalError }
         guard let user = try await caller(request) else {
             guard mergeID == nil else {
                 throw Problem.validation([.init(pointer: "/merge_cart_id", detail: "only a signed-in customer can merge a cart")])
@@ -195,7 +165,7 @@ struct CartRoutes {
             caller: caller, key: key, fingerprint: Idempotency.fingerprint(method: .post, path: path, body: body.data)
         ) {
             try await checkout.checkout(
-                cart, expectedVersion: expected, provider: provider, token: token, path: path,
+                cart, expectedVersion: expected, provider: provider, token: token,
                 requestKey: Idempotency.requestKey(caller: caller, key: key))
         }
     }

@@ -54,31 +54,31 @@ struct CheckoutService: Sendable {
     /// the order the first attempt made and resumes its payment with the same provider key,
     /// so the shopper gets that order — paid, pending or declined — and is never charged twice.
     func checkout(
-        _ cart: Cart, expectedVersion: Int64?, provider: any PaymentProvider, token: String, path: String, requestKey: String
+        _ cart: Cart, expectedVersion: Int64?, provider: any PaymentProvider, token: String, requestKey: String
     ) async throws -> Idempotency.Stored {
         if let earlier = try await orders.order(checkoutKey: requestKey, cart: cart.id, on: database) {
-            return try await resume(earlier, provider: provider, token: token, path: path)
+            return try await resume(earlier, provider: provider, token: token)
         }
         let placed = try await place(cart, expectedVersion: expectedVersion, provider: provider.name, requestKey: requestKey)
-        return try await pay(placed.order, lines: placed.lines, payment: placed.payment, provider: provider, token: token, path: path)
+        return try await pay(placed.order, lines: placed.lines, payment: placed.payment, provider: provider, token: token)
     }
 
     /// Answers a checkout whose order an earlier attempt made.
-    private func resume(_ order: Order, provider: any PaymentProvider, token: String, path: String) async throws -> Idempotency.Stored {
+    private func resume(_ order: Order, provider: any PaymentProvider, token: String) async throws -> Idempotency.Stored {
         guard let payment = try await payments.payment(of: order.id, on: database) else { throw OrderStore.notFound }
         let lines = try await orders.lines(of: order.id, on: database)
         switch payment.status {
         case .pending where order.status == .pending:
-            return try await pay(order, lines: lines, payment: payment, provider: provider, token: token, path: path)
+            return try await pay(order, lines: lines, payment: payment, provider: provider, token: token)
         case .failed:
-            return Self.declined(order, code: payment.failureCode ?? "declined", path: path)
+            return Self.declined(order, code: payment.failureCode ?? "declined")
         default:
             return try Idempotency.Stored(status: .created, json: OrderResponse(order, lines: lines, payment: payment))
         }
     }
 
     private func pay(
-        _ order: Order, lines: [OrderLine], payment: Payment, provider: any PaymentProvider, token: String, path: String
+        _ order: Order, lines: [OrderLine], payment: Payment, provider: any PaymentProvider, token: String
     ) async throws -> Idempotency.Stored {
         let reference: String
         do {
@@ -91,24 +91,23 @@ struct CheckoutService: Sendable {
                 // Not final: the payment may still go through. The retry resumes this order.
                 return Idempotency.Stored(problem: Problem(
                     .gatewayTimeout, slug: "payment-timeout", title: "Payment not confirmed",
-                    detail: "The payment provider did not answer in time. Order \(order.displayNumber) holds its stock for \(Int(reservationTimeout / 60)) minutes; repeat the request with the same Idempotency-Key to learn whether it was paid. If its payment is not confirmed in that time it is cancelled and the cart opens again."),
-                    path: path).provisional
+                    detail: "The payment provider did not answer in time. Order \(order.displayNumber) holds its stock for \(Int(reservationTimeout / 60)) minutes; repeat the request with the same Idempotency-Key to learn whether it was paid. If its payment is not confirmed in that time it is cancelled and the cart opens again.")
+                ).provisional
             case .declined(let code), .rejected(let code):
                 _ = try await database.transaction { db in
                     try await service.cancelUnpaid(order, reason: "payment_declined", failureCode: code, on: db)
                 }
-                return Self.declined(order, code: code, path: path)
+                return Self.declined(order, code: code)
             }
         }
         let (final, settled) = try await service.authorized(order, payment: payment, reference: reference)
         return try Idempotency.Stored(status: .created, json: OrderResponse(final, lines: lines, payment: settled))
     }
 
-    private static func declined(_ order: Order, code: String, path: String) -> Idempotency.Stored {
+    private static func declined(_ order: Order, code: String) -> Idempotency.Stored {
         Idempotency.Stored(problem: Problem(
             HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required"), slug: "payment-declined", title: "Payment declined",
-            detail: "The payment was declined (\(code)). Nothing was charged and the cart is open again; check out with another means of payment and a new Idempotency-Key."),
-            path: path)
+            detail: "The payment was declined (\(code)). Nothing was charged and the cart is open again; check out with another means of payment and a new Idempotency-Key."))
     }
 
     // MARK: Placing the order

@@ -118,9 +118,6 @@ struct AdminOrderRoutes {
             let order = try await find(context)
             let input = request.headers[.contentType] == nil
                 ? CancelInput() : try await request.decodeStrictJSON(as: CancelInput.self, context: context.base).value
-            var errors = FieldErrors()
-            errors.text(input.reason, "/reason", maximum: 200, required: false)
-            try errors.check()
             let cancelled = try await service.cancel(order.id, reason: input.reason ?? "merchant_request", actor: context.actor, origin: context.origin)
             return try await service.response(for: cancelled)
         }
@@ -130,12 +127,6 @@ struct AdminOrderRoutes {
             }
             let order = try await find(context)
             let body = try await request.decodeStrictJSON(as: RefundInput.self, context: context.base)
-            var errors = FieldErrors()
-            if let amount = errors.required(body.value.amount, "/amount"), !(1...FieldErrors.largestAmount).contains(amount) {
-                errors.add("/amount", "must be 1 to \(FieldErrors.largestAmount) minor units")
-            }
-            errors.text(body.value.reason, "/reason", maximum: 200, required: false)
-            try errors.check()
             let path = "/v1/admin/orders/\(order.id)/refunds"
             let caller = "\(context.actor.type):\(context.actor.id)"
             return try await idempotency.performInSteps(
@@ -195,27 +186,10 @@ struct AdminOrderRoutes {
         return filter
     }
 
-    /// Checks a fulfilment's input and hands it to the order service.
+    /// Hands a fulfilment, its input checked (`FulfillmentInput.check`), to the order service.
     private func fulfil(_ order: Order, _ input: FulfillmentInput, by context: PrincipalContext) async throws -> FulfillmentResponse {
-        var errors = FieldErrors()
-        let location = errors.required(input.locationID, "/location_id").flatMap(ID<StockLocation>.init)
-        if input.locationID != nil, location == nil { errors.add("/location_id", "must be a stock location id") }
-        let lines = input.lines ?? []
-        if lines.isEmpty { errors.add("/lines", "name at least one line") }
-        var requested: [(line: ID<OrderLine>, quantity: Int64)] = []
-        for (index, line) in lines.enumerated() {
-            let id = errors.required(line.lineID, "/lines/\(index)/line_id").flatMap(ID<OrderLine>.init)
-            if line.lineID != nil, id == nil { errors.add("/lines/\(index)/line_id", "must be an order line id") }
-            if let quantity = errors.required(line.quantity, "/lines/\(index)/quantity"), !(1...CartStore.maximumQuantity).contains(quantity) {
-                errors.add("/lines/\(index)/quantity", "must be 1 to \(CartStore.maximumQuantity)")
-            }
-            if let id, let quantity = line.quantity { requested.append((id, quantity)) }
-        }
-        if Set(requested.map(\.line)).count != requested.count { errors.add("/lines", "must not name a line twice") }
-        errors.text(input.carrier, "/carrier", maximum: 100, required: false)
-        errors.text(input.trackingNumber, "/tracking_number", maximum: 100, required: false)
-        try errors.check()
-        guard let location else { throw Problem.internalError }
+        let requested = input.requested
+        guard let location = input.locationID.flatMap(ID<StockLocation>.init) else { throw Problem.internalError }
         let record = try await service.fulfil(
             order.id,
             .init(location: location, lines: requested, carrier: input.carrier, trackingNumber: input.trackingNumber),
@@ -225,5 +199,52 @@ struct AdminOrderRoutes {
             carrier: input.carrier, trackingNumber: input.trackingNumber,
             lines: requested.map { .init(lineID: $0.line.description, quantity: $0.quantity) },
             orderStatus: record.orderStatus.rawValue, createdAt: Timestamp.string(from: record.createdAt))
+    }
+}
+
+// MARK: The rules of the inputs
+
+extension AdminOrderRoutes.RefundInput: CheckedBody {
+    func check(into errors: inout FieldErrors) {
+        if let amount = errors.required(amount, "/amount"), !(1...FieldErrors.largestAmount).contains(amount) {
+            errors.add("/amount", "must be 1 to \(FieldErrors.largestAmount) minor units")
+        }
+        errors.text(reason, "/reason", maximum: 200, required: false)
+    }
+}
+
+extension AdminOrderRoutes.CancelInput: CheckedBody {
+    func check(into errors: inout FieldErrors) {
+        errors.text(reason, "/reason", maximum: 200, required: false)
+    }
+}
+
+extension AdminOrderRoutes.FulfillmentInput: CheckedBody {
+    /// The lines asked for, those whose id and quantity are well-formed.
+    var requested: [(line: ID<OrderLine>, quantity: Int64)] {
+        (lines ?? []).compactMap { line in
+            guard let id = line.lineID.flatMap(ID<OrderLine>.init), let quantity = line.quantity else { return nil }
+            return (id, quantity)
+        }
+    }
+
+    func check(into errors: inout FieldErrors) {
+        if let location = errors.required(locationID, "/location_id"), ID<StockLocation>(location) == nil {
+            errors.add("/location_id", "must be a stock location id")
+        }
+        let lines = lines ?? []
+        if lines.isEmpty { errors.add("/lines", "name at least one line") }
+        for (index, line) in lines.enumerated() {
+            if let id = errors.required(line.lineID, "/lines/\(index)/line_id"), ID<OrderLine>(id) == nil {
+                errors.add("/lines/\(index)/line_id", "must be an order line id")
+            }
+            if let quantity = errors.required(line.quantity, "/lines/\(index)/quantity"), !(1...CartStore.maximumQuantity).contains(quantity) {
+                errors.add("/lines/\(index)/quantity", "must be 1 to \(CartStore.maximumQuantity)")
+            }
+        }
+        let requested = requested
+        if Set(requested.map(\.line)).count != requested.count { errors.add("/lines", "must not name a line twice") }
+        errors.text(carrier, "/carrier", maximum: 100, required: false)
+        errors.text(trackingNumber, "/tracking_number", maximum: 100, required: false)
     }
 }

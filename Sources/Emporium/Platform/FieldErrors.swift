@@ -1,6 +1,14 @@
 import EmporiumCore
 import Foundation
 
+/// A request body with rules beyond its JSON shape: ranges, formats, members that go
+/// together. `Request.decodeJSON` runs them with the shape check, so that one answer lists a
+/// wrong type, a missing member and a value out of range alike. Rules that need the database
+/// (does this id name something?) stay with the service.
+protocol CheckedBody {
+    func check(into errors: inout FieldErrors)
+}
+
 /// Collects what is wrong with a request body, each problem at its JSON pointer, so that a
 /// client learns every mistake in one answer.
 struct FieldErrors {
@@ -8,6 +16,10 @@ struct FieldErrors {
 
     mutating func add(_ pointer: String, _ problem: String?) {
         if let problem { all.append(.init(pointer: pointer, detail: problem)) }
+    }
+
+    mutating func add(_ errors: [Problem.FieldError]) {
+        all += errors
     }
 
     /// The value, or nil with "is required" noted.
@@ -49,6 +61,16 @@ struct FieldErrors {
 
     func check() throws {
         if !all.isEmpty { throw Problem.validation(all) }
+    }
+
+    /// Keeps the field errors of a rule written as "build the value or throw the validation
+    /// problem", so that such a rule can serve as a `CheckedBody` check as it is.
+    mutating func collect(_ rule: () throws -> Void) {
+        do {
+            try rule()
+        } catch let problem as Problem {
+            all += problem.errors
+        } catch {}
     }
 
     static let largestAmount: Int64 = 1_000_000_000_000

@@ -32,7 +32,11 @@ struct Idempotency: Sendable {
 
     struct Stored: Sendable {
         let status: HTTPResponse.Status
+        /// What is kept for a repeated request.
         let body: ByteBuffer
+        /// The answer when it is a problem: thrown, not sent, so that `ProblemMiddleware`
+        /// sends it like every other problem, with this request's id.
+        var problem: Problem?
         /// False for an answer that may change (a payment or refund the provider has not
         /// confirmed yet): it is sent but not stored, and the key is freed, so the retry asks
         /// again and resumes the same order or refund.
@@ -41,6 +45,7 @@ struct Idempotency: Sendable {
         init(status: HTTPResponse.Status, body: ByteBuffer) {
             self.status = status
             self.body = body
+            if status.code >= 400 { problem = Problem(stored: Data(body.readableBytesView)) }
         }
 
         /// An answer that is a JSON document.
@@ -49,8 +54,10 @@ struct Idempotency: Sendable {
         }
 
         /// An answer that is a problem (a declined payment): stored and replayed like a success.
-        init(problem: Problem, path: String) {
-            self.init(status: problem.status, body: ByteBuffer(bytes: problem.document(path: path, requestID: nil)))
+        init(problem: Problem) {
+            self.status = problem.status
+            self.body = ByteBuffer(bytes: problem.stored)
+            self.problem = problem
         }
 
         /// The same answer, not to be stored.
@@ -203,6 +210,7 @@ struct Idempotency: Sendable {
 
 extension Idempotency.Stored: ResponseGenerator {
     func response(from request: Request, context: some RequestContext) throws -> Response {
+        if let problem { throw problem }
         var headers: HTTPFields = [.contentType: status.code >= 400 ? "application/problem+json" : "application/json"]
         headers[.contentLength] = String(body.readableBytes)
         return Response(status: status, headers: headers, body: .init(byteBuffer: body))

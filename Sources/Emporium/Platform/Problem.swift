@@ -5,7 +5,10 @@ public import Hummingbird
 /// An RFC 9457 problem: the one shape every error response of the API takes.
 ///
 /// Throw it from anywhere in a request; `ProblemMiddleware` turns it, and every other
-/// error, into an `application/problem+json` response.
+/// error, into an `application/problem+json` response. That is the one place problem
+/// responses are made (`response(path:requestID:)`), so every one carries the request's id;
+/// an answer kept for a repeated `Idempotency-Key` keeps the problem, not its bytes, and is
+/// thrown again to go the same way.
 public struct Problem: Error, Sendable {
     /// The last part of the problem's `type` URI, e.g. `validation` in
     /// `urn:emporium:problem:validation`. Clients branch on it.
@@ -118,7 +121,7 @@ extension Problem {
 // MARK: Encoding
 
 extension Problem {
-    private struct Body: Encodable {
+    private struct Body: Codable {
         let type: String
         let title: String
         let status: Int
@@ -139,8 +142,8 @@ extension Problem {
         return encoder
     }()
 
-    /// The problem document as JSON.
-    func document(path: String?, requestID: String?) -> Data {
+    /// The problem document as JSON; without a request id only to be kept (`stored`).
+    private func document(path: String?, requestID: String?) -> Data {
         let body = Body(
             type: type, title: title, status: status.code, detail: detail, instance: path,
             requestID: requestID, errors: errors.isEmpty ? nil : errors)
@@ -148,11 +151,25 @@ extension Problem {
         return (try? Self.encoder.encode(body)) ?? Data(#"{"type":"urn:emporium:problem:internal"}"#.utf8)
     }
 
-    /// The problem document as a response.
-    public func response(path: String?, requestID: String?) -> Response {
+    /// The problem document as a response to the request with this id.
+    public func response(path: String, requestID: String) -> Response {
         let data = document(path: path, requestID: requestID)
         var headers = headers
         headers[.contentType] = "application/problem+json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The problem as kept with an idempotency key: no instance and no request id, since the
+    /// answer goes again to other requests.
+    var stored: Data { document(path: nil, requestID: nil) }
+
+    /// The problem a kept document describes, or nil when it is not one.
+    init?(stored data: Data) {
+        guard let body = try? JSONDecoder().decode(Body.self, from: data), body.type.hasPrefix(Self.typePrefix),
+            (400...599).contains(body.status)
+        else { return nil }
+        self.init(
+            HTTPResponse.Status(code: body.status), slug: String(body.type.dropFirst(Self.typePrefix.count)), title: body.title,
+            detail: body.detail, errors: body.errors ?? [])
     }
 }

@@ -4,39 +4,57 @@ public import Hummingbird
 extension Request {
     /// Reads the body as JSON of type `T`, or throws the problem that tells the client what
     /// to fix: 415 for another content type, 413 past the body limit, 400 `malformed-json`
-    /// for text that is not JSON, 400 `validation` with a JSON pointer for a missing member,
-    /// a wrong type or a bad value.
+    /// for text that is not JSON, 400 `validation` with a JSON pointer for each missing
+    /// member, wrong type or bad value — all of them in one answer, together with what the
+    /// type's own rules (`CheckedBody`) find wrong with the members that did fit.
     public func decodeJSON<T: Decodable>(as type: T.Type, context: AppRequestContext) async throws -> T {
-        try await decodeJSONBody(as: type, context: context).value
+        try Self.decodeBody(T.self, from: try await jsonBody(context: context))
     }
 
     /// Like `decodeJSON`, but members the type does not know are refused (400 with a pointer
     /// to each), and the answer tells which top-level members were sent as `null`, so that a
     /// PATCH can clear a field rather than leave it alone.
     func decodeStrictJSON<T: Codable>(as type: T.Type, context: AppRequestContext) async throws -> StrictBody<T> {
-        let (value, data) = try await decodeJSONBody(as: type, context: context)
+        let data = try await jsonBody(context: context)
         let sent = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-        let known = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(value), options: [.fragmentsAllowed])
-        var errors: [Problem.FieldError] = []
-        StrictBody<T>.findUnknown(sent: sent, known: known, path: "", into: &errors)
-        guard errors.isEmpty else { throw Problem.validation(errors) }
+        let value = try Self.decodeBody(T.self, from: data) { value in
+            let known = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(value), options: [.fragmentsAllowed])
+            var errors: [Problem.FieldError] = []
+            StrictBody<T>.findUnknown(sent: sent, known: known, path: "", into: &errors)
+            return errors
+        }
         let nulls = (sent as? [String: Any])?.filter { $0.value is NSNull }.keys
         return StrictBody(value: value, nullMembers: Set(nulls ?? [:].keys), data: data)
     }
 
-    func decodeJSONBody<T: Decodable>(as type: T.Type, context: AppRequestContext) async throws -> (value: T, data: Data) {
+    /// The one path every JSON body takes: its shape, then the type's rules, then `more`
+    /// (unknown members), each fault reported once and none below a member already reported.
+    static func decodeBody<T: Decodable>(
+        _ type: T.Type, from data: Data, more: (T) -> [Problem.FieldError] = { _ in [] }
+    ) throws -> T {
+        let outcome = try JSONBodyDecoder().decode(T.self, from: data)
+        var errors = outcome.errors
+        if let value = outcome.value {
+            if let checked = value as? any CheckedBody {
+                var found = FieldErrors()
+                checked.check(into: &found)
+                errors.add(found.all)
+            }
+            errors.add(more(value))
+            if errors.isEmpty { return value }
+        }
+        throw Problem.validation(errors.all)
+    }
+
+    /// The body's bytes, once its content type and size are right and it is not empty.
+    private func jsonBody(context: AppRequestContext) async throws -> Data {
         guard let contentType = headers[.contentType], Self.isJSON(contentType) else {
             throw Problem.unsupportedMediaType(expected: "application/json")
         }
         var request = self
         let buffer = try await request.collectBody(upTo: context.bodyLimit)
         guard buffer.readableBytes > 0 else { throw Problem.malformedJSON("The request body is empty.") }
-        let data = Data(buffer.readableBytesView)
-        do {
-            return (try JSONDecoder().decode(T.self, from: data), data)
-        } catch let error as DecodingError {
-            throw Problem(decoding: error, body: data)
-        }
+        return Data(buffer.readableBytesView)
     }
 
     /// `application/json` or any `application/*+json`, parameters such as charset allowed.
@@ -44,38 +62,6 @@ extension Request {
         let mediaType = contentType.split(separator: ";", maxSplits: 1)[0]
             .trimmingCharacters(in: .whitespaces).lowercased()
         return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
-    }
-}
-
-extension Problem {
-    /// The problem for a body that did not decode, pointing at the member at fault.
-    init(decoding error: DecodingError, body: Data) {
-        switch error {
-        case .keyNotFound(let key, let context):
-            self = .validation([.init(pointer: JSONPointer.make(context.codingPath + [key]), detail: "is required")])
-        case .valueNotFound(_, let context):
-            self = .validation([.init(pointer: JSONPointer.make(context.codingPath), detail: "must not be null")])
-        case .typeMismatch(let type, let context):
-            self = .validation([
-                .init(pointer: JSONPointer.make(context.codingPath), detail: "must be \(JSONPointer.describe(type))")
-            ])
-        case .dataCorrupted(let context) where context.codingPath.isEmpty:
-            // Foundation's decoder reports bad syntax and numbers that do not fit the field
-            // (1.5 or 1e30 for an integer) alike, without a path. The parser tells them apart.
-            do {
-                _ = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
-                self = .validation([
-                    .init(pointer: "", detail: "a number is fractional or out of range where a whole number is expected")
-                ])
-            } catch {
-                let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
-                self = .malformedJSON("The request body is not valid JSON" + (reason.map { " (\($0))" } ?? "") + ".")
-            }
-        case .dataCorrupted(let context):
-            self = .validation([.init(pointer: JSONPointer.make(context.codingPath), detail: context.debugDescription)])
-        @unknown default:
-            self = .malformedJSON("The request body could not be read.")
-        }
     }
 }
 
@@ -126,7 +112,7 @@ enum JSONPointer {
         case is Double.Type, is Float.Type: "a number"
         case is [Any].Type: "an array"
         default:
-            String(describing: type).hasPrefix("Array") ? "an array" : "an object"
+            String(describing: type).hasPrefix("Array") || String(describing: type).contains("Unkeyed") ? "an array" : "an object"
         }
     }
 }

@@ -181,3 +181,10 @@ struct DiscountRoutes {
             active: input.active ?? true, createdAt: createdAt, updatedAt: updatedAt)
     }
 }
+
+extension DiscountRoutes.Input: CheckedBody {
+    /// The rules that build the record, run on the body as it is decoded.
+    func check(into errors: inout FieldErrors) {
+        errors.collect { _ = try DiscountRoutes.discount(from: self, id: ID(UUID()), timesUsed: 0, createdAt: .distantPast, updatedAt: .distantPast) }
+    }
+}

@@ -122,3 +122,10 @@ struct ShippingRoutes {
             countries: Array(Set(countries)).sorted(), active: input.active ?? true, createdAt: createdAt, updatedAt: updatedAt)
     }
 }
+
+extension ShippingRoutes.Input: CheckedBody {
+    /// The rules that build the record, run on the body as it is decoded.
+    func check(into errors: inout FieldErrors) {
+        errors.collect { _ = try ShippingRoutes.method(from: self, id: ID(UUID()), createdAt: .distantPast, updatedAt: .distantPast) }
+    }
+}

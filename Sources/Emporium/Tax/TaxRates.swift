@@ -166,3 +166,10 @@ struct TaxRateRoutes {
         return TaxRateEntry(id: id, country: country, region: region, name: name, rate: rate, createdAt: createdAt, updatedAt: updatedAt)
     }
 }
+
+extension TaxRateRoutes.Input: CheckedBody {
+    /// The rules that build the record, run on the body as it is decoded.
+    func check(into errors: inout FieldErrors) {
+        errors.collect { _ = try TaxRateRoutes.entry(from: self, id: ID(UUID()), createdAt: .distantPast, updatedAt: .distantPast) }
+    }
+}
