@@ -20,6 +20,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: .init(ConfigurationSetting.encryptionKeyFile.help)) var encryptionKeyFile: String?
     @Option(help: .init(ConfigurationSetting.mailFolder.help)) var mailFolder: String?
     @Option(help: .init(ConfigurationSetting.passwordResetURL.help)) var passwordResetUrl: String?
+    @Option(help: .init(ConfigurationSetting.orderURL.help)) var orderUrl: String?
     @Option(help: .init(ConfigurationSetting.sqliteReaders.help)) var sqliteReaders: String?
     @Option(help: .init(ConfigurationSetting.postgresPoolSize.help)) var postgresPoolSize: String?
     @Option(help: .init(ConfigurationSetting.catalogMaxAge.help)) var catalogMaxAge: String?
@@ -47,7 +48,7 @@ struct ServerOptions: ParsableArguments {
             (.shutdownGrace, shutdownGrace), (.rateLimit, rateLimit), (.rateLimitBurst, rateLimitBurst),
             (.trustForwardedFor, trustForwardedFor), (.corsOrigins, corsOrigins), (.bcryptCost, bcryptCost),
             (.jwtKeyFile, jwtKeyFile), (.encryptionKeyFile, encryptionKeyFile),
-            (.mailFolder, mailFolder), (.passwordResetURL, passwordResetUrl), (.sqliteReaders, sqliteReaders),
+            (.mailFolder, mailFolder), (.passwordResetURL, passwordResetUrl), (.orderURL, orderUrl), (.sqliteReaders, sqliteReaders),
             (.postgresPoolSize, postgresPoolSize), (.catalogMaxAge, catalogMaxAge),
             (.taxIncludedCurrencies, taxIncludedCurrencies), (.paymentCapture, paymentCapture), (.testPayments, testPayments),
             (.reservationTimeout, reservationTimeout), (.testPaymentsLedger, testPaymentsLedger), (.workers, workers), (.nodeID, nodeId),

@@ -92,7 +92,7 @@ extension TestApp {
         (#"{"handle":"x","title":"x","variants":[{"sku":"X 1"}]}"#, "/variants/0/sku"),
         (#"{"handle":"x","title":"x","variants":[{"sku":"X-1","prices":[{"currency":"EURO","amount":1}]}]}"#, "/variants/0/prices/0/currency"),
         (#"{"handle":"x","title":"x","variants":[{"sku":"X-1","prices":[{"currency":"EUR","amount":-1}]}]}"#, "/variants/0/prices/0/amount"),
-        (#"{"handle":"x","title":"x","variants":[{"sku":"X-1","prices":[{"currency":"EUR","amount":1.5}]}]}"#, ""),
+        (#"{"handle":"x","title":"x","variants":[{"sku":"X-1","prices":[{"currency":"EUR","amount":1.5}]}]}"#, "/variants/0/prices/0/amount"),
         (#"{"handle":"x","title":"x","category_id":"00000000-0000-7000-8000-000000000000"}"#, "/category_id"),
     ])
     func invalidProductsPointAtTheField(body: String, pointer: String) async throws {

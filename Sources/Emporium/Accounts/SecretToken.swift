@@ -16,4 +16,15 @@ enum SecretToken {
     static func digest(_ token: String) -> String {
         Hex.string(SHA256.hash(data: Data(token.utf8)))
     }
+
+    /// Whether `token` is the one `digest` was made from, in time that does not depend on
+    /// where the digests differ.
+    static func matches(_ token: String, digest stored: String) -> Bool {
+        let computed = Array(digest(token).utf8)
+        let expected = Array(stored.utf8)
+        guard computed.count == expected.count else { return false }
+        var difference: UInt8 = 0
+        for (a, b) in zip(computed, expected) { difference |= a ^ b }
+        return difference == 0
+    }
 }

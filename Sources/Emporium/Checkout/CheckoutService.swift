@@ -35,7 +35,8 @@ struct CheckoutService: Sendable {
         var payment: PaymentInput?
     }
 
-    private typealias Placed = (order: Order, lines: [OrderLine], payment: Payment)
+    /// The order as written; a guest's with its access token, to be shown once.
+    private typealias Placed = (order: Order, lines: [OrderLine], payment: Payment, accessToken: String?)
 
     /// A cart checked and priced for an order.
     private struct Priced: Sendable {
@@ -60,16 +61,20 @@ struct CheckoutService: Sendable {
             return try await resume(earlier, provider: provider, token: token)
         }
         let placed = try await place(cart, expectedVersion: expectedVersion, provider: provider.name, requestKey: requestKey)
-        return try await pay(placed.order, lines: placed.lines, payment: placed.payment, provider: provider, token: token)
+        return try await pay(
+            placed.order, lines: placed.lines, payment: placed.payment, provider: provider, token: token,
+            accessToken: placed.accessToken)
     }
 
-    /// Answers a checkout whose order an earlier attempt made.
+    /// Answers a checkout whose order an earlier attempt made. A guest's access token was made
+    /// by that attempt and is kept only as a digest, so this answer cannot show it; the
+    /// confirmation e-mail carries it.
     private func resume(_ order: Order, provider: any PaymentProvider, token: String) async throws -> Idempotency.Stored {
         guard let payment = try await payments.payment(of: order.id, on: database) else { throw OrderStore.notFound }
         let lines = try await orders.lines(of: order.id, on: database)
         switch payment.status {
         case .pending where order.status == .pending:
-            return try await pay(order, lines: lines, payment: payment, provider: provider, token: token)
+            return try await pay(order, lines: lines, payment: payment, provider: provider, token: token, accessToken: nil)
         case .failed:
             return Self.declined(order, code: payment.failureCode ?? "declined")
         default:
@@ -78,7 +83,8 @@ struct CheckoutService: Sendable {
     }
 
     private func pay(
-        _ order: Order, lines: [OrderLine], payment: Payment, provider: any PaymentProvider, token: String
+        _ order: Order, lines: [OrderLine], payment: Payment, provider: any PaymentProvider, token: String,
+        accessToken: String?
     ) async throws -> Idempotency.Stored {
         let reference: String
         do {
@@ -101,7 +107,13 @@ struct CheckoutService: Sendable {
             }
         }
         let (final, settled) = try await service.authorized(order, payment: payment, reference: reference)
-        return try Idempotency.Stored(status: .created, json: OrderResponse(final, lines: lines, payment: settled))
+        let answer = OrderResponse(final, lines: lines, payment: settled)
+        guard let accessToken else { return try Idempotency.Stored(status: .created, json: answer) }
+        // Shown to this request only: a replay of the key gets the order without it, so the
+        // token is nowhere at rest in clear.
+        var shown = answer
+        shown.accessToken = accessToken
+        return try Idempotency.Stored(status: .created, kept: answer, shown: shown)
     }
 
     private static func declined(_ order: Order, code: String) -> Idempotency.Stored {
@@ -216,7 +228,9 @@ struct CheckoutService: Sendable {
             id: ids.make(), orderID: orderID, provider: provider, providerReference: nil, status: .pending,
             currency: cart.currency, amount: order.total, authorized: 0, captured: 0, refunded: 0, failureCode: nil,
             capturedAt: nil)
-        try await orders.insert(order, lines: lines, checkoutKey: requestKey, on: db)
+        // A guest has no account to find the order by: the order gets a secret of its own.
+        let accessToken = cart.userID == nil ? SecretToken.make() : nil
+        try await orders.insert(order, lines: lines, checkoutKey: requestKey, accessToken: accessToken, on: db)
         try await payments.insert(payment, at: now, on: db)
         try await service.followPayment(payment, on: db)
         if let discount = quote.discount {
@@ -227,7 +241,7 @@ struct CheckoutService: Sendable {
             }
         }
         try await service.event("order.created", order, on: db)
-        return (order, lines, payment)
+        return (order, lines, payment, accessToken)
     }
 
     /// Reserves every line's stock at one location; back-ordered variants reserve nothing when

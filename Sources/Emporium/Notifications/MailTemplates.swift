@@ -86,6 +86,11 @@ struct MailTemplates: Sendable {
             {{recipient}}
             {{city}} {{postal_code}}
             {{country}}
+            {{#order_link}}
+
+            See your order at any time:
+            {{order_link}}
+            {{/order_link}}
 
             {{shop}}
             """),
@@ -96,6 +101,7 @@ struct MailTemplates: Sendable {
             \(linesHTML)
             \(totalsHTML)
             <p>Shipping to: {{recipient}}, {{city}} {{postal_code}}, {{country}}</p>
+            {{#order_link}}<p><a href="{{order_link}}">See your order</a> at any time.</p>{{/order_link}}
             <p>{{shop}}</p>
             </body></html>
             """),

@@ -6,6 +6,12 @@ import Foundation
 /// when a payment is declined, and a shipping confirmation with the tracking number. Each is
 /// a job queued by the relay with the event's id as its unique key, so one event never
 /// queues two messages.
+///
+/// A guest's confirmation links to the order with its access token (`--order-url`, then
+/// `/<order id>?token=`). The token is not in the event (webhooks get events) nor in the job:
+/// the order keeps a copy sealed with the field cipher until this message has gone out, and
+/// the job opens it when it sends. Rendering the message at checkout instead would confirm
+/// orders whose payment is still to be decided.
 struct OrderNotifications: EventConsumer {
     static let confirmation = "mail.order_confirmation"
     static let paymentFailed = "mail.payment_failed"
@@ -52,6 +58,8 @@ struct OrderNotifications: EventConsumer {
     let database: any Database
     let orders: OrderStore
     let sender: MailSender
+    /// The storefront page that shows an order; the confirmation links to it.
+    let orderURL: String
 
     func jobs(for events: [OutboxEvent], on db: any SQLExecutor) async throws -> [JobRequest] {
         try events.compactMap { event in
@@ -80,6 +88,8 @@ struct OrderNotifications: EventConsumer {
             throw JobFailure.permanent("order \(payload.orderID) no longer exists")
         }
         let lines = try await orders.lines(of: order.id, on: database)
+        let confirming = payload.eventType == "order.placed"
+        let accessToken = confirming ? try await orders.mailAccessToken(of: order.id, on: database) : nil
         let currency = order.currency
         func amount(_ value: Int64) -> String { MailSender.amount(value, currency) }
         let values: [String: Any] = [
@@ -102,7 +112,10 @@ struct OrderNotifications: EventConsumer {
             "tracking_number": payload.trackingNumber ?? false,
             "complete": payload.eventType == "order.fulfilled",
             "reason": (payload.reason ?? "declined").replacingOccurrences(of: "_", with: " "),
+            "order_link": accessToken.map { "\(orderURL)/\(order.id)?token=\($0)" } ?? false,
         ]
         try await sender.send(template, to: order.email, key: payload.eventID, values: values)
+        // Sent: the sealed copy has done its work; only the digest stays.
+        if accessToken != nil { try await orders.forgetMailAccessToken(of: order.id, on: database) }
     }
 }

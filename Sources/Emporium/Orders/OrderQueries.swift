@@ -15,6 +15,12 @@ extension OrderService {
         return order
     }
 
+    /// The order `token` opens (a guest's); a wrong token is as absent as a missing order.
+    func find(_ id: ID<Order>, accessToken token: String) async throws -> Order {
+        guard let order = try await store.find(id, accessToken: token, on: database) else { throw OrderStore.notFound }
+        return order
+    }
+
     func response(for order: Order) async throws -> OrderResponse {
         OrderResponse(
             order, lines: try await store.lines(of: order.id, on: database),

@@ -104,9 +104,13 @@ struct OrderResponse: ResponseEncodable, Sendable {
     @NullEncoded var cancelReason: String?
     let createdAt: String
     let updatedAt: String
+    /// A guest's key to the order (`X-Order-Token`), in the checkout answer only: shown once,
+    /// absent from every other answer, replays of the checkout included.
+    var accessToken: String?
 
     enum CodingKeys: String, CodingKey {
         case id, number, status, email, currency, totals, lines, payment
+        case accessToken = "access_token"
         case customerID = "customer_id"
         case discountCode = "discount_code"
         case shippingMethod = "shipping_method"

@@ -111,7 +111,9 @@ struct OrderService: Sendable {
         let now = clock.now()
         guard try await store.transition(
             order.id, from: .pending, by: .paymentFailed, at: now,
-            extra: ", cancelled_at = \(now), cancel_reason = \(reason), reservation_expires_at = NULL", on: db)
+            // Never confirmed: the sealed access token kept for that e-mail goes.
+            extra: ", cancelled_at = \(now), cancel_reason = \(reason), reservation_expires_at = NULL, access_token_sealed = NULL",
+            on: db)
         else {
             // Cancelled otherwise meanwhile: a payment still pending has failed all the same.
             if try await payments.recordPaymentFailure(of: order.id, code: failureCode ?? reason, at: now, on: db),

@@ -21,18 +21,25 @@ struct OrderStore: Sendable {
         return try row.decode("n")
     }
 
-    func insert(_ order: Order, lines: [OrderLine], checkoutKey: String?, on db: any SQLExecutor) async throws {
+    /// Inserts the order with its lines; a guest's order with its access token (its digest,
+    /// and a sealed copy for the confirmation e-mail: `OrderStore+Access.swift`).
+    func insert(
+        _ order: Order, lines: [OrderLine], checkoutKey: String?, accessToken: String? = nil, on db: any SQLExecutor
+    ) async throws {
         let sealed = try cipher.seal(CatalogStore.json(order.shippingAddress), context: Self.addressContext(order.id.description))
+        let accessHash = accessToken.map(SecretToken.digest)
+        let accessSealed = try accessToken.map { try cipher.seal($0, context: Self.accessContext(order.id)) }
         try await db.execute("""
             INSERT INTO orders (id, number, cart_id, user_id, email, currency, status, subtotal, discount, shipping, tax, total,
                                 tax_included, discount_id, discount_code, shipping_method_id, shipping_method_name,
                                 shipping_address, shipping_country, shipping_region, reservation_expires_at, version,
-                                created_at, updated_at, checkout_key)
+                                created_at, updated_at, checkout_key, access_token_hash, access_token_sealed)
             VALUES (\(order.id), \(order.number), \(order.cartID), \(order.userID), \(order.email), \(order.currency.code),
                     \(order.status.rawValue), \(order.subtotal), \(order.discount), \(order.shipping), \(order.tax),
                     \(order.total), \(order.taxIncluded), \(order.discountID), \(order.discountCode), \(order.shippingMethodID),
                     \(order.shippingMethodName), \(sealed), \(order.shippingAddress.country), \(order.shippingAddress.region),
-                    \(order.reservationExpiresAt), 1, \(order.createdAt), \(order.updatedAt), \(checkoutKey))
+                    \(order.reservationExpiresAt), 1, \(order.createdAt), \(order.updatedAt), \(checkoutKey),
+                    \(accessHash), \(accessSealed))
             """)
         // One statement for all lines: a checkout's round trips are its cost.
         let values = lines.map { line -> SQL in

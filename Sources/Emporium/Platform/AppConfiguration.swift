@@ -42,6 +42,9 @@ public struct AppConfiguration: Sendable {
     public var mailFolder = "mail"
     /// The storefront page that finishes a password reset; the token is appended as `?token=`.
     public var passwordResetURL = "http://localhost:3000/reset-password"
+    /// The storefront page that shows a guest their order; confirmations link to
+    /// `<order-url>/<order id>?token=<access token>`.
+    public var orderURL = "http://localhost:3000/orders"
     /// Seconds shared caches may reuse storefront catalog answers.
     public var catalogMaxAge = 60
     /// Currencies whose prices include tax (VAT-style shops); elsewhere tax is added at checkout.

@@ -308,7 +308,8 @@ struct Core {
         background = Background(
             configuration: configuration, database: database, jobs: jobs, commerce: commerce, webhooks: webhooks,
             passwordReset: passwordReset,
-            notifications: OrderNotifications(database: database, orders: commerce.orders, sender: mail),
+            notifications: OrderNotifications(
+                database: database, orders: commerce.orders, sender: mail, orderURL: configuration.orderURL),
             metrics: metrics, clock: clock, logger: logger)
     }
 

@@ -162,6 +162,15 @@ extension ConfigurationSetting {
         configuration.passwordResetURL = text
     }
 
+    public static let orderURL = ConfigurationSetting(
+        name: "order-url", defaultValue: "http://localhost:3000/orders",
+        summary: "Storefront page that shows a guest their order; confirmation e-mails link to it with /<order id>?token=."
+    ) { configuration, text throws(ConfigurationError) in
+        guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil, url.query == nil
+        else { throw invalid("order-url", text, "an http(s) URL without a query") }
+        configuration.orderURL = text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+
     public static let sqliteReaders = ConfigurationSetting(
         name: "sqlite-readers", defaultValue: "4", summary: "Reader connections beside the single SQLite writer."
     ) { configuration, text throws(ConfigurationError) in
@@ -313,7 +322,7 @@ extension ConfigurationSetting {
     public static let all: [ConfigurationSetting] = [
         .host, .port, .databaseURL, .logFormat, .logLevel, .maxBodyBytes, .idleTimeout, .shutdownGrace,
         .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .bcryptCost, .jwtKeyFile, .encryptionKeyFile,
-        .mailFolder, .passwordResetURL, .sqliteReaders,
+        .mailFolder, .passwordResetURL, .orderURL, .sqliteReaders,
         .postgresPoolSize, .catalogMaxAge, .taxIncludedCurrencies, .paymentCapture, .testPayments, .reservationTimeout,
         .testPaymentsLedger, .workers, .nodeID, .eventRetention, .guestCartRetention, .shopName, .mailFrom, .smtpURL,
         .webhookAllowPrivateAddresses, .webhookTimeout, .webhookDisableAfter,

@@ -37,6 +37,8 @@ struct Idempotency: Sendable {
         /// The answer when it is a problem: thrown, not sent, so that `ProblemMiddleware`
         /// sends it like every other problem, with this request's id.
         var problem: Problem?
+        /// What this request is sent when it shows more than is kept (a secret shown once).
+        var shown: ByteBuffer?
         /// False for an answer that may change (a payment or refund the provider has not
         /// confirmed yet): it is sent but not stored, and the key is freed, so the retry asks
         /// again and resumes the same order or refund.
@@ -51,6 +53,12 @@ struct Idempotency: Sendable {
         /// An answer that is a JSON document.
         init(status: HTTPResponse.Status, json value: some Encodable) throws {
             self.init(status: status, body: ByteBuffer(bytes: try Self.encoder.encode(value)))
+        }
+
+        /// An answer whose first sending shows `shown` while repeats get `kept`.
+        init(status: HTTPResponse.Status, kept: some Encodable, shown: some Encodable) throws {
+            self.init(status: status, body: ByteBuffer(bytes: try Self.encoder.encode(kept)))
+            self.shown = ByteBuffer(bytes: try Self.encoder.encode(shown))
         }
 
         /// An answer that is a problem (a declined payment): stored and replayed like a success.
@@ -211,6 +219,7 @@ struct Idempotency: Sendable {
 extension Idempotency.Stored: ResponseGenerator {
     func response(from request: Request, context: some RequestContext) throws -> Response {
         if let problem { throw problem }
+        let body = shown ?? body
         var headers: HTTPFields = [.contentType: status.code >= 400 ? "application/problem+json" : "application/json"]
         headers[.contentLength] = String(body.readableBytes)
         return Response(status: status, headers: headers, body: .init(byteBuffer: body))

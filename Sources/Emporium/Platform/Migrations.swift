@@ -296,5 +296,12 @@ enum Migrations {
         Migration(version: 12, name: "catalog change log", statements: { dialect in
             CatalogChanges.schema(for: dialect)
         }),
+        // A guest reads their order with a token shown once at checkout: its SHA-256 digest
+        // answers reads; a copy sealed with the field cipher waits for the confirmation
+        // e-mail and is cleared once that is sent (Orders/OrderStore+Access.swift).
+        Migration(version: 13, name: "order access tokens", [
+            "ALTER TABLE orders ADD COLUMN access_token_hash TEXT",
+            "ALTER TABLE orders ADD COLUMN access_token_sealed TEXT",
+        ]),
     ]
 }
