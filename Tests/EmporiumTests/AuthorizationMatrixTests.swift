@@ -193,6 +193,8 @@ extension TestApp {
         .init(method: .post, path: "/v1/admin/webhooks/{webhook}/rotate-secret", body: nil, statuses: adminOnly),
         .init(method: .get, path: "/v1/admin/webhooks/{webhook}/deliveries", body: nil, statuses: adminOnly),
         .init(method: .post, path: "/v1/admin/webhooks/{webhook}/deliveries/{delivery}/redeliver", body: nil, statuses: adminOnly),
+        // Last: it ends the caller's tokens, so no row may come after it.
+        .init(method: .post, path: "/v1/auth/logout-everywhere", body: nil, statuses: signedIn),
     ]
 
     @Test func everyRouteHasAnExpectation() async throws {

@@ -6,7 +6,8 @@ import Testing
 @Suite struct VerifiedTokenCacheTests {
     func claims(expiring: Date) -> AccessClaims {
         AccessClaims(
-            sub: SubjectClaim(value: UUID().uuidString), role: .customer, iat: IssuedAtClaim(value: expiring.addingTimeInterval(-900)),
+            iss: IssuerClaim(value: AccessTokens.issuer), aud: AudienceClaim(value: AccessTokens.audience),
+            sub: SubjectClaim(value: UUID().uuidString), role: .customer, gen: 0, iat: IssuedAtClaim(value: expiring.addingTimeInterval(-900)),
             exp: ExpirationClaim(value: expiring), jti: IDClaim(value: UUID().uuidString))
     }
 

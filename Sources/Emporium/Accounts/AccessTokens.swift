@@ -4,16 +4,21 @@ import Foundation
 import EmporiumStorage
 import JWTKit
 
-/// What an access token says: who, in which role, when it was issued, until when, and its
-/// own id.
+/// What an access token says: who, in which role, which of the user's token generations, who
+/// issued it for whom, when, until when, and its own id.
 struct AccessClaims: JWTPayload {
+    let iss: IssuerClaim
+    let aud: AudienceClaim
     let sub: SubjectClaim
     let role: Role
+    /// The user's token generation when it was issued; raising the generation (password reset,
+    /// role change, sign-out everywhere) ends every token issued before.
+    let gen: Int64
     let iat: IssuedAtClaim
     let exp: ExpirationClaim
     let jti: IDClaim
 
-    /// Expiry is checked by `AccessTokens.verify` against the injected clock.
+    /// Checked by `AccessTokens.verify`, against the injected clock.
     func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
 
@@ -21,6 +26,10 @@ struct AccessClaims: JWTPayload {
 /// in the header so that keys can rotate.
 final class AccessTokens: Sendable {
     static let lifetime: TimeInterval = 15 * 60
+    static let issuer = "emporium"
+    static let audience = "emporium-api"
+    /// How far ahead of this node's clock another node's `iat` may be.
+    static let clockSkew: TimeInterval = 60
 
     private let keys: JWTKeyCollection
     private let keyID: JWKIdentifier
@@ -41,20 +50,42 @@ final class AccessTokens: Sendable {
     func issue(for user: User) async throws -> String {
         let now = clock.now()
         let claims = AccessClaims(
-            sub: SubjectClaim(value: user.id.description), role: user.role,
+            iss: IssuerClaim(value: Self.issuer), aud: AudienceClaim(value: Self.audience),
+            sub: SubjectClaim(value: user.id.description), role: user.role, gen: user.tokenGeneration,
             iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: now.addingTimeInterval(Self.lifetime)),
             jti: IDClaim(value: ids.makeUUID().uuidString.lowercased()))
         return try await keys.sign(claims, kid: keyID)
     }
 
     /// The claims of a token this service signed and that has not expired; `nil` otherwise
-    /// (malformed, another key or algorithm, `alg: none`, tampered, expired).
+    /// (malformed, not canonical base64url, no `kid` or one that names no current key, another
+    /// algorithm, `alg: none`, tampered, expired, issued in the future, another issuer or
+    /// audience). Whether its generation is still the user's is the caller's check.
     func verify(_ token: String) async -> AccessClaims? {
         let now = clock.now()
         if let claims = verified.claims(for: token, now: now) { return claims }
-        guard let claims = try? await keys.verify(token, as: AccessClaims.self), claims.exp.value > now else { return nil }
+        guard CanonicalBase64URL.isCanonicalCompactJWS(token), namesCurrentKey(token),
+            let claims = try? await keys.verify(token, as: AccessClaims.self),
+            claims.exp.value > now, claims.iat.value <= now.addingTimeInterval(Self.clockSkew),
+            claims.iss.value == Self.issuer, claims.aud.value == [Self.audience]
+        else { return nil }
         verified.store(claims, for: token, now: now)
         return claims
+    }
+
+    private struct Header: Decodable {
+        let alg: String
+        let kid: String?
+    }
+
+    /// JWTKit falls back to its default key when a token names none; Emporium's tokens always
+    /// name the key that signed them, so one without a `kid`, or with another, is refused first.
+    private func namesCurrentKey(_ token: String) -> Bool {
+        guard let part = token.split(separator: ".", maxSplits: 1).first,
+            let bytes = CanonicalBase64URL.decode(part.utf8),
+            let header = try? JSONDecoder().decode(Header.self, from: Data(bytes))
+        else { return false }
+        return header.alg == "EdDSA" && header.kid == keyID.string
     }
 }
 

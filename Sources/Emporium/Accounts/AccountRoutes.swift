@@ -103,6 +103,11 @@ struct AccountRoutes {
             return HTTPResponse.Status.noContent
         }
 
+        routes.on(.post, "/v1/auth/logout-everywhere", access: .customer) { _, context in
+            try await service.signOutEverywhere(context.user, origin: context.origin)
+            return HTTPResponse.Status.noContent
+        }
+
         routes.post("/v1/auth/password-reset") { request, context in
             let input = try await request.decodeJSON(as: ResetRequestInput.self, context: context)
             try await passwordReset.request(email: input.email, origin: context.origin)

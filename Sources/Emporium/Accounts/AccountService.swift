@@ -65,12 +65,8 @@ struct AccountService: Sendable {
 
     func login(email rawEmail: String, password: String, totp: String?, origin: RequestOrigin) async throws -> Session {
         let email = AccountRules.normalizedEmail(rawEmail)
-        let accountKey = LoginThrottle.accountKey(email)
-        let addressKey = LoginThrottle.addressKey(origin.clientAddress)
-        for key in [accountKey, addressKey] {
-            if let seconds = try await throttle.lockedFor(key, on: database) {
-                throw Problem.tooManyAttempts(retryAfter: seconds)
-            }
+        if let seconds = try await throttle.signInWait(email: email, address: origin.clientAddress, on: database) {
+            throw Problem.tooManyAttempts(retryAfter: seconds)
         }
         let stored = try await accounts.find(email: email, on: database)
         // Unknown e-mails are checked against a decoy hash: both failures take as long.
@@ -79,8 +75,7 @@ struct AccountService: Sendable {
                 try await audit.record(
                     .init(actor: stored?.user.id, action: action, target: email,
                           clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
-                for (key, policy) in [(accountKey, LoginThrottle.Policy.account), (addressKey, .address)]
-                where try await throttle.recordFailure(key, policy: policy, on: db) {
+                for key in try await throttle.recordSignInFailure(email: email, address: origin.clientAddress, on: db) {
                     try await audit.record(
                         .init(actor: stored?.user.id, action: "login.locked_out", target: key,
                               clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
@@ -100,7 +95,7 @@ struct AccountService: Sendable {
             }
         }
         return try await database.transaction { db in
-            try await throttle.clear(accountKey, on: db)
+            try await throttle.recordSignInSuccess(email: email, address: origin.clientAddress, on: db)
             try await audit.record(
                 .init(actor: user.id, action: "login.succeeded", target: user.id.description,
                       clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
@@ -146,6 +141,18 @@ struct AccountService: Sendable {
         }
     }
 
+    /// Ends every session of the user at once: refresh tokens revoked, and access tokens refused
+    /// from the next request on (their generation is behind the user's).
+    func signOutEverywhere(_ user: User, origin: RequestOrigin) async throws {
+        try await database.transaction { db in
+            try await accounts.endAccessTokens(of: user.id, on: db)
+            try await refreshTokens.revokeAll(of: user.id, now: clock.now(), on: db)
+            try await audit.record(
+                .init(actor: user.id, action: "logout.everywhere", target: user.id.description,
+                      clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
+        }
+    }
+
     func beginTwoFactor(for user: User) async throws -> (secret: String, uri: String) {
         try await database.transaction { db in
             guard try await !twoFactor.state(of: user.id, on: db).enabled else {
@@ -158,33 +165,57 @@ struct AccountService: Sendable {
     }
 
     func enableTwoFactor(for user: User, code: String, origin: RequestOrigin) async throws {
-        try await database.transaction { db in
+        try await throttleTwoFactorChange(of: user, origin: origin) { db in
             let state = try await twoFactor.state(of: user.id, on: db)
             guard let secret = state.secret, !state.enabled else {
                 throw Problem(
                     .conflict, slug: "mfa-not-pending", title: "Nothing to enable",
                     detail: "Call /v1/me/mfa/setup first (or two-factor sign-in is already on).")
             }
-            guard try await twoFactor.consume(code, secret: secret, for: user.id, on: db) else { throw Problem.invalidMFACode }
+            guard try await twoFactor.consume(code, secret: secret, for: user.id, on: db) else { return false }
             try await twoFactor.enable(user.id, on: db)
             try await audit.record(
                 .init(actor: user.id, action: "mfa.enabled", target: user.id.description,
                       clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
+            return true
         }
     }
 
     func disableTwoFactor(for user: User, code: String, origin: RequestOrigin) async throws {
-        try await database.transaction { db in
+        try await throttleTwoFactorChange(of: user, origin: origin) { db in
             let state = try await twoFactor.state(of: user.id, on: db)
             guard let secret = state.secret, state.enabled else {
                 throw Problem(.conflict, slug: "mfa-not-enabled", title: "Two-factor sign-in is off", detail: "There is nothing to disable.")
             }
-            guard try await twoFactor.consume(code, secret: secret, for: user.id, on: db) else { throw Problem.invalidMFACode }
+            guard try await twoFactor.consume(code, secret: secret, for: user.id, on: db) else { return false }
             try await twoFactor.disable(user.id, on: db)
             try await audit.record(
                 .init(actor: user.id, action: "mfa.disabled", target: user.id.description,
                       clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
+            return true
         }
+    }
+
+    /// Runs a change of two-factor settings that `change` confirms with a code (returning false
+    /// for a wrong one), behind a per-user throttle like sign-in's: a stolen access token must not
+    /// buy unlimited guesses at the code. A wrong code is counted in a transaction of its own,
+    /// since the change's transaction is not committed.
+    private func throttleTwoFactorChange(
+        of user: User, origin: RequestOrigin, _ change: (any SQLExecutor) async throws -> Bool
+    ) async throws {
+        let key = "mfa-change:\(user.id)"
+        if let seconds = try await throttle.lockedFor(key, on: database) { throw Problem.tooManyAttempts(retryAfter: seconds) }
+        guard try await database.transaction(change) else {
+            try await database.transaction { db in
+                if try await throttle.recordFailure(key, policy: .twoFactorChange, on: db) {
+                    try await audit.record(
+                        .init(actor: user.id, action: "mfa.locked_out", target: user.id.description,
+                              clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
+                }
+            }
+            throw Problem.invalidMFACode
+        }
+        try await throttle.clear(key, on: database)
     }
 
     func rename(_ user: User, to rawName: String) async throws -> User {

@@ -42,6 +42,19 @@ struct AccountStore: Sendable {
             """).map(Self.decode)?.user
     }
 
+    /// Sets a new password and ends every access token issued before.
+    func setPassword(hash: String, of id: ID<User>, at now: Date, on db: any SQLExecutor) async throws {
+        try await db.execute("""
+            UPDATE users SET password_hash = \(hash), token_generation = token_generation + 1, updated_at = \(now)
+            WHERE id = \(id)
+            """)
+    }
+
+    /// Ends every access token issued to the user so far.
+    func endAccessTokens(of id: ID<User>, on db: any SQLExecutor) async throws {
+        try await db.execute("UPDATE users SET token_generation = token_generation + 1 WHERE id = \(id)")
+    }
+
     enum RoleChange {
         case changed(User, from: Role)
         case noSuchUser
@@ -64,7 +77,10 @@ struct AccountStore: Sendable {
             guard let others, try others.decode("n", as: Int.self) > 0 else { return .lastAdmin }
         }
         guard let updated = try await db.queryFirst("""
-            UPDATE users SET role = \(role.rawValue), updated_at = \(now) WHERE id = \(id) RETURNING *
+            UPDATE users
+            SET role = \(role.rawValue), updated_at = \(now),
+                token_generation = token_generation + CASE WHEN role = \(role.rawValue) THEN 0 ELSE 1 END
+            WHERE id = \(id) RETURNING *
             """).map(Self.decode)?.user
         else { return .noSuchUser }
         return .changed(updated, from: current.role)
@@ -77,7 +93,8 @@ struct AccountStore: Sendable {
         return StoredUser(
             user: User(
                 id: try row.decode("id"), email: try row.decode("email"), name: try row.decode("name"), role: role,
-                createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at")),
+                createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"),
+                tokenGeneration: try row.decode("token_generation")),
             passwordHash: try row.decode("password_hash"))
     }
 }

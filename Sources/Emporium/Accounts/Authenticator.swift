@@ -63,7 +63,8 @@ struct Authenticator: Sendable {
         }
         guard let claims = await accessTokens.verify(token),
             let id = ID<User>(claims.sub.value),
-            let user = try await accounts.find(id: id, on: database)
+            let user = try await accounts.find(id: id, on: database),
+            user.tokenGeneration == claims.gen
         else { throw Problem.unauthenticated }
         switch access {
         case .anonymous: break

@@ -17,6 +17,7 @@ struct PasswordReset: Sendable {
 
     let database: any Database
     let accounts: AccountStore
+    let refreshTokens: RefreshTokenStore
     let hasher: PasswordHasher
     let jobs: JobStore
     let cipher: FieldCipher
@@ -104,8 +105,8 @@ struct PasswordReset: Sendable {
                     detail: "The reset link is unknown, expired or already used; ask for a new one.")
             }
             let userID: ID<User> = try row.decode("user_id")
-            try await db.execute("UPDATE users SET password_hash = \(hash), updated_at = \(now) WHERE id = \(userID)")
-            try await db.execute("UPDATE refresh_tokens SET revoked_at = \(now) WHERE user_id = \(userID) AND revoked_at IS NULL")
+            try await accounts.setPassword(hash: hash, of: userID, at: now, on: db)
+            try await refreshTokens.revokeAll(of: userID, now: now, on: db)
             try await audit.record(
                 .init(actor: userID, action: "password.reset", target: userID.description,
                       clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)

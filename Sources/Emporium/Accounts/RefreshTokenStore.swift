@@ -54,6 +54,11 @@ struct RefreshTokenStore: Sendable {
             """)
     }
 
+    /// Revokes every refresh token the user holds, in every family.
+    func revokeAll(of userID: ID<User>, now: Date, on db: any SQLExecutor) async throws {
+        try await db.execute("UPDATE refresh_tokens SET revoked_at = \(now) WHERE user_id = \(userID) AND revoked_at IS NULL")
+    }
+
     func family(ofDigest digest: String, on db: any SQLExecutor) async throws -> (ID<User>, ID<RefreshTokenFamily>)? {
         guard let row = try await db.queryFirst("SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = \(digest)") else {
             return nil

@@ -9,6 +9,9 @@ public struct User: Sendable, Equatable {
     public var role: Role
     public let createdAt: Date
     public var updatedAt: Date
+    /// Raised by a password reset, a role change and sign-out everywhere; access tokens issued
+    /// under an earlier generation are refused.
+    public internal(set) var tokenGeneration: Int64 = 0
 }
 
 /// What a user may do. Each role includes what the ones before it may do.

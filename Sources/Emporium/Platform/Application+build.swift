@@ -291,7 +291,8 @@ struct Core {
         idempotency = Idempotency(database: database, clock: clock, owner: configuration.effectiveNodeID)
         let mail = try makeMailSender(configuration, dependencies: dependencies, metrics: metrics, logger: logger)
         passwordReset = PasswordReset(
-            database: database, accounts: accountStore, hasher: hasher, jobs: jobs, cipher: cipher, mail: mail,
+            database: database, accounts: accountStore, refreshTokens: RefreshTokenStore(), hasher: hasher, jobs: jobs,
+            cipher: cipher, mail: mail,
             audit: audit, throttle: throttle, clock: clock, ids: ids, resetURL: configuration.passwordResetURL)
         catalogCache = CatalogCache(metrics: metrics)
         inventory = InventoryStore(ids: ids)

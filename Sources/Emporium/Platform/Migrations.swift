@@ -303,5 +303,10 @@ enum Migrations {
             "ALTER TABLE orders ADD COLUMN access_token_hash TEXT",
             "ALTER TABLE orders ADD COLUMN access_token_sealed TEXT",
         ]),
+        // An access token carries the generation it was issued under; raising it ends every
+        // earlier token at once (Accounts/AccessTokens.swift).
+        Migration(version: 14, name: "access token generations", [
+            "ALTER TABLE users ADD COLUMN token_generation BIGINT NOT NULL DEFAULT 0",
+        ]),
     ]
 }
