@@ -13,7 +13,7 @@ struct EmporiumCommand: AsyncParsableCommand {
             """,
         subcommands: [
             ServeCommand.self, MigrateCommand.self, CreateAdminCommand.self, RotateKeysCommand.self, SeedCommand.self,
-            ImportCommand.self, ExportCommand.self, WorkerCommand.self,
+            ImportCommand.self, ExportCommand.self, WorkerCommand.self, AuditCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )

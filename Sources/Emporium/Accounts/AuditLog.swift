@@ -4,6 +4,10 @@ import Foundation
 
 /// Who did what to what, from where, under which request: an append-only table. Details
 /// never hold secrets or passwords.
+///
+/// Each entry is chained to the one before (`AuditChain`): it carries its place in the chain and
+/// the SHA-256 of its content and of the previous entry's hash, so that `emporium audit verify`
+/// finds an entry that was changed or removed afterwards.
 struct AuditLog: Sendable {
     let clock: any WallClock
     let ids: any IDGenerator
@@ -54,11 +58,25 @@ struct AuditLog: Sendable {
     }
 
     func record(_ entry: Entry, on db: any SQLExecutor) async throws {
+        // The chain's head is read and moved in one transaction, or two writers would fork it.
+        if let database = db as? any Database {
+            try await database.transaction { try await record(entry, on: $0) }
+            return
+        }
+        let head = try await AuditChain.lockHead(on: db)
+        let content = AuditChain.Content(
+            id: ids.makeUUID().uuidString.lowercased(), occurredAt: Timestamp.string(from: clock.now()),
+            actorID: entry.actor?.id, actorType: entry.actor?.type, action: entry.action, target: entry.target,
+            clientAddress: entry.clientAddress, requestID: entry.requestID)
+        let link = head.next(content)
         try await db.execute("""
-            INSERT INTO audit_log (id, occurred_at, actor_id, actor_type, action, target, client_address, request_id)
-            VALUES (\(ids.makeUUID().uuidString.lowercased()), \(clock.now()), \(entry.actor?.id), \(entry.actor?.type),
-                    \(entry.action), \(entry.target), \(entry.clientAddress), \(entry.requestID))
+            INSERT INTO audit_log (id, occurred_at, actor_id, actor_type, action, target, client_address, request_id,
+                                   chain_sequence, previous_hash, entry_hash)
+            VALUES (\(content.id), \(content.occurredAt), \(content.actorID), \(content.actorType), \(content.action),
+                    \(content.target), \(content.clientAddress), \(content.requestID),
+                    \(link.sequence), \(head.hash), \(link.hash))
             """)
+        try await AuditChain.moveHead(to: link, on: db)
     }
 
     /// Which entries the audit log page shows; newest first.

@@ -308,5 +308,7 @@ enum Migrations {
         Migration(version: 14, name: "access token generations", [
             "ALTER TABLE users ADD COLUMN token_generation BIGINT NOT NULL DEFAULT 0",
         ]),
+        // Each audit entry chained to the one before by SHA-256 (Accounts/AuditChain.swift).
+        Migration(version: 15, name: "tamper-evident audit log", AuditChain.schema),
     ]
 }
