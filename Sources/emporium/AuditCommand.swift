@@ -19,7 +19,7 @@ struct AuditCommand: AsyncParsableCommand {
                 """
         )
 
-        @OptionGroup var options: ServerOptions
+        @OptionGroup var options: DatabaseOptions
 
         func run() async throws {
             let configuration = try options.configuration()

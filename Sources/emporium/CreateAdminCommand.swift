@@ -20,10 +20,11 @@ struct CreateAdminCommand: AsyncParsableCommand {
 
     @Option(help: "The administrator's e-mail address.") var email: String
     @Option(help: "The administrator's name.") var name = "Administrator"
-    @OptionGroup var options: ServerOptions
+    @OptionGroup(title: "Database and logging") var options: DatabaseOptions
+    @OptionGroup var hashing: BcryptCostOption
 
     func run() async throws {
-        let configuration = try options.configuration()
+        let configuration = try options.configuration(hashing)
         guard let password = Self.readPassword() else { throw fail("no password given on standard input") }
         let logger = makeLogger(configuration, sink: StandardErrorSink())
         do {

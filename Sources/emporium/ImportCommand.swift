@@ -14,7 +14,7 @@ struct ImportCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var options: ServerOptions
+    @OptionGroup var options: DatabaseOptions
 
     @Argument(help: "The CSV file to read.")
     var file: String
@@ -57,7 +57,7 @@ struct ExportCommand: AsyncParsableCommand {
         discussion: "Exporting and then importing the file changes nothing."
     )
 
-    @OptionGroup var options: ServerOptions
+    @OptionGroup var options: DatabaseOptions
 
     @Argument(help: "The file to write; standard output when omitted.")
     var file: String?

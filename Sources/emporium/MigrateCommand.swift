@@ -8,7 +8,7 @@ struct MigrateCommand: AsyncParsableCommand {
         abstract: "Bring the database schema up to date, then exit."
     )
 
-    @OptionGroup var options: ServerOptions
+    @OptionGroup var options: DatabaseOptions
 
     @Flag(help: "Only report how many migrations are pending; exit 1 if any are.")
     var check = false

@@ -11,10 +11,16 @@ struct RotateKeysCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var options: ServerOptions
+    @OptionGroup(title: "Database and logging") var options: DatabaseOptions
+    @OptionGroup var keys: EncryptionKeyOption
 
     func run() async throws {
-        let configuration = try options.configuration()
+        let configuration = try options.configuration(keys)
+        do {
+            try KeyFileCheck.encryptionKeys(configuration)
+        } catch {
+            throw fail(error.description)
+        }
         let logger = makeLogger(configuration, sink: StandardErrorSink())
         do {
             let changed = try await withDatabase(configuration, logger: logger) { database in

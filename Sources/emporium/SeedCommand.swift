@@ -14,7 +14,7 @@ struct SeedCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var options: ServerOptions
+    @OptionGroup var options: DatabaseOptions
 
     @Option(help: "How many products to create.")
     var products: Int = 100

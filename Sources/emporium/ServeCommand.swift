@@ -17,7 +17,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             try await runUntilSignalled([try await buildApplication(configuration)], configuration: configuration)
         } catch {
-            throw fail(describe(error))
+            throw fail(startupFailureMessage(error, configuration: configuration))
         }
     }
 }

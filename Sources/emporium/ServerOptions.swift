@@ -1,29 +1,72 @@
 import ArgumentParser
 import Emporium
+import Foundation
 
-/// The settings shared by the commands, one option per entry of `ConfigurationSetting.all`.
-struct ServerOptions: ParsableArguments {
-    @Option(help: .init(ConfigurationSetting.host.help)) var host: String?
-    @Option(help: .init(ConfigurationSetting.port.help)) var port: String?
+/// Settings given as flags, by the `ConfigurationSetting` each one fills. Every command
+/// includes the groups of the settings it uses, so that its `--help` lists those and no more.
+protocol SettingFlags {
+    var given: [(ConfigurationSetting, String?)] { get }
+}
+
+/// Where the database is and how the command logs: what every command takes.
+struct DatabaseOptions: ParsableArguments, SettingFlags {
     @Option(help: .init(ConfigurationSetting.databaseURL.help)) var databaseUrl: String?
+    @Option(help: .init(ConfigurationSetting.sqliteReaders.help)) var sqliteReaders: String?
+    @Option(help: .init(ConfigurationSetting.postgresPoolSize.help)) var postgresPoolSize: String?
     @Option(help: .init(ConfigurationSetting.logFormat.help)) var logFormat: String?
     @Option(help: .init(ConfigurationSetting.logLevel.help)) var logLevel: String?
+
+    var given: [(ConfigurationSetting, String?)] {
+        [
+            (.databaseURL, databaseUrl), (.sqliteReaders, sqliteReaders), (.postgresPoolSize, postgresPoolSize),
+            (.logFormat, logFormat), (.logLevel, logLevel),
+        ]
+    }
+
+    /// The configuration from these flags, the `EMPORIUM_*` variables and `others`, or the
+    /// one-line failure that names the unusable setting.
+    func configuration(_ others: any SettingFlags...) throws(ExitCode) -> AppConfiguration {
+        let pairs = ([self] + others).flatMap(\.given)
+        let flags = Dictionary(uniqueKeysWithValues: pairs.compactMap { setting, value in value.map { (setting.name, $0) } })
+        do {
+            return try AppConfiguration(flags: flags, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw fail(error.description)
+        }
+    }
+}
+
+/// The HTTP side of a server: where it listens, what it accepts, and its token signing key.
+struct HTTPOptions: ParsableArguments, SettingFlags {
+    @Option(help: .init(ConfigurationSetting.host.help)) var host: String?
+    @Option(help: .init(ConfigurationSetting.port.help)) var port: String?
     @Option(help: .init(ConfigurationSetting.maxBodyBytes.help)) var maxBodyBytes: String?
     @Option(help: .init(ConfigurationSetting.idleTimeout.help)) var idleTimeout: String?
-    @Option(help: .init(ConfigurationSetting.shutdownGrace.help)) var shutdownGrace: String?
     @Option(help: .init(ConfigurationSetting.rateLimit.help)) var rateLimit: String?
     @Option(help: .init(ConfigurationSetting.rateLimitBurst.help)) var rateLimitBurst: String?
     @Option(help: .init(ConfigurationSetting.trustForwardedFor.help)) var trustForwardedFor: String?
     @Option(help: .init(ConfigurationSetting.corsOrigins.help)) var corsOrigins: String?
-    @Option(help: .init(ConfigurationSetting.bcryptCost.help)) var bcryptCost: String?
+    @Option(help: .init(ConfigurationSetting.catalogMaxAge.help)) var catalogMaxAge: String?
     @Option(help: .init(ConfigurationSetting.jwtKeyFile.help)) var jwtKeyFile: String?
+
+    var given: [(ConfigurationSetting, String?)] {
+        [
+            (.host, host), (.port, port), (.maxBodyBytes, maxBodyBytes), (.idleTimeout, idleTimeout),
+            (.rateLimit, rateLimit), (.rateLimitBurst, rateLimitBurst), (.trustForwardedFor, trustForwardedFor),
+            (.corsOrigins, corsOrigins), (.catalogMaxAge, catalogMaxAge), (.jwtKeyFile, jwtKeyFile),
+        ]
+    }
+}
+
+/// What the shop's own work uses, in requests and in background jobs alike: keys, e-mail,
+/// payments, stock reservations, jobs, webhooks and retention.
+struct ShopOptions: ParsableArguments, SettingFlags {
+    @Option(help: .init(ConfigurationSetting.shutdownGrace.help)) var shutdownGrace: String?
+    @Option(help: .init(ConfigurationSetting.bcryptCost.help)) var bcryptCost: String?
     @Option(help: .init(ConfigurationSetting.encryptionKeyFile.help)) var encryptionKeyFile: String?
     @Option(help: .init(ConfigurationSetting.mailFolder.help)) var mailFolder: String?
     @Option(help: .init(ConfigurationSetting.passwordResetURL.help)) var passwordResetUrl: String?
     @Option(help: .init(ConfigurationSetting.orderURL.help)) var orderUrl: String?
-    @Option(help: .init(ConfigurationSetting.sqliteReaders.help)) var sqliteReaders: String?
-    @Option(help: .init(ConfigurationSetting.postgresPoolSize.help)) var postgresPoolSize: String?
-    @Option(help: .init(ConfigurationSetting.catalogMaxAge.help)) var catalogMaxAge: String?
     @Option(help: .init(ConfigurationSetting.taxIncludedCurrencies.help)) var taxIncludedCurrencies: String?
     @Option(help: .init(ConfigurationSetting.paymentCapture.help)) var paymentCapture: String?
     @Option(help: .init(ConfigurationSetting.testPayments.help)) var testPayments: String?
@@ -40,37 +83,46 @@ struct ServerOptions: ParsableArguments {
     @Option(help: .init(ConfigurationSetting.webhookTimeout.help)) var webhookTimeout: String?
     @Option(help: .init(ConfigurationSetting.webhookDisableAfter.help)) var webhookDisableAfter: String?
 
-    /// The flags that were given, by setting name.
-    var flags: [String: String] {
-        let given: [(ConfigurationSetting, String?)] = [
-            (.host, host), (.port, port), (.databaseURL, databaseUrl), (.logFormat, logFormat),
-            (.logLevel, logLevel), (.maxBodyBytes, maxBodyBytes), (.idleTimeout, idleTimeout),
-            (.shutdownGrace, shutdownGrace), (.rateLimit, rateLimit), (.rateLimitBurst, rateLimitBurst),
-            (.trustForwardedFor, trustForwardedFor), (.corsOrigins, corsOrigins), (.bcryptCost, bcryptCost),
-            (.jwtKeyFile, jwtKeyFile), (.encryptionKeyFile, encryptionKeyFile),
-            (.mailFolder, mailFolder), (.passwordResetURL, passwordResetUrl), (.orderURL, orderUrl), (.sqliteReaders, sqliteReaders),
-            (.postgresPoolSize, postgresPoolSize), (.catalogMaxAge, catalogMaxAge),
-            (.taxIncludedCurrencies, taxIncludedCurrencies), (.paymentCapture, paymentCapture), (.testPayments, testPayments),
-            (.reservationTimeout, reservationTimeout), (.testPaymentsLedger, testPaymentsLedger), (.workers, workers), (.nodeID, nodeId),
+    var given: [(ConfigurationSetting, String?)] {
+        [
+            (.shutdownGrace, shutdownGrace), (.bcryptCost, bcryptCost), (.encryptionKeyFile, encryptionKeyFile),
+            (.mailFolder, mailFolder), (.passwordResetURL, passwordResetUrl), (.orderURL, orderUrl),
+            (.taxIncludedCurrencies, taxIncludedCurrencies),
+            (.paymentCapture, paymentCapture), (.testPayments, testPayments), (.reservationTimeout, reservationTimeout),
+            (.testPaymentsLedger, testPaymentsLedger), (.workers, workers), (.nodeID, nodeId),
             (.eventRetention, eventRetention), (.guestCartRetention, guestCartRetention), (.shopName, shopName),
             (.mailFrom, mailFrom), (.smtpURL, smtpUrl), (.webhookAllowPrivateAddresses, webhookAllowPrivateAddresses),
             (.webhookTimeout, webhookTimeout), (.webhookDisableAfter, webhookDisableAfter),
         ]
-        return Dictionary(uniqueKeysWithValues: given.compactMap { setting, value in value.map { (setting.name, $0) } })
     }
+}
+
+/// Every setting: what `serve` takes.
+struct ServerOptions: ParsableArguments {
+    @OptionGroup(title: "Database and logging") var database: DatabaseOptions
+    @OptionGroup(title: "HTTP") var http: HTTPOptions
+    @OptionGroup(title: "Shop and background work") var shop: ShopOptions
 
     /// The configuration, or the one-line failure that names the unusable setting.
     func configuration() throws(ExitCode) -> AppConfiguration {
-        do {
-            return try AppConfiguration(flags: flags, environment: ProcessInfo.processInfo.environment)
-        } catch {
-            throw fail(error.description)
-        }
+        try database.configuration(http, shop)
     }
+}
+
+/// The encryption key file alone, for commands that seal or open personal data.
+struct EncryptionKeyOption: ParsableArguments, SettingFlags {
+    @Option(help: .init(ConfigurationSetting.encryptionKeyFile.help)) var encryptionKeyFile: String?
+
+    var given: [(ConfigurationSetting, String?)] { [(.encryptionKeyFile, encryptionKeyFile)] }
+}
+
+/// The bcrypt cost alone, for commands that hash a password.
+struct BcryptCostOption: ParsableArguments, SettingFlags {
+    @Option(help: .init(ConfigurationSetting.bcryptCost.help)) var bcryptCost: String?
+
+    var given: [(ConfigurationSetting, String?)] { [(.bcryptCost, bcryptCost)] }
 }
 
 extension ConfigurationSetting {
     var help: String { "\(summary) [\(environmentVariable), default \(defaultValue)]" }
 }
-
-import Foundation

@@ -6,13 +6,14 @@ struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Run background jobs only (e-mail, webhooks, payment follow-ups, housekeeping) until SIGTERM or SIGINT.",
-        discussion: "Uses the same settings as serve; --workers sets how many jobs run at once (at least one)."
+        discussion: "Takes the settings of serve except the HTTP ones; --workers sets how many jobs run at once (at least one)."
     )
 
-    @OptionGroup var options: ServerOptions
+    @OptionGroup(title: "Database and logging") var options: DatabaseOptions
+    @OptionGroup(title: "Shop and background work") var shop: ShopOptions
 
     func run() async throws {
-        let configuration = try options.configuration()
+        let configuration = try options.configuration(shop)
         do {
             try await runUntilSignalled(try await buildWorker(configuration), configuration: configuration)
         } catch {

@@ -21,7 +21,8 @@ struct ReservationSweeper: Service {
     var gate: StartGate?
 
     func run() async throws {
-        await gate?.wait()
+        // Nothing to sweep in a database that never became ready (the process stopped first).
+        if let gate, await !gate.wait() { return }
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {

@@ -66,9 +66,8 @@ public func openDatabase(_ configuration: AppConfiguration, logger: Logger) asyn
         return try await SQLiteStorage.open(
             configuration.databaseURL, readerCount: configuration.sqliteReaders, logger: logger)
     case .postgres(let location):
-        let storage = try PostgresStorage(location, maximumConnections: configuration.postgresPoolSize, logger: logger)
-        try await storage.checkReachable()
-        return storage
+        try await location.checkReachable(logger: logger)
+        return try PostgresStorage(location, maximumConnections: configuration.postgresPoolSize, logger: logger)
     }
 }
 
@@ -79,10 +78,20 @@ public func buildApplication(
     _ configuration: AppConfiguration, dependencies: AppDependencies = AppDependencies()
 ) async throws -> some ApplicationProtocol {
     let logger = makeLogger(configuration, sink: dependencies.logSink)
+    try KeyFileCheck.signingKey(configuration)
+    try KeyFileCheck.encryptionKeys(configuration)
     let database: any Database
+    let lockFile: SQLiteLockFile?
     if let given = dependencies.database {
         database = given
+        lockFile = nil
     } else {
+        // One server per SQLite file; the lock is dropped when the application goes away.
+        if case .sqliteFile(let path) = configuration.databaseURL {
+            lockFile = try SQLiteLockFile.acquire(databasePath: path)
+        } else {
+            lockFile = nil
+        }
         database = try await openDatabase(configuration, logger: logger)
     }
     let document = try OpenAPIDocument.load()
@@ -156,15 +165,29 @@ public func buildApplication(
     dependencies.customRoutes?(registrar)
 
     let migrator = MigrationRunner(migrations: Migrations.all, clock: dependencies.clock, logger: logger)
+    let databaseService = DatabaseService(database: database)
+    let clientLimits = ClientLimits(
+        requestTimeout: configuration.requestTimeout.map { TimeAmount($0) },
+        connectionsPerAddress: configuration.maxConnectionsPerAddress)
+    let connectionCounts = ConnectionCounts()
     var app = Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: [ClientLimitsHandler(limits: clientLimits, counts: connectionCounts, metrics: metrics, logger: logger)],
+            idleTimeout: TimeAmount(configuration.idleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [database, CatalogInvalidationListener(database: database, cache: catalogCache, logger: logger, gate: core.background.gate), core.sweeper]
+        // The lock file first, so that it is the last to go at shutdown.
+        services: (lockFile.map { [HeldLockFile(lock: $0)] } ?? [])
+            + [
+                databaseService,
+                CatalogInvalidationListener(database: database, cache: catalogCache, logger: logger, gate: core.background.gate),
+                core.sweeper,
+            ]
             + (configuration.workers > 0 ? [core.background.runner] : []),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+            lockFile?.record("listening on http://\(host):\(port)")
             logger.info("Emporium listening on http://\(host):\(port) with database \(database.displayName)")
         },
         // Hummingbird's own start-up line would repeat ours; its logger speaks only from
@@ -179,6 +202,7 @@ public func buildApplication(
     // Runs once the database service is up and before the first connection is accepted.
     let preparation = core.preparation
     app.beforeServerStarts {
+        try await databaseService.waitUntilRunning()
         try await preparation.run(migrator: migrator)
     }
     return app
@@ -193,6 +217,7 @@ public func buildWorker(
     var configuration = configuration
     configuration.isWorker = true
     let logger = makeLogger(configuration, sink: dependencies.logSink)
+    try KeyFileCheck.encryptionKeys(configuration)
     let database: any Database
     if let given = dependencies.database {
         database = given
@@ -202,17 +227,19 @@ public func buildWorker(
     let core = try Core(configuration, dependencies: dependencies, database: database, metrics: AppMetrics(), logger: logger)
     let migrator = MigrationRunner(migrations: Migrations.all, clock: dependencies.clock, logger: logger)
     dependencies.onBackground?(core.control)
+    let databaseService = DatabaseService(database: database)
     return [
-        database,
+        databaseService,
         WorkerService(
-            preparation: core.preparation, runner: core.background.runner, sweeper: core.sweeper, migrator: migrator,
-            logger: logger),
+            database: databaseService, preparation: core.preparation, runner: core.background.runner,
+            sweeper: core.sweeper, migrator: migrator, logger: logger),
     ]
 }
 
 /// The worker process's one service: prepare the database, then run jobs and sweeps until
 /// shutdown.
 private struct WorkerService: Service {
+    let database: DatabaseService
     let preparation: Preparation
     let runner: JobRunner
     let sweeper: ReservationSweeper
@@ -220,6 +247,7 @@ private struct WorkerService: Service {
     let logger: Logger
 
     func run() async throws {
+        try await database.waitUntilRunning()
         try await preparation.run(migrator: migrator)
         logger.info("Emporium worker running \(runner.settings.concurrency) jobs at once on \(preparation.database.displayName)")
         try await withThrowingDiscardingTaskGroup { group in

@@ -10,10 +10,12 @@ public func withDatabase<Result: Sendable>(
     _ body: @escaping @Sendable (any Database) async throws -> Result
 ) async throws -> Result {
     let database = try await openDatabase(configuration, logger: logger)
+    let service = DatabaseService(database: database)
     return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await database.run() }
+        group.addTask { try await service.run() }
         defer { group.cancelAll() }
         do {
+            try await service.waitUntilRunning()
             let result = try await body(database)
             await database.close()
             return result
@@ -82,6 +84,7 @@ public func tidyPlannerStatistics(on db: any SQLExecutor) async throws {
 /// Re-encrypts personal data sealed with any key but the first in the key file; returns how
 /// many rows changed.
 public func rotateEncryptionKeys(_ configuration: AppConfiguration, database: any Database) async throws -> Int {
+    try KeyFileCheck.encryptionKeys(configuration)
     let cipher = try EncryptionKeySource.load(configuration)
     return try await database.transaction { db in
         let addresses = try await AddressStore(cipher: cipher).rotate(on: db)

@@ -1,3 +1,4 @@
+import EmporiumCore
 import ServiceLifecycle
 import Synchronization
 
@@ -12,10 +13,16 @@ final class StartGate: Sendable {
         opened.store(true, ordering: .releasing)
     }
 
-    /// Returns once the gate is open, or when the task is cancelled or shutting down.
-    func wait() async {
-        while !opened.load(ordering: .acquiring) && !Task.isCancelled && !Task.isShuttingDownGracefully {
+    var isOpen: Bool { opened.load(ordering: .acquiring) }
+
+    /// Returns once the gate is open, or when the task is cancelled or shutting down; says
+    /// whether it opened, so that work which needs a ready database can skip itself when the
+    /// process stops before it ever was.
+    @discardableResult
+    func wait() async -> Bool {
+        while !isOpen && !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: .milliseconds(20))
         }
+        return isOpen
     }
 }
