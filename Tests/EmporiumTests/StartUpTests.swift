@@ -75,7 +75,8 @@ import Glibc
                 for _ in 0..<3 { outcomes.append(try await BinaryRun.run(["migrate"] + database, in: folder)) }
                 outcomes.append(try await BinaryRun.run(["migrate", "--check"] + database, in: folder))
                 outcomes.append(try await BinaryRun.run(["export", folder.appendingPathComponent("p.csv").path] + database, in: folder))
-                outcomes.append(try await BinaryRun.run(["rotate-keys"] + database + keys, in: folder))
+                outcomes.append(try await BinaryRun.run(
+                    ["rotate-keys", "--encryption-key-file", TestDatabase.encryptionKeyFile] + database, in: folder))
                 for outcome in outcomes {
                     #expect(outcome.status == 0, "\(outcome.standardError)")
                     #expect(!outcome.standardError.contains("WARNING"), "\(outcome.standardError)")
