@@ -42,6 +42,8 @@ struct HTTPOptions: ParsableArguments, SettingFlags {
     @Option(help: .init(ConfigurationSetting.port.help)) var port: String?
     @Option(help: .init(ConfigurationSetting.maxBodyBytes.help)) var maxBodyBytes: String?
     @Option(help: .init(ConfigurationSetting.idleTimeout.help)) var idleTimeout: String?
+    @Option(help: .init(ConfigurationSetting.requestTimeout.help)) var requestTimeout: String?
+    @Option(help: .init(ConfigurationSetting.maxConnectionsPerAddress.help)) var maxConnectionsPerAddress: String?
     @Option(help: .init(ConfigurationSetting.rateLimit.help)) var rateLimit: String?
     @Option(help: .init(ConfigurationSetting.rateLimitBurst.help)) var rateLimitBurst: String?
     @Option(help: .init(ConfigurationSetting.trustForwardedFor.help)) var trustForwardedFor: String?
@@ -52,6 +54,7 @@ struct HTTPOptions: ParsableArguments, SettingFlags {
     var given: [(ConfigurationSetting, String?)] {
         [
             (.host, host), (.port, port), (.maxBodyBytes, maxBodyBytes), (.idleTimeout, idleTimeout),
+            (.requestTimeout, requestTimeout), (.maxConnectionsPerAddress, maxConnectionsPerAddress),
             (.rateLimit, rateLimit), (.rateLimitBurst, rateLimitBurst), (.trustForwardedFor, trustForwardedFor),
             (.corsOrigins, corsOrigins), (.catalogMaxAge, catalogMaxAge), (.jwtKeyFile, jwtKeyFile),
         ]

@@ -20,6 +20,10 @@ public struct AppConfiguration: Sendable {
     public var maxBodyBytes = defaultMaxBodyBytes
     /// A connection that sends nothing for this long is closed (slow or idle clients).
     public var idleTimeout: Duration = .seconds(60)
+    /// Time a client has to send a whole request (headers and body); nil for no limit.
+    public var requestTimeout: Duration? = .seconds(30)
+    /// Connections one client address may hold at once; nil for no limit.
+    public var maxConnectionsPerAddress: Int? = 256
     /// How long a shutdown waits for in-flight requests before it cancels them.
     public var shutdownGracePeriod: Duration = .seconds(30)
     /// Requests per second each client address may make; `nil` turns limiting off.

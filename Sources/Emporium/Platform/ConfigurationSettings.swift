@@ -79,6 +79,22 @@ extension ConfigurationSetting {
         configuration.idleTimeout = .seconds(try integer("idle-timeout", text, in: 1...86_400))
     }
 
+    public static let requestTimeout = ConfigurationSetting(
+        name: "request-timeout", defaultValue: "30",
+        summary: "Seconds a client has to send a whole request, headers and body; then the connection is closed. 0 turns it off."
+    ) { configuration, text throws(ConfigurationError) in
+        let seconds = try integer("request-timeout", text, in: 0...3_600)
+        configuration.requestTimeout = seconds == 0 ? nil : .seconds(seconds)
+    }
+
+    public static let maxConnectionsPerAddress = ConfigurationSetting(
+        name: "max-connections-per-address", defaultValue: "256",
+        summary: "Connections one client address may hold open at once; more are closed on arrival. 0 turns it off (behind a load balancer every connection comes from its address)."
+    ) { configuration, text throws(ConfigurationError) in
+        let limit = try integer("max-connections-per-address", text, in: 0...1_000_000)
+        configuration.maxConnectionsPerAddress = limit == 0 ? nil : limit
+    }
+
     public static let shutdownGrace = ConfigurationSetting(
         name: "shutdown-grace", defaultValue: "30",
         summary: "Seconds a shutdown waits for in-flight requests before cancelling them."
@@ -320,7 +336,8 @@ extension ConfigurationSetting {
 
     /// In the order they are applied: `rate-limit` before `rate-limit-burst`.
     public static let all: [ConfigurationSetting] = [
-        .host, .port, .databaseURL, .logFormat, .logLevel, .maxBodyBytes, .idleTimeout, .shutdownGrace,
+        .host, .port, .databaseURL, .logFormat, .logLevel, .maxBodyBytes, .idleTimeout, .requestTimeout,
+        .maxConnectionsPerAddress, .shutdownGrace,
         .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .bcryptCost, .jwtKeyFile, .encryptionKeyFile,
         .mailFolder, .passwordResetURL, .orderURL, .sqliteReaders,
         .postgresPoolSize, .catalogMaxAge, .taxIncludedCurrencies, .paymentCapture, .testPayments, .reservationTimeout,

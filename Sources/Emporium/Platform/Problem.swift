@@ -113,6 +113,12 @@ extension Problem {
 
     /// For errors the client did not cause. The detail never says more than this: the
     /// cause goes to the log under the same request id.
+    /// What a request the client abandoned is counted as (nginx's 499): the client never sees it,
+    /// but the request metrics and the access log get a status of its own.
+    public static let clientClosedRequest = Problem(
+        HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"), slug: "client-closed-request",
+        title: "Client closed request", detail: "The connection ended before the request was complete.")
+
     public static let internalError = Problem(
         .internalServerError, slug: "internal", title: "Internal server error",
         detail: "Something went wrong on our side. Quote the request id when reporting it.")

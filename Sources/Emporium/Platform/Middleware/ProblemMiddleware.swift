@@ -2,6 +2,8 @@ import EmporiumStorage
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
+import NIOHTTP1
 
 /// The one place where errors become responses. A `Problem` is sent as it is; Hummingbird's
 /// own errors become the matching problem (a path that exists under another method becomes
@@ -39,6 +41,11 @@ struct ProblemMiddleware: RouterMiddleware {
             }
         case let error as any HTTPResponseError where error.status.code < 500:
             return Self.problem(status: error.status, detail: nil)
+        case _ where Self.isClientAbort(error):
+            // The client closed the connection (or was cut off by --request-timeout) before its
+            // request was whole: nothing to answer and nothing wrong on this side.
+            context.logger.notice("client went away mid-request", metadata: ["path": .string(request.uri.path)])
+            return .clientClosedRequest
         case DatabaseError.transactionConflict:
             context.logger.notice("transaction refused as busy", metadata: ["path": .string(request.uri.path)])
             return .databaseBusy
@@ -46,6 +53,15 @@ struct ProblemMiddleware: RouterMiddleware {
             context.logger.error(
                 "request failed", metadata: ["error": .string(String(reflecting: error)), "path": .string(request.uri.path)])
             return .internalError
+        }
+    }
+
+    /// Errors that mean the connection ended while the request was still being read.
+    static func isClientAbort(_ error: any Error) -> Bool {
+        switch error {
+        case HTTPParserError.invalidEOFState, HTTPParserError.closedConnection: true
+        case ChannelError.ioOnClosedChannel, ChannelError.eof, ChannelError.inputClosed, ChannelError.alreadyClosed: true
+        default: false
         }
     }
 
