@@ -172,10 +172,11 @@ class Api:
 class Proc:
     """One emporium process, started again after each kill with the same arguments."""
 
-    def __init__(self, name, argv, work):
+    def __init__(self, name, argv, work, env=None):
         self.name = name
         self.argv = argv
         self.work = work
+        self.env = env
         self.path = os.path.join(work, name + ".log")
         self.process = None
         self.starts = 0
@@ -186,7 +187,8 @@ class Proc:
         with open(self.path, "ab") as f:
             f.write(f"\n===== start {self.starts} at {time.monotonic() - STARTED:.1f}s: {' '.join(self.argv[1:3])}\n".encode())
         out = open(self.path, "ab")
-        self.process = subprocess.Popen(self.argv, cwd=self.work, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(self.argv, cwd=self.work, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
         out.close()
 
     def alive(self):
@@ -1463,6 +1465,13 @@ def main():
     return code
 
 
+def settings_environment(flags):
+    """`--name value` pairs as the EMPORIUM_NAME variables that set the same settings."""
+    if len(flags) % 2:
+        raise SetupError(f"settings must come in --name value pairs: {flags}")
+    return {"EMPORIUM_" + name.lstrip("-").upper().replace("-", "_"): value for name, value in zip(flags[0::2], flags[1::2])}
+
+
 def run(args):
     log(f"crash test on {args.engine}, seed {args.seed}, work folder {args.work}")
     random.seed(args.seed)
@@ -1477,20 +1486,24 @@ def run(args):
     sink = MailSink(free_port())
     api_port = free_port()
     api = Api(api_port)
-    common = ["--database-url", args.database_url, "--rate-limit", "0", "--test-payments", "true",
-              "--test-payments-ledger", ledger, "--smtp-url", f"smtp://127.0.0.1:{sink.port}?starttls=off",
-              "--webhook-allow-private-addresses", "true", "--reservation-timeout", "60", "--log-level", "notice",
-              "--shutdown-grace", "5"] + args.extra
+    settings = ["--database-url", args.database_url, "--rate-limit", "0", "--test-payments", "true",
+                "--test-payments-ledger", ledger, "--smtp-url", f"smtp://127.0.0.1:{sink.port}?starttls=off",
+                "--webhook-allow-private-addresses", "true", "--reservation-timeout", "60", "--log-level", "notice",
+                "--shutdown-grace", "5"] + args.extra
+    # As EMPORIUM_* variables, which every command reads: each command accepts only the flags of
+    # the settings it uses, but the variables of the others do not disturb it.
+    env = dict(os.environ)
+    env.update(settings_environment(settings))
 
     phase("migrating and creating the admin")
-    for argv, given in (([args.binary, "migrate"] + common, None),
-                        ([args.binary, "create-admin", "--email", ADMIN_EMAIL] + common, ADMIN_PASSWORD + "\n")):
-        result = subprocess.run(argv, cwd=work, input=given, capture_output=True, text=True, timeout=120)
+    for argv, given in (([args.binary, "migrate"], None),
+                        ([args.binary, "create-admin", "--email", ADMIN_EMAIL], ADMIN_PASSWORD + "\n")):
+        result = subprocess.run(argv, cwd=work, env=env, input=given, capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise SetupError(f"{' '.join(argv[1:2])} exited with {result.returncode}: {result.stdout}{result.stderr}")
 
-    serve_args = [args.binary, "serve"] + common + ["--port", str(api_port), "--node-id", "crash-node"]
-    server = Proc("server", serve_args + ["--workers", "4"], work)
+    serve_args = [args.binary, "serve", "--port", str(api_port), "--node-id", "crash-node"]
+    server = Proc("server", serve_args + ["--workers", "4"], work, env)
     phase("round 1: server with --workers 4")
     server.start()
     wait_ready(api, server)
@@ -1553,8 +1566,7 @@ def run(args):
         snapshot_running(db, st, "round 2: server SIGKILLed after SIGTERM did not stop it")
     server.argv = serve_args + ["--workers", "0"]
     server.start()
-    worker = Proc("worker", [args.binary, "worker"] + common + ["--port", str(free_port()), "--node-id", "crash-worker",
-                                                                 "--workers", "4"], work)
+    worker = Proc("worker", [args.binary, "worker", "--node-id", "crash-worker", "--workers", "4"], work, env)
     worker.start()
     wait_ready(api, server)
     load = Load(api, catalog, st, admin_token, args.seed + 1)
