@@ -238,15 +238,15 @@ import Testing
         let server = try TestPaymentProvider(ledgerPath: path)
         let worker = try TestPaymentProvider(ledgerPath: path)
         let money = Money(minorUnits: 1000, currency: try #require(Currency(code: "EUR")))
-        let reference = try await server.authorize(amount: money, token: "tok_visa", idempotencyKey: "authorize-1")
-        #expect(try await worker.lookup(idempotencyKey: "authorize-1") == .succeeded(reference: reference))
+        let reference = try await server.authorize(amount: money, token: "tok_visa", idempotencyKey: "authorize-1").reference
+        #expect(try await worker.lookup(idempotencyKey: "authorize-1", amount: money, reference: nil) == .succeeded(reference: reference))
         try await worker.capture(reference: reference, amount: money, idempotencyKey: "capture-1")
         // The same key again on the other one moves no money; a restart remembers everything.
         try await server.capture(reference: reference, amount: money, idempotencyKey: "capture-1")
         let restarted = try TestPaymentProvider(ledgerPath: path)
         #expect(restarted.totals.captured == 1000)
         #expect(restarted.effects(of: .capture) == 1)
-        #expect(try await restarted.lookup(idempotencyKey: "authorize-nope") == nil)
+        #expect(try await restarted.lookup(idempotencyKey: "authorize-nope", amount: money, reference: nil) == nil)
     }
 
     @Test func concurrentRefundsWithLostAnswersNeverExceedTheCapture() async throws {

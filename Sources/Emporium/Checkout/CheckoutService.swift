@@ -86,9 +86,9 @@ struct CheckoutService: Sendable {
         _ order: Order, lines: [OrderLine], payment: Payment, provider: any PaymentProvider, token: String,
         accessToken: String?
     ) async throws -> Idempotency.Stored {
-        let reference: String
+        let outcome: AuthorizeOutcome
         do {
-            reference = try await provider.authorize(
+            outcome = try await provider.authorize(
                 amount: Money(minorUnits: order.total, currency: order.currency), token: token,
                 idempotencyKey: "authorize-\(payment.id)")
         } catch {
@@ -106,6 +106,19 @@ struct CheckoutService: Sendable {
                 return Self.declined(order, code: code)
             }
         }
+        let reference: String
+        switch outcome {
+        case .authorized(let approved):
+            reference = approved
+        case .requiresAction(_, let clientSecret, let nextAction):
+            // The customer acts next (3-D Secure); the provider's webhook or the reconcile job
+            // records the outcome. Not stored: a retry with the key asks the provider again and
+            // gets the order as it then is, and the client secret is nowhere at rest.
+            var answer = OrderResponse(order, lines: lines, payment: payment)
+            answer.paymentAction = OrderResponse.PaymentAction(clientSecret: clientSecret, nextAction: nextAction)
+            if let accessToken { answer.accessToken = accessToken }
+            return try Idempotency.Stored(status: .accepted, json: answer).provisional
+        }
         let (final, settled) = try await service.authorized(order, payment: payment, reference: reference)
         let answer = OrderResponse(final, lines: lines, payment: settled)
         guard let accessToken else { return try Idempotency.Stored(status: .created, json: answer) }
@@ -119,7 +132,8 @@ struct CheckoutService: Sendable {
     private static func declined(_ order: Order, code: String) -> Idempotency.Stored {
         Idempotency.Stored(problem: Problem(
             HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required"), slug: "payment-declined", title: "Payment declined",
-            detail: "The payment was declined (\(code)). Nothing was charged and the cart is open again; check out with another means of payment and a new Idempotency-Key."))
+            detail: "The payment was declined (\(code)). Nothing was charged and the cart is open again; check out with another means of payment and a new Idempotency-Key.",
+            errors: [.init(pointer: "/payment/token", detail: code)]))
     }
 
     // MARK: Placing the order

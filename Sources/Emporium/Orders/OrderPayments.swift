@@ -95,12 +95,7 @@ extension OrderService {
         guard let provider = providers[payment.provider] else {
             throw JobFailure.retry("the payment's provider \(payment.provider) is not enabled on this node")
         }
-        let record: ProviderRecord?
-        do {
-            record = try await provider.lookup(idempotencyKey: "authorize-\(payment.id)")
-        } catch {
-            throw JobFailure.retry("the provider did not answer the lookup: \(error)")
-        }
+        let record = try await lookupOrRetry(provider, "authorize-\(payment.id)", payment, reference: payment.providerReference)
         switch record {
         case .succeeded(let reference)?:
             do {
@@ -120,13 +115,40 @@ extension OrderService {
                     try await follow(Self.releaseKind, id: payment.id.description, on: db, delay: 2 * Self.followUpDelay)
                 }
             }
-        case nil:
+        case nil, .awaitingAction?:
             let expiry = order.reservationExpiresAt ?? clock.now()
             guard expiry <= clock.now() else {
-                throw JobFailure.notYet(until: expiry, "the provider has no record of the authorization yet; waiting for the reservation to run out")
+                throw JobFailure.notYet(until: expiry, record == nil
+                    ? "the provider has no record of the authorization yet; waiting for the reservation to run out"
+                    : "the payment waits for the customer (3-D Secure); waiting for the provider or the reservation to run out")
             }
+            // A payment still waiting for the customer is cancelled at the provider by the
+            // release job this queues, so that it can no longer be approved.
             _ = try await database.transaction { db in
                 try await cancelUnpaid(order, reason: "payment_not_authorized", failureCode: nil, on: db)
+            }
+        }
+    }
+
+    /// What a provider's webhook says about a payment, brought into our books the way the
+    /// reconcile job does it (asking the provider, not trusting the event's copy): a pending
+    /// payment ends authorized or failed, a payment given up has its money given back, and a
+    /// pending refund is settled. Safe to repeat and to run beside the checkout request.
+    func providerReported(_ paymentID: ID<Payment>) async throws {
+        guard let payment = try await payments.payment(paymentID, on: database) else { return }
+        switch payment.status {
+        case .pending:
+            do {
+                try await reconcile(paymentID)
+            } catch JobFailure.notYet {
+                // Not settled yet (the customer has still to act); the reconcile job keeps watching.
+            }
+        case .failed, .voided:
+            // Approved after we gave it up: the release job gives it back (and retries until it has).
+            try await follow(Self.releaseKind, id: payment.id.description, on: database, delay: 0)
+        case .authorized, .captured:
+            for refund in try await payments.refunds(of: payment.orderID, on: database) where refund.status == .pending {
+                try await follow(Self.refundKind, id: refund.id.description, on: database, delay: 0)
             }
         }
     }
@@ -191,15 +213,16 @@ extension OrderService {
                 throw JobFailure.permanent("the provider refused the capture: \(error)")
             }
             try await recordCaptured(payment, of: order)
-        } else if case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)") {
+        } else if case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)", payment, reference: reference) {
             // Cancelled meanwhile, and the capture did go through: record it and refund it.
             try await recordCaptured(payment, of: order)
         }
     }
 
-    func lookupOrRetry(_ provider: any PaymentProvider, _ key: String) async throws -> ProviderRecord? {
+    func lookupOrRetry(_ provider: any PaymentProvider, _ key: String, _ payment: Payment, reference: String?) async throws -> ProviderRecord? {
         do {
-            return try await provider.lookup(idempotencyKey: key)
+            return try await provider.lookup(
+                idempotencyKey: key, amount: Money(minorUnits: payment.amount, currency: payment.currency), reference: reference)
         } catch {
             throw JobFailure.retry("the provider did not answer the lookup: \(error)")
         }
@@ -219,9 +242,27 @@ extension OrderService {
         guard let provider = providers[payment.provider] else {
             throw JobFailure.retry("the payment's provider \(payment.provider) is not enabled on this node")
         }
-        guard case .succeeded(let reference)? = try await lookupOrRetry(provider, "authorize-\(payment.id)") else { return }
+        let reference: String
+        switch try await lookupOrRetry(provider, "authorize-\(payment.id)", payment, reference: payment.providerReference) {
+        case .succeeded(let approved)?:
+            reference = approved
+        case .awaitingAction(let open)?:
+            // Still waiting for the customer: cancelled at the provider, so it can no longer be approved.
+            guard payment.status == .failed else { return }
+            do {
+                try await provider.void(reference: open, idempotencyKey: "release-void-\(payment.id)")
+            } catch .timeout {
+                throw JobFailure.retry("the provider did not answer the cancellation")
+            } catch {
+                // Approved meanwhile: the next run finds it authorized and gives it back.
+                throw JobFailure.retry("the provider refused to cancel a payment given up: \(error)")
+            }
+            return
+        case .failed?, nil:
+            return
+        }
         var captured = false
-        if case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)") { captured = true }
+        if case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)", payment, reference: reference) { captured = true }
         if !captured {
             guard payment.status == .failed else { return }
             do {
@@ -230,7 +271,7 @@ extension OrderService {
                 throw JobFailure.retry("the provider did not answer the void")
             } catch {
                 // Refused: a capture may have landed since the look; refund it then.
-                guard case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)") else {
+                guard case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)", payment, reference: reference) else {
                     throw JobFailure.permanent("the provider refused to void an authorization given up: \(error)")
                 }
                 captured = true

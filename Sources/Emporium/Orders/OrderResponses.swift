@@ -107,10 +107,30 @@ struct OrderResponse: ResponseEncodable, Sendable {
     /// A guest's key to the order (`X-Order-Token`), in the checkout answer only: shown once,
     /// absent from every other answer, replays of the checkout included.
     var accessToken: String?
+    /// What the customer has to do before the payment can be authorized (3-D Secure), in the
+    /// checkout answer only (202).
+    var paymentAction: PaymentAction?
+
+    /// The provider's client secret and its `next_action`, for the provider's client library.
+    struct PaymentAction: Encodable, Sendable {
+        let clientSecret: String
+        let nextAction: JSONValue
+
+        init(clientSecret: String, nextAction: String) {
+            self.clientSecret = clientSecret
+            self.nextAction = JSONValue(parsing: nextAction)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case clientSecret = "client_secret"
+            case nextAction = "next_action"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case id, number, status, email, currency, totals, lines, payment
         case accessToken = "access_token"
+        case paymentAction = "payment_action"
         case customerID = "customer_id"
         case discountCode = "discount_code"
         case shippingMethod = "shipping_method"

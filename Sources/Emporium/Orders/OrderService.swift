@@ -210,7 +210,7 @@ struct OrderService: Sendable {
         } catch {
             // Refused: perhaps because a capture whose answer was lost went through. Then the
             // capture is recorded and refunded in full instead.
-            guard case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)") else {
+            guard case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)", payment, reference: reference) else {
                 throw JobFailure.permanent("the provider refused to void the authorization: \(error)")
             }
             try await database.transaction { db in

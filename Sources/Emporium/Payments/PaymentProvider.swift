@@ -10,8 +10,9 @@ public protocol PaymentProvider: Sendable {
     /// The name clients send as `payment.provider` and orders record.
     var name: String { get }
 
-    /// Reserves `amount` on the customer's means of payment; returns the provider's reference.
-    func authorize(amount: Money, token: String, idempotencyKey: String) async throws(PaymentFailure) -> String
+    /// Reserves `amount` on the customer's means of payment: authorized (with the provider's
+    /// reference), or waiting for the customer to act (3-D Secure) before it can be.
+    func authorize(amount: Money, token: String, idempotencyKey: String) async throws(PaymentFailure) -> AuthorizeOutcome
     /// Takes `amount` (at most what was authorized) of an authorization.
     func capture(reference: String, amount: Money, idempotencyKey: String) async throws(PaymentFailure)
     /// Gives back `amount` of what was captured; returns the refund's reference.
@@ -20,8 +21,25 @@ public protocol PaymentProvider: Sendable {
     func void(reference: String, idempotencyKey: String) async throws(PaymentFailure)
     /// What became of the call made with `idempotencyKey`, or `nil` when the provider never
     /// received it. Reconciliation asks this after a timeout or a crash, before it decides
-    /// whether an order was paid.
-    func lookup(idempotencyKey: String) async throws(PaymentFailure) -> ProviderRecord?
+    /// whether an order was paid. `amount` is the payment's, and `reference` the provider's
+    /// reference when Emporium knows it: a provider that cannot search by key uses them to ask.
+    func lookup(idempotencyKey: String, amount: Money, reference: String?) async throws(PaymentFailure) -> ProviderRecord?
+}
+
+/// What an authorization came to.
+public enum AuthorizeOutcome: Sendable, Equatable {
+    /// The amount is reserved; `reference` names the authorization at the provider.
+    case authorized(reference: String)
+    /// The customer has to act first (3-D Secure): the client uses `clientSecret` with the
+    /// provider's own library to show `nextAction` (the provider's JSON, passed on as it is).
+    /// The provider reports the outcome later (its webhook, or a lookup).
+    case requiresAction(reference: String, clientSecret: String, nextAction: String)
+
+    public var reference: String {
+        switch self {
+        case .authorized(let reference), .requiresAction(let reference, _, _): reference
+        }
+    }
 }
 
 /// The outcome a provider recorded for one call.
@@ -30,6 +48,8 @@ public enum ProviderRecord: Sendable, Equatable {
     case succeeded(reference: String)
     /// It was refused (`card_declined`, `insufficient_funds`, …).
     case failed(code: String)
+    /// An authorization still waiting for the customer (3-D Secure) or for the provider.
+    case awaitingAction(reference: String)
 }
 
 /// Why a provider call did not succeed.

@@ -153,8 +153,8 @@ public final class TestPaymentProvider: PaymentProvider {
         state.withLock { $0.faults[operation, default: []] += Array(repeating: fault, count: count) }
     }
 
-    public func authorize(amount: Money, token: String, idempotencyKey: String) async throws(PaymentFailure) -> String {
-        try once(.authorize, idempotencyKey, amount: amount.minorUnits) { state in
+    public func authorize(amount: Money, token: String, idempotencyKey: String) async throws(PaymentFailure) -> AuthorizeOutcome {
+        .authorized(reference: try once(.authorize, idempotencyKey, amount: amount.minorUnits) { state in
             switch token {
             case "tok_visa", "tok_mastercard", "tok_timeoutAfterCharge":
                 let reference = "test_auth_" + UUID().uuidString.lowercased()
@@ -165,7 +165,7 @@ public final class TestPaymentProvider: PaymentProvider {
             case "tok_timeout": return .failure(.timeout)
             default: return .failure(.rejected("unknown test token"))
             }
-        } after: { token == "tok_timeoutAfterCharge" ? .timeoutAfterEffect : nil }
+        } after: { token == "tok_timeoutAfterCharge" ? .timeoutAfterEffect : nil })
     }
 
     public func capture(reference: String, amount: Money, idempotencyKey: String) async throws(PaymentFailure) {
@@ -201,7 +201,7 @@ public final class TestPaymentProvider: PaymentProvider {
         }
     }
 
-    public func lookup(idempotencyKey: String) async throws(PaymentFailure) -> ProviderRecord? {
+    public func lookup(idempotencyKey: String, amount: Money, reference: String?) async throws(PaymentFailure) -> ProviderRecord? {
         state.withLock { state in
             catchUp(&state)
             return switch state.results[idempotencyKey] {
