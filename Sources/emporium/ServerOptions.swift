@@ -75,6 +75,9 @@ struct ShopOptions: ParsableArguments, SettingFlags {
     @Option(help: .init(ConfigurationSetting.testPayments.help)) var testPayments: String?
     @Option(help: .init(ConfigurationSetting.reservationTimeout.help)) var reservationTimeout: String?
     @Option(help: .init(ConfigurationSetting.testPaymentsLedger.help)) var testPaymentsLedger: String?
+    @Option(help: .init(ConfigurationSetting.stripeSecretKeyFile.help)) var stripeSecretKeyFile: String?
+    @Option(help: .init(ConfigurationSetting.stripeAPIBase.help)) var stripeApiBase: String?
+    @Option(help: .init(ConfigurationSetting.stripeWebhookSecretFile.help)) var stripeWebhookSecretFile: String?
     @Option(help: .init(ConfigurationSetting.workers.help)) var workers: String?
     @Option(help: .init(ConfigurationSetting.nodeID.help)) var nodeId: String?
     @Option(help: .init(ConfigurationSetting.eventRetention.help)) var eventRetention: String?
@@ -92,7 +95,8 @@ struct ShopOptions: ParsableArguments, SettingFlags {
             (.mailFolder, mailFolder), (.passwordResetURL, passwordResetUrl), (.orderURL, orderUrl),
             (.taxIncludedCurrencies, taxIncludedCurrencies),
             (.paymentCapture, paymentCapture), (.testPayments, testPayments), (.reservationTimeout, reservationTimeout),
-            (.testPaymentsLedger, testPaymentsLedger), (.workers, workers), (.nodeID, nodeId),
+            (.testPaymentsLedger, testPaymentsLedger), (.stripeSecretKeyFile, stripeSecretKeyFile),
+            (.stripeAPIBase, stripeApiBase), (.stripeWebhookSecretFile, stripeWebhookSecretFile), (.workers, workers), (.nodeID, nodeId),
             (.eventRetention, eventRetention), (.guestCartRetention, guestCartRetention), (.shopName, shopName),
             (.mailFrom, mailFrom), (.smtpURL, smtpUrl), (.webhookAllowPrivateAddresses, webhookAllowPrivateAddresses),
             (.webhookTimeout, webhookTimeout), (.webhookDisableAfter, webhookDisableAfter),

@@ -163,6 +163,10 @@ extension TestApp {
         .init(method: .put, path: "/v1/carts/{cart}/discount-code", body: #"{"code":"NONE"}"#, statuses: customersOwn),
         .init(method: .delete, path: "/v1/carts/{cart}/discount-code", body: nil, statuses: customersOwn),
         .init(method: .post, path: "/v1/carts/{cart}/checkout", body: #"{"payment":{"provider":"test","token":"tok_visa"}}"#, statuses: customersOwn),
+        // Authenticated by the provider's signature alone (not configured here: 404 whoever calls).
+        .init(method: .post, path: "/v1/payments/webhooks/{provider}", body: #"{"id":"evt_1","type":"ping","data":{"object":{}}}"#,
+              statuses: [.anonymous: .notFound, .customer: .notFound, .anotherCustomer: .notFound, .staff: .notFound,
+                         .admin: .notFound, .keyWithoutScope: .notFound, .keyWithScope: .notFound]),
         .init(method: .get, path: "/v1/orders", body: nil, statuses: signedIn),
         .init(method: .get, path: "/v1/orders/{order}", body: nil, statuses: customersOwnSignedIn),
         .init(method: .post, path: "/v1/orders/{order}/cancel", body: nil, statuses: customersOwnSignedIn),

@@ -12,6 +12,7 @@ struct Commerce {
     let orderRoutes: OrderRoutes
     let adminOrderRoutes: AdminOrderRoutes
     let salesReport: SalesReportRoutes
+    let paymentWebhookRoutes: PaymentWebhookRoutes
     let makeCartRoutes: (Authenticator) -> CartRoutes
     let sweeper: ReservationSweeper
     let orderService: OrderService
@@ -29,7 +30,8 @@ struct Commerce {
         let ids = dependencies.ids
         // A provider the embedding program passes wins over the built-in one of its name.
         let providers = PaymentProviders(
-            dependencies.paymentProviders + (configuration.testPaymentsEnabled ? [try Self.testProvider(configuration)] : []))
+            dependencies.paymentProviders + (configuration.testPaymentsEnabled ? [try Self.testProvider(configuration)] : [])
+                + (try Self.stripeProvider(configuration, logger: logger).map { [$0] } ?? []))
         let shipping = ShippingMethodStore()
         let taxes = TaxRateStore()
         let discounts = DiscountStore(ids: ids)
@@ -62,6 +64,9 @@ struct Commerce {
         adminOrderRoutes = AdminOrderRoutes(
             database: database, service: service, idempotency: idempotency, audit: audit, catalogCache: catalogCache)
         salesReport = SalesReportRoutes(database: database, clock: clock)
+        paymentWebhookRoutes = PaymentWebhookRoutes(webhooks: ProviderWebhooks(
+            database: database, payments: payments, service: service,
+            stripeSecrets: try Self.stripeWebhookSecrets(configuration), clock: clock, logger: logger))
         let cartService = CartService(database: database, store: carts, pricer: pricer, inventory: inventory, clock: clock, ids: ids)
         makeCartRoutes = { authenticator in
             CartRoutes(
@@ -79,6 +84,32 @@ struct Commerce {
         return try TestPaymentProvider(ledgerPath: path)
     }
 
+    /// The `stripe` provider, when a secret key file is configured.
+    private static func stripeProvider(_ configuration: AppConfiguration, logger: Logger) throws -> StripeProvider? {
+        guard let path = configuration.stripeSecretKeyFile else { return nil }
+        guard let key = try secretLines(path, setting: "--stripe-secret-key-file").first else {
+            throw PaymentSetupError(description: "the Stripe secret key file \(path) (--stripe-secret-key-file) is empty")
+        }
+        return StripeProvider(base: configuration.stripeAPIBase, secretKey: key, logger: logger)
+    }
+
+    private static func stripeWebhookSecrets(_ configuration: AppConfiguration) throws -> [String] {
+        guard let path = configuration.stripeWebhookSecretFile else { return [] }
+        let secrets = try secretLines(path, setting: "--stripe-webhook-secret-file")
+        guard !secrets.isEmpty else {
+            throw PaymentSetupError(description: "the Stripe webhook secret file \(path) (--stripe-webhook-secret-file) is empty")
+        }
+        return secrets
+    }
+
+    /// The non-empty lines of a secret file, trimmed.
+    private static func secretLines(_ path: String, setting: String) throws -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw PaymentSetupError(description: "cannot read \(path) (\(setting))")
+        }
+        return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
     func register(on registrar: RouteRegistrar) {
         makeCartRoutes(registrar.authenticator).register(on: registrar)
         orderRoutes.register(on: registrar)
@@ -87,5 +118,10 @@ struct Commerce {
         taxRoutes.register(on: registrar)
         discountRoutes.register(on: registrar)
         salesReport.register(on: registrar)
+        paymentWebhookRoutes.register(on: registrar)
     }
+}
+
+struct PaymentSetupError: Error, CustomStringConvertible {
+    let description: String
 }

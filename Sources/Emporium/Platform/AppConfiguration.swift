@@ -61,6 +61,12 @@ public struct AppConfiguration: Sendable {
     /// A file where the test provider keeps what it did, so that it remembers across restarts
     /// (the crash test reads it); unset keeps it in memory.
     public var testPaymentsLedger: String?
+    /// The file with the Stripe secret key; set, the `stripe` provider is offered.
+    public var stripeSecretKeyFile: String?
+    /// Where the `stripe` provider sends its calls, without a trailing slash.
+    public var stripeAPIBase = "https://api.stripe.com"
+    /// The file with Stripe's webhook signing secrets, one per line.
+    public var stripeWebhookSecretFile: String?
     /// Background jobs this process runs at once; 0 runs none (another process runs
     /// `emporium worker`).
     public var workers = 4

@@ -241,6 +241,30 @@ extension ConfigurationSetting {
         configuration.testPaymentsLedger = text.isEmpty ? nil : text
     }
 
+    public static let stripeSecretKeyFile = ConfigurationSetting(
+        name: "stripe-secret-key-file", defaultValue: "",
+        summary: "File holding the Stripe secret key (sk_live_… or sk_test_…); set, it offers the stripe payment provider."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.stripeSecretKeyFile = text.isEmpty ? nil : text
+    }
+
+    public static let stripeAPIBase = ConfigurationSetting(
+        name: "stripe-api-base", defaultValue: "https://api.stripe.com",
+        summary: "Where the stripe provider sends its API calls (a Stripe-compatible server)."
+    ) { configuration, text throws(ConfigurationError) in
+        guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil, url.query == nil else {
+            throw invalid("stripe-api-base", text, "an http(s) URL such as https://api.stripe.com")
+        }
+        configuration.stripeAPIBase = text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+
+    public static let stripeWebhookSecretFile = ConfigurationSetting(
+        name: "stripe-webhook-secret-file", defaultValue: "",
+        summary: "File holding Stripe webhook signing secrets (whsec_…), one per line, for POST /v1/payments/webhooks/stripe; several during a rotation."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.stripeWebhookSecretFile = text.isEmpty ? nil : text
+    }
+
     public static let workers = ConfigurationSetting(
         name: "workers", defaultValue: "4",
         summary: "Background jobs (e-mail, webhooks, payment follow-ups, housekeeping) this process runs at once; 0 runs none, leaving them to emporium worker."
@@ -341,7 +365,7 @@ extension ConfigurationSetting {
         .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .bcryptCost, .jwtKeyFile, .encryptionKeyFile,
         .mailFolder, .passwordResetURL, .orderURL, .sqliteReaders,
         .postgresPoolSize, .catalogMaxAge, .taxIncludedCurrencies, .paymentCapture, .testPayments, .reservationTimeout,
-        .testPaymentsLedger, .workers, .nodeID, .eventRetention, .guestCartRetention, .shopName, .mailFrom, .smtpURL,
+        .testPaymentsLedger, .stripeSecretKeyFile, .stripeAPIBase, .stripeWebhookSecretFile, .workers, .nodeID, .eventRetention, .guestCartRetention, .shopName, .mailFrom, .smtpURL,
         .webhookAllowPrivateAddresses, .webhookTimeout, .webhookDisableAfter,
     ]
 

@@ -310,5 +310,23 @@ enum Migrations {
         ]),
         // Each audit entry chained to the one before by SHA-256 (Accounts/AuditChain.swift).
         Migration(version: 15, name: "tamper-evident audit log", AuditChain.schema),
+        // Each payment provider event (a Stripe webhook) once, by the provider's event id; an
+        // event is processed when its payment has been brought up to date
+        // (Payments/PaymentStore+Events.swift).
+        Migration(version: 16, name: "payment provider events", [
+            """
+            CREATE TABLE payment_provider_events (
+                provider TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                type TEXT NOT NULL,
+                payment_id TEXT,
+                processed_at TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (provider, event_id)
+            )
+            """,
+            "CREATE INDEX payments_provider_reference ON payments (provider, provider_reference)",
+        ]),
     ]
 }
