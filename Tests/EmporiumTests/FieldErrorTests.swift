@@ -120,6 +120,21 @@ private let shapeRoutes: @Sendable (RouteRegistrar) -> Void = { routes in
         }
     }
 
+    @Test func unknownMembersHoldingHugeNumbersAreRefusedLikeAnyOther() async throws {
+        try await withApp { app in
+            let cart = try await app.newCart()
+            let digits = String(repeating: "9", count: 500)
+            for huge in ["1e400", "-1e400", digits, "-\(digits)", "\(digits).5", "[1e400]", #"{"deep": 1e400}"#] {
+                let response = try await app.cart(cart, .post, "/items", json: #"{"sku": "A", "quantity": 1, "colour": \#(huge)}"#)
+                #expect(try fieldErrors(response) == ["/colour": "is not a known member"], "\(huge.prefix(20))")
+            }
+            let admin = try await app.signIn("admin@example.com", as: .admin)
+            let product = try await app.send(
+                .post, "/v1/admin/products", token: admin, json: #"{"handle": "huge", "title": "Huge", "weight": 1e400}"#)
+            #expect(try fieldErrors(product) == ["/weight": "is not a known member"])
+        }
+    }
+
     @Test func anAddressReportsEveryMissingAndBadMember() async throws {
         try await withApp { app in
             let cart = try await app.newCart()
