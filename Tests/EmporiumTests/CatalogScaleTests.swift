@@ -233,7 +233,7 @@ func withRecordingApp(
         let app = try await buildApplication(
             configuration, dependencies: AppDependencies(clock: ManualClock(Date()), logSink: logs, database: database))
         do {
-            try await app.test(.router) { client in try await test(client, database) }
+            try await app.test(.router) { client in try await test(client.validatingResponses(), database) }
             await opened.close()
             try? FileManager.default.removeItem(atPath: configuration.mailFolder)
         } catch {

@@ -42,8 +42,13 @@ struct TestApp: Sendable {
     }
 }
 
+/// Where tests put the routes they add with `customRoutes`: outside the document on purpose, so
+/// only their problem documents are checked against it.
+let customRoutePrefix = "/test/"
+
 /// Runs `test` against a complete application on a fresh database, through Hummingbird's
-/// in-process test client. Rate limiting is off unless the test turns it on.
+/// in-process test client. Rate limiting is off unless the test turns it on. Every response is
+/// checked against `openapi.yaml` (`ValidatingTestClient`).
 @discardableResult
 func withApp<Result: Sendable>(
     configure: (inout AppConfiguration) -> Void = { _ in },
@@ -70,7 +75,8 @@ func withApp<Result: Sendable>(
             let result = try await app.test(.router) { client in
                 try await test(
                     TestApp(
-                        database: database, logs: logs, routes: routes, clock: clock, http: client,
+                        database: database, logs: logs, routes: routes, clock: clock,
+                        http: client.validatingResponses(exemptPrefixes: customRoutes == nil ? [] : [customRoutePrefix]),
                         mailFolder: mailFolder, jobs: try background.get()))
             }
             await database.close()

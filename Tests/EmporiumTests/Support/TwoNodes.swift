@@ -29,6 +29,8 @@ func withTwoNodes(
         }
         try await first.test(.router) { writer in
             try await second.test(.router) { reader in
+                let writer = writer.validatingResponses()
+                let reader = reader.validatingResponses()
                 let register = try await writer.execute(
                     uri: "/v1/auth/register", method: .post, headers: [.contentType: "application/json"],
                     body: ByteBuffer(string: #"{"email":"staff@example.com","password":"correct horse battery","name":"S"}"#))
