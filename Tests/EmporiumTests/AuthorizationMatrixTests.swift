@@ -23,6 +23,10 @@ extension TestApp {
 /// first test, so each new route must say who may call it.
 @Suite struct AuthorizationMatrixTests {
     enum Caller: CaseIterable {
+        /// Third-party apps' tokens. Their expectations are derived from the others' (see
+        /// `expected(_:for:)`), so rows name only people and keys. They come first: the last
+        /// row signs people out everywhere, which ends the apps' grants of those people too.
+        case appWithScope, appWithoutScope, staffGrantedWithScope, staffGrantedWithoutScope, customerGranted
         case anonymous, customer, anotherCustomer, staff, admin
         /// An API key holding every scope but the route's own.
         case keyWithoutScope
@@ -38,6 +42,30 @@ extension TestApp {
         let body: String?
         var scope: Scope? = nil
         let statuses: [Caller: HTTPResponse.Status?]
+        /// Where an app's token does not follow from the rule in `expected(_:for:)`.
+        var apps: [Caller: HTTPResponse.Status?] = [:]
+    }
+
+    /// What an app token gets, unless the row says otherwise. An app acting for itself
+    /// (client credentials) is an API key with the same scopes. An app a staff member granted
+    /// scopes gets what the staff member gets where its scope lets it in, and what a key gets
+    /// elsewhere. An app a customer granted `orders:read` reads that customer's orders (the
+    /// customer's answer) and nothing else of the shop.
+    static func expected(_ expectation: Expectation, for caller: Caller) -> HTTPResponse.Status?? {
+        if let status = expectation.apps[caller] { return .some(status) }
+        let statuses = expectation.statuses
+        switch caller {
+        case .appWithScope: return statuses[.keyWithScope]
+        case .appWithoutScope, .staffGrantedWithoutScope: return statuses[.keyWithoutScope]
+        case .staffGrantedWithScope: return expectation.scope == nil ? statuses[.keyWithScope] : statuses[.staff]
+        case .customerGranted:
+            switch expectation.scope {
+            case nil: return statuses[.keyWithScope]
+            case .ordersRead?: return statuses[.customer] == .some(.forbidden) ? .some(.forbidden) : statuses[.customer]
+            default: return .some(.forbidden)
+            }
+        default: return statuses[caller]
+        }
     }
 
     /// Routes for people only: keys are refused whatever their scopes.
@@ -128,6 +156,15 @@ extension TestApp {
         .init(method: .get, path: "/v1/admin/api-keys", body: nil, statuses: adminOnly),
         .init(method: .post, path: "/v1/admin/api-keys", body: #"{"name":"K","scopes":[]}"#, statuses: adminOnly),
         .init(method: .delete, path: "/v1/admin/api-keys/{key}", body: nil, statuses: adminOnly),
+        .init(method: .get, path: "/v1/admin/apps", body: nil, statuses: adminOnly),
+        .init(method: .post, path: "/v1/admin/apps", body: #"{"name":"A","client_type":"public","redirect_uris":["https://a.example/cb"],"scopes":["orders:read"]}"#, statuses: adminOnly),
+        .init(method: .delete, path: "/v1/admin/apps/{app}", body: nil, statuses: adminOnly),
+        // OAuth endpoints: the client or the person authenticates in the request, never by bearer token.
+        .init(method: .get, path: "/oauth/authorize", body: nil, statuses: everyone),
+        .init(method: .post, path: "/oauth/authorize", body: nil, statuses: everyone),
+        .init(method: .post, path: "/oauth/token", body: nil, statuses: everyone),
+        .init(method: .post, path: "/oauth/revoke", body: nil, statuses: bodyCredentials),
+        .init(method: .get, path: "/.well-known/oauth-authorization-server", body: nil, statuses: everyone),
         .init(method: .get, path: "/v1/admin/audit-log", body: nil, statuses: adminOnly),
         .init(method: .get, path: "/v1/admin/jobs", body: nil, statuses: adminOnly),
         .init(method: .post, path: "/v1/admin/jobs/{job}/retry", body: nil, statuses: adminOnly),
@@ -167,8 +204,11 @@ extension TestApp {
         .init(method: .post, path: "/v1/payments/webhooks/{provider}", body: #"{"id":"evt_1","type":"ping","data":{"object":{}}}"#,
               statuses: [.anonymous: .notFound, .customer: .notFound, .anotherCustomer: .notFound, .staff: .notFound,
                          .admin: .notFound, .keyWithoutScope: .notFound, .keyWithScope: .notFound]),
-        .init(method: .get, path: "/v1/orders", body: nil, statuses: signedIn),
-        .init(method: .get, path: "/v1/orders/{order}", body: nil, statuses: customersOwnSignedIn),
+        .init(method: .get, path: "/v1/orders", body: nil, scope: .ordersRead, statuses: signedIn),
+        // Declared anonymous for guests' order tokens; apps acting for a person read that person's orders.
+        .init(method: .get, path: "/v1/orders/{order}", body: nil, statuses: customersOwnSignedIn, apps: [
+            .staffGrantedWithScope: .notFound, .staffGrantedWithoutScope: .notFound, .customerGranted: nil,
+        ]),
         .init(method: .post, path: "/v1/orders/{order}/cancel", body: nil, statuses: customersOwnSignedIn),
         .init(method: .get, path: "/v1/admin/orders", body: nil, scope: .ordersRead, statuses: staffOrScope),
         .init(method: .get, path: "/v1/admin/orders/{order}", body: nil, scope: .ordersRead, statuses: staffOrScope),
@@ -248,6 +288,23 @@ extension TestApp {
                 return secret
             }
 
+            // Apps with every scope, for a staff member, a customer, and for themselves.
+            let client = try await app.registerOAuthApp(
+                admin: admin, name: "Matrix", scopes: Scope.allCases, grantTypes: ["authorization_code", "client_credentials"])
+            var appTokens: [String: String] = [:]
+            func appToken(_ caller: Caller, _ scopes: Set<Scope>) async throws -> String {
+                let scope = scopes.sorted().map(\.rawValue).joined(separator: " ")
+                if let token = appTokens["\(caller) \(scope)"] { return token }
+                let token: String
+                switch caller {
+                case .appWithScope, .appWithoutScope: token = try await app.clientCredentialsToken(client, scope: scope)
+                case .customerGranted: token = try await app.appTokens(client, email: "customer@example.com", scope: scope).access
+                default: token = try await app.appTokens(client, email: "staff@example.com", scope: scope).access
+                }
+                appTokens["\(caller) \(scope)"] = token
+                return token
+            }
+
             for expectation in Self.expectations {
                 for caller in Caller.allCases {
                     var uri = expectation.path
@@ -267,6 +324,7 @@ extension TestApp {
                     }
                     // An unknown job: callers who may retry jobs get 404, the rest are refused first.
                     uri = uri.replacingOccurrences(of: "{job}", with: "0193a1b2-0000-7000-8000-000000000000")
+                    uri = uri.replacingOccurrences(of: "{app}", with: "0193a1b2-0000-7000-8000-000000000003")
                     // Likewise an unknown webhook endpoint and delivery.
                     uri = uri.replacingOccurrences(of: "{webhook}", with: "0193a1b2-0000-7000-8000-000000000001")
                         .replacingOccurrences(of: "{delivery}", with: "0193a1b2-0000-7000-8000-000000000002")
@@ -313,6 +371,10 @@ extension TestApp {
                     switch caller {
                     case .keyWithScope: token = try await key(expectation.scope.map { [$0] } ?? all)
                     case .keyWithoutScope: token = try await key(all.subtracting(expectation.scope.map { [$0] } ?? []))
+                    case .appWithScope, .staffGrantedWithScope: token = try await appToken(caller, expectation.scope.map { [$0] } ?? all)
+                    case .appWithoutScope, .staffGrantedWithoutScope:
+                        token = try await appToken(caller, all.subtracting(expectation.scope.map { [$0] } ?? []))
+                    case .customerGranted: token = try await appToken(caller, [.ordersRead])
                     default: break
                     }
                     var headers = HTTPFields()
@@ -327,7 +389,7 @@ extension TestApp {
                             return ByteBuffer(string: filled)
                         })
                     let label = "\(expectation.method) \(expectation.path) as \(caller)"
-                    if let expected = expectation.statuses[caller] ?? nil {
+                    if let expected = Self.expected(expectation, for: caller) ?? nil {
                         #expect(response.status == expected, "\(label): \(response.status) \(response.text)")
                     } else {
                         #expect(![.unauthorized, .forbidden].contains(response.status), "\(label): \(response.status)")

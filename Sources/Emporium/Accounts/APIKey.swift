@@ -40,12 +40,15 @@ public enum Scope: String, Sendable, Codable, CaseIterable, Comparable {
 public enum Principal: Sendable {
     case user(User)
     case apiKey(APIKey)
+    /// A third-party app, for a person who granted it scopes or for itself.
+    case app(AppAccess)
 
     /// How the audit log names this caller.
     var auditActor: AuditLog.Actor {
         switch self {
         case .user(let user): .user(user.id)
         case .apiKey(let key): .apiKey(key.id)
+        case .app(let access): .app(access.appID)
         }
     }
 }

@@ -64,6 +64,16 @@ struct AccountService: Sendable {
     }
 
     func login(email rawEmail: String, password: String, totp: String?, origin: RequestOrigin) async throws -> Session {
+        let user = try await verifySignIn(email: rawEmail, password: password, totp: totp, origin: origin)
+        return try await database.transaction { db in
+            try await startSession(for: user, family: ids.make(), on: db)
+        }
+    }
+
+    /// The person these credentials sign in, checked as a sign-in is (throttled, with the
+    /// one-time code when two-factor sign-in is on, audited either way) but starting no
+    /// session: the consent page of third-party apps signs in this way.
+    func verifySignIn(email rawEmail: String, password: String, totp: String?, origin: RequestOrigin) async throws -> User {
         let email = AccountRules.normalizedEmail(rawEmail)
         if let seconds = try await throttle.signInWait(email: email, address: origin.clientAddress, on: database) {
             throw Problem.tooManyAttempts(retryAfter: seconds)
@@ -94,13 +104,13 @@ struct AccountService: Sendable {
                 try await refuse(.invalidMFACode, action: "login.mfa_failed")
             }
         }
-        return try await database.transaction { db in
+        try await database.transaction { db in
             try await throttle.recordSignInSuccess(email: email, address: origin.clientAddress, on: db)
             try await audit.record(
                 .init(actor: user.id, action: "login.succeeded", target: user.id.description,
                       clientAddress: origin.clientAddress, requestID: origin.requestID), on: db)
-            return try await startSession(for: user, family: ids.make(), on: db)
         }
+        return user
     }
 
     /// Exchanges a current refresh token for a new pair. A token that was already used

@@ -17,11 +17,13 @@ struct AuditLog: Sendable {
     enum Actor: Sendable {
         case user(ID<User>)
         case apiKey(ID<APIKey>)
+        case app(ID<OAuthApp>)
 
         var id: String {
             switch self {
             case .user(let id): id.description
             case .apiKey(let id): id.description
+            case .app(let id): id.description
             }
         }
 
@@ -29,6 +31,7 @@ struct AuditLog: Sendable {
             switch self {
             case .user: "user"
             case .apiKey: "api_key"
+            case .app: "app"
             }
         }
     }

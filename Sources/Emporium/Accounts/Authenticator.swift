@@ -42,8 +42,8 @@ public struct PrincipalContext: Sendable {
     var actor: AuditLog.Actor { principal.auditActor }
 }
 
-/// Turns `Authorization: Bearer …` into a principal: `emp_…` secrets into API keys, anything
-/// else into a user by its access token. Users and keys are read afresh on every request, so
+/// Turns `Authorization: Bearer …` into a principal: `emp_…` secrets into API keys, a
+/// person's access token into a user, an app's access token into what its grant allows now. Users and keys are read afresh on every request, so
 /// that a deleted account, a changed role or a revoked key takes effect at once.
 struct Authenticator: Sendable {
     let accessTokens: AccessTokens
@@ -51,6 +51,8 @@ struct Authenticator: Sendable {
     let apiKeys: APIKeyStore
     let database: any Database
     let clock: any WallClock
+    /// Resolves apps' access tokens; without it they are refused like any unknown token.
+    var apps: OAuthService? = nil
 
     func authenticate(_ request: Request, access: Access) async throws -> Principal {
         guard let token = Self.bearerToken(request.headers[.authorization]) else { throw Problem.unauthenticated }
@@ -61,8 +63,8 @@ struct Authenticator: Sendable {
             guard let scope = access.scope, key.scopes.contains(scope) else { throw Problem.missingScope(access.scope) }
             return .apiKey(key)
         }
-        guard let claims = await accessTokens.verify(token),
-            let id = ID<User>(claims.sub.value),
+        guard let claims = await accessTokens.verify(token) else { return try await authenticateApp(token, access: access) }
+        guard let id = ID<User>(claims.sub.value),
             let user = try await accounts.find(id: id, on: database),
             user.tokenGeneration == claims.gen
         else { throw Problem.unauthenticated }
@@ -72,6 +74,20 @@ struct Authenticator: Sendable {
             guard user.role >= role else { throw Problem.forbidden }
         }
         return .user(user)
+    }
+
+    /// An app passes where an API key with the same scopes would; when it acts for a person,
+    /// that person's role must reach the route's role as well.
+    private func authenticateApp(_ token: String, access: Access) async throws -> Principal {
+        guard let apps, let app = try await apps.access(forToken: token) else { throw Problem.unauthenticated }
+        switch access {
+        case .anonymous: break
+        case .role: throw Problem.appRefused(nil)
+        case .roleOrScope(let role, let scope):
+            guard app.scopes.contains(scope) else { throw Problem.appRefused(scope) }
+            if let user = app.user, user.role < role { throw Problem.forbidden }
+        }
+        return .app(app)
     }
 
     /// The credential of `Authorization: Bearer <credential>`, scheme case-insensitive.
@@ -96,6 +112,14 @@ extension Problem {
         Problem(
             .forbidden, slug: "forbidden", title: "Forbidden",
             detail: scope.map { "This API key lacks the scope `\($0.rawValue)`." } ?? "API keys cannot call this route.")
+    }
+}
+
+extension Problem {
+    static func appRefused(_ scope: Scope?) -> Problem {
+        Problem(
+            .forbidden, slug: "forbidden", title: "Forbidden",
+            detail: scope.map { "This app token lacks the scope `\($0.rawValue)`." } ?? "App tokens cannot call this route.")
     }
 }
 

@@ -7,7 +7,8 @@ import Hummingbird
 /// `/v1/orders`: customers read their own orders and cancel them before fulfilment. A guest
 /// reads the one order whose access token (from the checkout answer or the confirmation
 /// e-mail) they send in `X-Order-Token`; a wrong token is 404, like an order that does not
-/// exist. A bearer token wins over it: a signed-in customer sees only their own orders.
+/// exist. A bearer token wins over it: a signed-in customer sees only their own orders, and
+/// an app a customer granted `orders:read` sees that customer's orders, no others.
 struct OrderRoutes {
     static let tokenHeader = HTTPField.Name("X-Order-Token")!
 
@@ -15,9 +16,10 @@ struct OrderRoutes {
 
     func register(on routes: RouteRegistrar) {
         let authenticator = routes.authenticator
-        routes.on(.get, "/v1/orders", access: .customer) { request, context in
+        routes.on(.get, "/v1/orders", access: .customer, orScope: .ordersRead) { request, context in
+            guard let person = context.principal.person else { throw Problem.missingScope(nil) }
             let page = try PageRequest(request)
-            return try await service.page(.init(customer: context.user.id, before: page.after, limit: page.limit))
+            return try await service.page(.init(customer: person.id, before: page.after, limit: page.limit))
         }
         routes.on(.get, "/v1/orders/:id", access: .anonymous) { request, context in
             if request.headers[.authorization] == nil, let token = request.headers[Self.tokenHeader] {
@@ -25,10 +27,9 @@ struct OrderRoutes {
                 return try await service.response(for: try await service.find(id, accessToken: token))
             }
             // Otherwise a customer's own order, as on the other routes (401 without a token,
-            // 403 for an API key).
-            guard case .user(let user) = try await authenticator.authenticate(request, access: .signedIn) else {
-                throw Problem.missingScope(nil)
-            }
+            // 403 for an API key), read by them or by an app they granted `orders:read`.
+            guard let user = try await authenticator.authenticate(request, access: .roleOrScope(.customer, .ordersRead)).person
+            else { throw Problem.missingScope(nil) }
             let id: ID<Order> = try context.pathID(notFound: "There is no such order.")
             return try await service.response(for: try await service.find(id, of: user.id))
         }

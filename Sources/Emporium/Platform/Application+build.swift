@@ -114,8 +114,8 @@ public func buildApplication(
     router.add(middleware: RequestLimitsMiddleware(
         rateLimiter: configuration.rateLimit.map { RateLimiter(requestsPerSecond: $0.requestsPerSecond, burst: $0.burst) }))
 
-    let accessTokens = await AccessTokens(
-        signingKey: try SigningKeySource.load(configuration), clock: dependencies.clock, ids: dependencies.ids)
+    let signingKey = try SigningKeySource.load(configuration)
+    let accessTokens = await AccessTokens(signingKey: signingKey, clock: dependencies.clock, ids: dependencies.ids)
     let core = try Core(configuration, dependencies: dependencies, database: database, metrics: metrics, logger: logger)
     let cipher = core.cipher, audit = core.audit, accountStore = core.accountStore, hasher = core.hasher
     let accounts = AccountService(
@@ -123,11 +123,15 @@ public func buildApplication(
         hasher: hasher, audit: audit, outbox: Outbox(ids: dependencies.ids), throttle: core.throttle,
         twoFactor: TwoFactor(cipher: cipher, clock: dependencies.clock),
         clock: dependencies.clock, ids: dependencies.ids)
+    let apps = OAuthService(
+        database: database, store: OAuthStore(), accounts: accountStore, signIn: accounts,
+        tokens: await AppTokens(signingKey: signingKey, clock: dependencies.clock, ids: dependencies.ids), audit: audit,
+        clock: dependencies.clock, ids: dependencies.ids)
     let registrar = RouteRegistrar(
         router: router, table: routes,
         authenticator: Authenticator(
             accessTokens: accessTokens, accounts: accountStore, apiKeys: APIKeyStore(), database: database,
-            clock: dependencies.clock))
+            clock: dependencies.clock, apps: apps))
     PlatformRoutes(database: database, metrics: metrics, document: document).register(on: registrar)
     AccountRoutes(service: accounts, passwordReset: core.passwordReset).register(on: registrar)
     AdminAccountRoutes(
@@ -137,6 +141,8 @@ public func buildApplication(
     APIKeyRoutes(
         database: database, store: APIKeyStore(), audit: audit, clock: dependencies.clock, ids: dependencies.ids
     ).register(on: registrar)
+    OAuthAppRoutes(service: apps).register(on: registrar)
+    OAuthRoutes(service: apps, page: try ConsentPage()).register(on: registrar)
     AddressRoutes(
         database: database, store: AddressStore(cipher: cipher),
         clock: dependencies.clock, ids: dependencies.ids

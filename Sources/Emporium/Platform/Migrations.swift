@@ -328,5 +328,7 @@ enum Migrations {
             """,
             "CREATE INDEX payments_provider_reference ON payments (provider, provider_reference)",
         ]),
+        // Third-party apps: registrations, consent requests, codes, grants, refresh tokens.
+        Migration(version: 17, name: "oauth apps", OAuthSchema.statements),
     ]
 }
