@@ -14,9 +14,10 @@ import Testing
 @Suite struct StripeGatewayTests {
     /// An application whose `stripe` provider and webhook route talk to a fresh Stripe double.
     /// With `configuredProvider` the provider is the one the settings make (real time-outs);
-    /// otherwise one with a one-second time-out, so that a hanging call is quick to give up on.
+    /// otherwise one whose calls time out after `timeout` seconds (short where a test makes
+    /// Stripe hang; long enough elsewhere for a loaded machine).
     func withStripe(
-        capture: AppConfiguration.PaymentCapture = .automatic, configuredProvider: Bool = false,
+        capture: AppConfiguration.PaymentCapture = .automatic, configuredProvider: Bool = false, timeout: TimeInterval = 15,
         _ test: @escaping @Sendable (TestApp, StripeDouble) async throws -> Void
     ) async throws {
         try await StripeDouble.run { double in
@@ -28,7 +29,7 @@ import Testing
             try "\(StripeDouble.secretKey)\n".write(toFile: keyFile, atomically: true, encoding: .utf8)
             try "whsec_old_rotated_out\n\(StripeDouble.webhookSecret)\n".write(toFile: webhookFile, atomically: true, encoding: .utf8)
             let providers: [any PaymentProvider] = configuredProvider ? [] : [
-                StripeProvider(base: double.url, secretKey: StripeDouble.secretKey, timeout: 1, logger: Logger(label: "stripe-test"))
+                StripeProvider(base: double.url, secretKey: StripeDouble.secretKey, timeout: timeout, logger: Logger(label: "stripe-test"))
             ]
             try await withApp(configure: { configuration in
                 configuration.testPayments = false
@@ -106,7 +107,7 @@ import Testing
     }
 
     @Test func aConfirmationThatHangsAfterTakingTheMoneyIsReconciledByTheJob() async throws {
-        try await withStripe { app, double in
+        try await withStripe(timeout: 3) { app, double in
             let fixture = try await CommerceFixture(app)
             let cart = try await app.readyCart(fixture)
             double.inject(.hangAfterEffect, into: .confirm)

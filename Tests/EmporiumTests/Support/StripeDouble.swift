@@ -238,7 +238,7 @@ final class StripeDouble: Sendable {
         switch fault {
         case .serverErrorAfterEffect?: return Self.response(Self.errorAnswer(500, type: "api_error", code: nil, message: "boom"))
         case .hangAfterEffect?:
-            try? await Task.sleep(for: .seconds(3))
+            try? await Task.sleep(for: .seconds(8))
             return Self.response(Self.errorAnswer(500, type: "api_error", code: nil, message: "too late"))
         default:
             var response = Self.response(answer)
