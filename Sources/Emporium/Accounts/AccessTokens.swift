@@ -64,10 +64,8 @@ final class AccessTokens: Sendable {
     func verify(_ token: String) async -> AccessClaims? {
         let now = clock.now()
         if let claims = verified.claims(for: token, now: now) { return claims }
-        guard CanonicalBase64URL.isCanonicalCompactJWS(token), namesCurrentKey(token),
-            let claims = try? await keys.verify(token, as: AccessClaims.self),
-            claims.exp.value > now, claims.iat.value <= now.addingTimeInterval(Self.clockSkew),
-            claims.iss.value == Self.issuer, claims.aud.value == [Self.audience]
+        guard Self.namesKey(keyID, token), let claims = try? await keys.verify(token, as: AccessClaims.self),
+            Self.isCurrent(iss: claims.iss, aud: claims.aud, iat: claims.iat, exp: claims.exp, now: now)
         else { return nil }
         verified.store(claims, for: token, now: now)
         return claims
@@ -78,14 +76,22 @@ final class AccessTokens: Sendable {
         let kid: String?
     }
 
-    /// JWTKit falls back to its default key when a token names none; Emporium's tokens always
-    /// name the key that signed them, so one without a `kid`, or with another, is refused first.
-    private func namesCurrentKey(_ token: String) -> Bool {
-        guard let part = token.split(separator: ".", maxSplits: 1).first,
+    /// Whether `token` is a canonically spelled compact JWS whose header names `keyID` and
+    /// EdDSA. JWTKit falls back to its default key when a token names none; every token this
+    /// node signs names its key, so one without a `kid`, or with another, is refused first.
+    static func namesKey(_ keyID: JWKIdentifier, _ token: String) -> Bool {
+        guard CanonicalBase64URL.isCanonicalCompactJWS(token),
+            let part = token.split(separator: ".", maxSplits: 1).first,
             let bytes = CanonicalBase64URL.decode(part.utf8),
             let header = try? JSONDecoder().decode(Header.self, from: Data(bytes))
         else { return false }
         return header.alg == "EdDSA" && header.kid == keyID.string
+    }
+
+    /// Whether verified claims are for this API, from this issuer, not expired and not issued
+    /// in the future beyond the clock skew: the same rules for people's and apps' tokens.
+    static func isCurrent(iss: IssuerClaim, aud: AudienceClaim, iat: IssuedAtClaim, exp: ExpirationClaim, now: Date) -> Bool {
+        exp.value > now && iat.value <= now.addingTimeInterval(clockSkew) && iss.value == issuer && aud.value == [audience]
     }
 }
 

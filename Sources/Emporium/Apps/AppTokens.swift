@@ -62,24 +62,9 @@ final class AppTokens: Sendable {
     /// The claims of a current app token this service signed; `nil` for anything else.
     func verify(_ token: String) async -> AppAccessClaims? {
         let now = clock.now()
-        guard CanonicalBase64URL.isCanonicalCompactJWS(token), namesCurrentKey(token),
-            let claims = try? await keys.verify(token, as: AppAccessClaims.self),
-            claims.exp.value > now, claims.iat.value <= now.addingTimeInterval(AccessTokens.clockSkew),
-            claims.iss.value == AccessTokens.issuer, claims.aud.value == [AccessTokens.audience]
+        guard AccessTokens.namesKey(keyID, token), let claims = try? await keys.verify(token, as: AppAccessClaims.self),
+            AccessTokens.isCurrent(iss: claims.iss, aud: claims.aud, iat: claims.iat, exp: claims.exp, now: now)
         else { return nil }
         return claims
-    }
-
-    private struct Header: Decodable {
-        let alg: String
-        let kid: String?
-    }
-
-    private func namesCurrentKey(_ token: String) -> Bool {
-        guard let part = token.split(separator: ".", maxSplits: 1).first,
-            let bytes = CanonicalBase64URL.decode(part.utf8),
-            let header = try? JSONDecoder().decode(Header.self, from: Data(bytes))
-        else { return false }
-        return header.alg == "EdDSA" && header.kid == keyID.string
     }
 }

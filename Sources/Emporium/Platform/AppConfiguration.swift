@@ -133,3 +133,16 @@ public struct AppConfiguration: Sendable {
         }
     }
 }
+
+extension AppConfiguration {
+    /// The configuration from flags given on the command line (by setting name) and the
+    /// environment; a flag wins over its variable, which wins over the default.
+    public init(flags: [String: String], environment: [String: String]) throws(ConfigurationError) {
+        self.init()
+        for setting in ConfigurationSetting.all {
+            if let text = flags[setting.name] ?? environment[setting.environmentVariable] {
+                try setting.apply(&self, text)
+            }
+        }
+    }
+}
