@@ -87,6 +87,7 @@ class Cluster:
         self.state_path = os.path.join(self.dir, "cluster.json")
         with open(self.state_path) as f:
             self.state = json.load(f)
+        self.children = {}  # name -> Popen, for the processes this process started
 
     # MARK: where things are
 
@@ -136,6 +137,9 @@ class Cluster:
             return None
 
     def running(self, name):
+        child = self.children.get(name)
+        if child is not None:  # ours: no need to read /proc (and no race with its exec)
+            return child.pid if child.poll() is None else None
         pid = self.pid(name)
         return pid if pid and pid_alive(pid) and owns(pid, self.marker(name)) else None
 
@@ -178,6 +182,7 @@ class Cluster:
                                        start_new_session=True)
         with open(self.path(f"{node['name']}.pid"), "w") as f:
             f.write(f"{process.pid}\n")
+        self.children[node["name"]] = process
         return process.pid
 
     def wait_node_ready(self, node, timeout=90):
@@ -202,12 +207,7 @@ class Cluster:
             return None
         started = time.monotonic()
         os.kill(pid, sig)
-        while pid_alive(pid) and owns(pid, self.marker(name)):
-            try:  # reap it when it is our child (the restart test starts nodes itself)
-                if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                    break
-            except ChildProcessError:
-                pass
+        while self.running(name):
             if time.monotonic() - started > timeout:
                 log(f"{name} did not exit within {timeout} s of signal {sig}; killing it")
                 os.kill(pid, signal.SIGKILL)
@@ -242,6 +242,7 @@ class Cluster:
                                        stdin=subprocess.DEVNULL, start_new_session=True)
         with open(self.path("haproxy.pid"), "w") as f:
             f.write(f"{process.pid}\n")
+        self.children["haproxy"] = process
         deadline = time.monotonic() + 10
         while not os.path.exists(self.path("haproxy.sock")):
             if process.poll() is not None or time.monotonic() > deadline:

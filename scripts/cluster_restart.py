@@ -111,21 +111,25 @@ class Load:
                 self.cut.append(cart)
 
 
-def restart_node(cluster, node):
-    """Out of rotation at the balancer, SIGTERM, start, ready, back in; returns the timings."""
+def restart_node(cluster, node, drain=True):
+    """Out of rotation at the balancer, SIGTERM, start, ready, back in; logs the timings.
+    Without `drain` the node gets SIGTERM while in rotation, and the balancer finds out by
+    its health checks (to measure what that costs)."""
     name = node["name"]
     t0 = time.monotonic()
-    cluster.haproxy(f"set server nodes/{name} state drain")
-    while time.monotonic() - t0 < 10 and int(cluster.server_stats()[name].get("scur") or 0) > 0:
-        time.sleep(0.05)
-    cluster.haproxy(f"set server nodes/{name} state maint")
+    if drain:
+        cluster.haproxy(f"set server nodes/{name} state drain")
+        while time.monotonic() - t0 < 10 and int(cluster.server_stats()[name].get("scur") or 0) > 0:
+            time.sleep(0.05)
+        cluster.haproxy(f"set server nodes/{name} state maint")
     drained = time.monotonic() - t0
     stopped = cluster.stop_process(name, signal.SIGTERM, timeout=30)
     t1 = time.monotonic()
     cluster.start_node(node)
     cluster.wait_node_ready(node)
     ready = time.monotonic() - t1
-    cluster.haproxy(f"set server nodes/{name} state ready")
+    if drain:
+        cluster.haproxy(f"set server nodes/{name} state ready")
     cluster.wait_balancer_state(name, "UP")
     log(f"{name}: drained in {drained:.1f} s, exited {stopped:.1f} s after SIGTERM, ready {ready:.1f} s after start, "
         f"back in rotation after {time.monotonic() - t0:.1f} s in all")
@@ -148,23 +152,24 @@ def settle(shop, cart, deadline=20):
     return f"no final answer ({status} {slug(doc)})", None
 
 
-def run(cluster, seconds, clients):
+def run(cluster, seconds, clients, drain=True):
     log(f"restart test: {clients} clients through the balancer for at least {seconds:.0f} s; "
-        f"rolling restart of {len(cluster.nodes)} nodes, then a SIGKILL")
+        f"rolling restart of {len(cluster.nodes)} nodes ({'drained at the balancer first' if drain else 'SIGTERM without draining'}), "
+        "then a SIGKILL")
     shop = Shop(cluster)
     products = [shop.product(f"load{i}", 700 + i, 1_000_000) for i in range(3)]
     load = Load(cluster, shop, [p[1] for p in products], [p[0] for p in products], clients)
     load.start()
     deadline = time.monotonic() + seconds
     problems = []
-    killed_at = None
+    killed_at = dead_at = None
     victim = cluster.nodes[-1]
     try:
         time.sleep(3)
         load.phase = "rolling restart"
         log("== rolling restart")
         for node in cluster.nodes:
-            restart_node(cluster, node)
+            restart_node(cluster, node, drain)
             time.sleep(1)
         load.phase = "after the restarts"
         time.sleep(2)
@@ -172,6 +177,8 @@ def run(cluster, seconds, clients):
         log(f"== SIGKILL of {victim['name']}")
         killed_at = time.monotonic()
         cluster.stop_process(victim["name"], signal.SIGKILL)
+        dead_at = time.monotonic()  # the kernel may still accept connections until the process is gone
+        log(f"{victim['name']} was gone {dead_at - killed_at:.2f} s after the SIGKILL")
         cluster.wait_balancer_state(victim["name"], "DOWN")
         log(f"the balancer took {victim['name']} out {time.monotonic() - killed_at:.1f} s after the kill")
         time.sleep(2)
@@ -211,8 +218,9 @@ def run(cluster, seconds, clients):
     print(f"  checkouts {load.checkouts}; failed and retried with their key: {len(load.cut)} -> {settled or 'none'}", flush=True)
     print(f"  orders acknowledged {len(ids)}, found in the database {found}; orders of the load's products in the "
           f"database {in_db}", flush=True)
-    # In flight at the kill: sent before it, failed after it. Nothing else may fail.
-    in_flight = [f for f in load.failures if killed_at and f[1] <= killed_at <= f[4]]
+    # In flight at the kill: sent before the process was gone, failed after the signal.
+    # Nothing else may fail.
+    in_flight = [f for f in load.failures if killed_at and f[1] <= (dead_at or f[4]) and f[4] >= killed_at]
     others = [f for f in load.failures if f not in in_flight]
     print(f"  failed requests in flight at the SIGKILL: {len(in_flight)}; any other failures: {len(others)}", flush=True)
     for phase, started, what, answer, ended in (others + in_flight)[:15]:
