@@ -168,25 +168,54 @@ class Receiver:
         self.server.server_close()
 
 
-def mails_for(cluster, order_ids):
-    """order id -> confirmation e-mails across every node's mail folder."""
+def mails_for(cluster, order_ids, per_node=None):
+    """order id -> confirmation e-mails across every node's mail folder; `per_node`, when
+    given, gets how many of them each node wrote."""
     counts = {oid: 0 for oid in order_ids}
     for node in cluster.nodes:
         folder = cluster.path(node["name"], "mail")
         for name in os.listdir(folder) if os.path.isdir(folder) else []:
             with open(os.path.join(folder, name), "rb") as f:
                 text = f.read().decode("utf-8", "replace").replace("=\r\n", "").replace("=\n", "")
-            for oid in order_ids:
-                if oid in text:
-                    counts[oid] += 1
+            # The order's page link carries its id: /orders/<id>?token=…
+            for oid in (o for o in order_ids if o in text):
+                counts[oid] += 1
+                if per_node is not None:
+                    per_node[node["name"]] = per_node.get(node["name"], 0) + 1
     return counts
+
+
+def wait_for_queue(cluster, timeout=60):
+    """Waits until no e-mail or webhook job is running or pending; returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if cluster.psql("SELECT count(*) FROM jobs WHERE state IN ('pending', 'running') "
+                        "AND (kind LIKE 'mail.%' OR kind = 'webhook.deliver')") == "0":
+            break
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def now_text():
+    """The server's timestamp format (RFC 3339 UTC, milliseconds), comparable as text."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
+
+
+def jobs_run_more_than_once(cluster, since):
+    """Jobs created since `since` that took more than one attempt, or died: none is expected
+    without a kill."""
+    rows = cluster.psql("SELECT coalesce(string_agg(kind || ' ' || id || ' ' || state || ' attempts ' || attempts "
+                        "|| ' ' || coalesce(last_error, ''), '; '), '') "
+                        f"FROM jobs WHERE (attempts > 1 OR state = 'dead') AND created_at >= '{since}'")
+    return [r for r in rows.split("; ") if r]
 
 
 # MARK: the checks
 
 def run_all(cluster):
     print("== cluster checks through the balancer", flush=True)
-    started = time.monotonic()
+    started, since = time.monotonic(), now_text()
     checks = Checks()
     shop = Shop(cluster)
     receiver = Receiver()
@@ -204,7 +233,7 @@ def run_all(cluster):
         orders += step(concurrent_buyers, shop) or []
         orders += step(one_key_three_nodes, shop) or []
         step(price_change, shop)
-        step(once_across_nodes, receiver, orders)
+        step(once_across_nodes, receiver, orders, since)
         step(shared_rate_limit)
         step(login_throttle)
     finally:
@@ -328,19 +357,17 @@ def price_change(cluster, shop, checks):
                  ", ".join(f"{n} {s:.2f} s" for n, s in sorted(seen.items())))
 
 
-def once_across_nodes(cluster, receiver, orders, checks):
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        placed, mails = receiver.placed(), mails_for(cluster, orders)
-        if all(placed.get(o, 0) >= 1 and mails[o] >= 1 for o in orders):
-            break
-        time.sleep(0.2)
-    time.sleep(1.5)  # a second copy, were there one, would come within this
-    placed, mails = receiver.placed(), mails_for(cluster, orders)
+def once_across_nodes(cluster, receiver, orders, since, checks):
+    waited = wait_for_queue(cluster, 30)
+    time.sleep(1)  # a second copy, were there one, would come within this
+    per_node = {}
+    placed, mails = receiver.placed(), mails_for(cluster, orders, per_node)
     checks.check(f"each of the {len(orders)} orders: one order.placed webhook and one confirmation e-mail across "
-                 "the nodes", [f"order {o}: {placed.get(o, 0)} webhooks, {mails[o]} e-mails" for o in orders
-                               if placed.get(o, 0) != 1 or mails[o] != 1],
-                 f"{sum(placed.get(o, 0) for o in orders)} webhooks, {sum(mails.values())} e-mails")
+                 "the nodes; no job ran twice",
+                 [f"order {o}: {placed.get(o, 0)} webhooks, {mails[o]} e-mails" for o in orders
+                  if placed.get(o, 0) != 1 or mails[o] != 1] + jobs_run_more_than_once(cluster, since),
+                 f"{sum(placed.get(o, 0) for o in orders)} webhooks, {sum(mails.values())} e-mails (written by "
+                 f"{', '.join(f'{n} {c}' for n, c in sorted(per_node.items()))}), queue empty after {waited:.1f} s")
 
 
 def shared_rate_limit(cluster, checks):

@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 
-from cluster_checks import Shop, checkout, source
+from cluster_checks import Receiver, Shop, checkout, jobs_run_more_than_once, mails_for, now_text, source, wait_for_queue
 from cluster_http import Api, ConnError, short, slug
 from cluster_procs import ClusterError
 
@@ -156,13 +156,18 @@ def run(cluster, seconds, clients, drain=True):
     log(f"restart test: {clients} clients through the balancer for at least {seconds:.0f} s; "
         f"rolling restart of {len(cluster.nodes)} nodes ({'drained at the balancer first' if drain else 'SIGTERM without draining'}), "
         "then a SIGKILL")
+    since = now_text()
     shop = Shop(cluster)
+    receiver = Receiver()
+    hook = shop.api.expect("creating the webhook endpoint", (201,), "POST", "/v1/admin/webhooks", token=shop.token,
+                           body={"url": f"http://127.0.0.1:{receiver.port}/hook", "event_types": ["order.placed"]})
     products = [shop.product(f"load{i}", 700 + i, 1_000_000) for i in range(3)]
     load = Load(cluster, shop, [p[1] for p in products], [p[0] for p in products], clients)
     load.start()
     deadline = time.monotonic() + seconds
     problems = []
     killed_at = dead_at = None
+    held = 0
     victim = cluster.nodes[-1]
     try:
         time.sleep(3)
@@ -178,7 +183,10 @@ def run(cluster, seconds, clients, drain=True):
         killed_at = time.monotonic()
         cluster.stop_process(victim["name"], signal.SIGKILL)
         dead_at = time.monotonic()  # the kernel may still accept connections until the process is gone
-        log(f"{victim['name']} was gone {dead_at - killed_at:.2f} s after the SIGKILL")
+        # The jobs the dead node held (their work may be done but not recorded): they may run again.
+        held = int(cluster.psql("SELECT count(*) FROM jobs WHERE state = 'running' AND locked_by LIKE "
+                                f"'{victim['name']}/%' AND (kind LIKE 'mail.%' OR kind = 'webhook.deliver')"))
+        log(f"{victim['name']} was gone {dead_at - killed_at:.2f} s after the SIGKILL, holding {held} e-mail or webhook jobs")
         cluster.wait_balancer_state(victim["name"], "DOWN")
         log(f"the balancer took {victim['name']} out {time.monotonic() - killed_at:.1f} s after the kill")
         time.sleep(2)
@@ -207,6 +215,16 @@ def run(cluster, seconds, clients, drain=True):
     skus = "','".join(p[1] for p in products)
     in_db = int(cluster.psql(f"SELECT count(DISTINCT order_id) FROM order_lines WHERE sku IN ('{skus}')"))
 
+    waited = wait_for_queue(cluster, 90)
+    time.sleep(1)
+    per_node = {}
+    mails, placed = mails_for(cluster, ids, per_node), receiver.placed()
+    shop.api.call("DELETE", f"/v1/admin/webhooks/{hook['id']}", token=shop.token)
+    receiver.stop()
+    missing = [o for o in ids if mails[o] == 0 or placed.get(o, 0) == 0]
+    extra = sum(max(0, mails[o] - 1) + max(0, placed.get(o, 0) - 1) for o in ids)
+    retried = jobs_run_more_than_once(cluster, since)
+
     sent = sum(load.sent.values())
     by_phase = {}
     for phase, _, _, _, _ in load.failures:
@@ -218,6 +236,14 @@ def run(cluster, seconds, clients, drain=True):
     print(f"  checkouts {load.checkouts}; failed and retried with their key: {len(load.cut)} -> {settled or 'none'}", flush=True)
     print(f"  orders acknowledged {len(ids)}, found in the database {found}; orders of the load's products in the "
           f"database {in_db}", flush=True)
+    print(f"  e-mails {sum(mails.values())} (written by {', '.join(f'{n} {c}' for n, c in sorted(per_node.items()))}), "
+          f"order.placed webhooks {sum(placed.get(o, 0) for o in ids)}, for {len(ids)} orders; queue empty "
+          f"{waited:.0f} s after the load; second copies {extra} (the killed node held {held} such jobs); "
+          f"jobs with more than one attempt: {len(retried)}", flush=True)
+    if missing:
+        problems.append(f"{len(missing)} orders without their e-mail or webhook: {missing[:5]}")
+    if extra > held:
+        problems.append(f"{extra} second e-mails or webhooks, more than the {held} jobs the killed node held")
     # In flight at the kill: sent before the process was gone, failed after the signal.
     # Nothing else may fail.
     in_flight = [f for f in load.failures if killed_at and f[1] <= (dead_at or f[4]) and f[4] >= killed_at]
