@@ -14,13 +14,18 @@ class ConnError(Exception):
 
 
 class Api:
-    def __init__(self, port, source=None):
+    """With `keep_alive` one connection is kept and reused (as browsers do), so requests may
+    meet a connection the balancer is closing; without, each request has its own."""
+
+    def __init__(self, port, source=None, keep_alive=False):
         self.port = port
         self.source = source
+        self.keep_alive = keep_alive
+        self.conn = None
 
     def call(self, method, path, body=None, headers=None, token=None, timeout=30):
         """(status, JSON document or None, raw body, response headers)."""
-        sent = {"Connection": "close"}
+        sent = {} if self.keep_alive else {"Connection": "close"}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -28,17 +33,21 @@ class Api:
         if token:
             sent["Authorization"] = "Bearer " + token
         sent.update(headers or {})
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
-                                          source_address=(self.source, 0) if self.source else None)
+        conn = self.conn or http.client.HTTPConnection(
+            "127.0.0.1", self.port, timeout=timeout, source_address=(self.source, 0) if self.source else None)
+        conn.timeout = timeout
         try:
             conn.request(method, path, body=data, headers=sent)
             response = conn.getresponse()
             raw = response.read()
             answer = {k.lower(): v for k, v in response.getheaders()}
+            self.conn = conn if self.keep_alive and not response.will_close else None
         except (OSError, http.client.HTTPException) as error:
+            self.conn = None
             raise ConnError(f"{type(error).__name__}: {error}") from None
         finally:
-            conn.close()
+            if self.conn is None:
+                conn.close()
         try:
             doc = json.loads(raw) if raw else None
         except ValueError:

@@ -2,7 +2,8 @@
 restarted in turn (drained at the balancer, SIGTERM, started, ready), then one node is
 SIGKILLed and started again.
 
-The load is `clients` threads, each from a loopback address of its own: catalog reads
+The load is `clients` threads, each from a loopback address of its own (half of them keeping
+their connection to the balancer open between requests, half not): catalog reads
 (product list, one product, the category tree) and, one time in four, a whole guest checkout
 (cart, item, e-mail, address, shipping method, checkout with an Idempotency-Key). A failed
 request is one without an answer, a 5xx, or any answer the flow does not expect. A checkout
@@ -74,7 +75,8 @@ class Load:
 
     def client(self, index):
         rnd = random.Random(index)
-        api = Api(self.cluster.state["balancer_port"], source(7, index))
+        # Half the clients keep their connection to the balancer, as browsers do.
+        api = Api(self.cluster.state["balancer_port"], source(7, index), keep_alive=index % 2 == 0)
         while not self.stop_event.is_set():
             if rnd.random() < 0.25:
                 self.buy(api, rnd, index)
