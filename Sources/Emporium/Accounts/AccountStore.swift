@@ -9,6 +9,9 @@ struct AccountStore: Sendable {
         let passwordHash: String
     }
 
+    /// Users read to authenticate requests; every write below forgets the user it changes.
+    var recentUsers = RecentUsers()
+
     func insert(_ user: User, passwordHash: String, on db: any SQLExecutor) async throws {
         try await db.execute("""
             INSERT INTO users (id, email, name, password_hash, role, created_at, updated_at)
@@ -25,6 +28,16 @@ struct AccountStore: Sendable {
         try await db.queryFirst("SELECT * FROM users WHERE id = \(id)").map(Self.decode)?.user
     }
 
+    /// The user behind a request's access token: as this node read it within the last second
+    /// (`RecentUsers`), else from the database. Not for reads a write depends on.
+    func findRecent(id: ID<User>, on db: any SQLExecutor) async throws -> User? {
+        if let user = recentUsers.user(id) { return user }
+        let readAt = ContinuousClock.now
+        guard let user = try await find(id: id, on: db) else { return nil }
+        recentUsers.remember(user, readAt: readAt)
+        return user
+    }
+
     /// Customers (`staff` false) or staff and admins (`staff` true), by id (creation order),
     /// after the id `after`; `email` picks one by address.
     func list(staff: Bool, email: String? = nil, after: String?, limit: Int, on db: any SQLExecutor) async throws -> [User] {
@@ -37,9 +50,11 @@ struct AccountStore: Sendable {
     }
 
     func updateName(_ name: String, of id: ID<User>, at now: Date, on db: any SQLExecutor) async throws -> User? {
-        try await db.queryFirst("""
+        let updated = try await db.queryFirst("""
             UPDATE users SET name = \(name), updated_at = \(now) WHERE id = \(id) RETURNING *
             """).map(Self.decode)?.user
+        recentUsers.forget(id)
+        return updated
     }
 
     /// Sets a new password and ends every access token issued before.
@@ -48,11 +63,13 @@ struct AccountStore: Sendable {
             UPDATE users SET password_hash = \(hash), token_generation = token_generation + 1, updated_at = \(now)
             WHERE id = \(id)
             """)
+        recentUsers.forget(id)
     }
 
     /// Ends every access token issued to the user so far.
     func endAccessTokens(of id: ID<User>, on db: any SQLExecutor) async throws {
         try await db.execute("UPDATE users SET token_generation = token_generation + 1 WHERE id = \(id)")
+        recentUsers.forget(id)
     }
 
     enum RoleChange {
@@ -83,6 +100,7 @@ struct AccountStore: Sendable {
             WHERE id = \(id) RETURNING *
             """).map(Self.decode)?.user
         else { return .noSuchUser }
+        recentUsers.forget(id)
         return .changed(updated, from: current.role)
     }
 

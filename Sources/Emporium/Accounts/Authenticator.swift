@@ -65,7 +65,7 @@ struct Authenticator: Sendable {
         }
         guard let claims = await accessTokens.verify(token) else { return try await authenticateApp(token, access: access) }
         guard let id = ID<User>(claims.sub.value),
-            let user = try await accounts.find(id: id, on: database),
+            let user = try await accounts.findRecent(id: id, on: database),
             user.tokenGeneration == claims.gen
         else { throw Problem.unauthenticated }
         switch access {
