@@ -378,7 +378,9 @@ def shared_rate_limit(cluster, checks):
         return
     api = Api(cluster.state["balancer_port"], source(5, 1))
     sent = burst + 100
+    started = time.monotonic()
     answers = parallel(lambda _: api.call("GET", "/health/live")[::3], list(range(sent)), threads=16)
+    took = time.monotonic() - started
     passed = [a for a in answers if isinstance(a, tuple) and a[0] == 200]
     limited = [a for a in answers if isinstance(a, tuple) and a[0] == 429]
     nodes = {a[1].get("x-served-by") for a in passed}
@@ -388,7 +390,7 @@ def shared_rate_limit(cluster, checks):
     if len(passed) + len(limited) != sent:
         problems.append(f"{sent - len(passed) - len(limited)} answers neither 200 nor 429")
     checks.check(f"one address sending {sent} requests at once through the balancer: about {burst} pass, across all "
-                 "nodes together", problems, f"{len(passed)} passed over {len(nodes)} nodes, {len(limited)} got 429")
+                 "nodes together", problems, f"{len(passed)} passed over {len(nodes)} nodes, {len(limited)} got 429, in {took:.1f} s")
 
 
 def login_throttle(cluster, checks):
