@@ -196,6 +196,22 @@ def wait_for_queue(cluster, timeout=60):
     return time.monotonic() - started
 
 
+def stock_against_orders(cluster, skus):
+    """For each SKU whose reserved units differ from the units its open orders hold:
+    'SKU: reserved R, orders hold H'."""
+    listed = "','".join(skus)
+    rows = cluster.psql(
+        "SELECT v.sku || ' ' || sum(l.reserved) || ' ' || (SELECT coalesce(sum(ol.quantity), 0) FROM order_lines ol "
+        "JOIN orders o ON o.id = ol.order_id WHERE ol.sku = v.sku AND o.status <> 'cancelled') "
+        f"FROM variants v JOIN inventory_levels l ON l.variant_id = v.id WHERE v.sku IN ('{listed}') GROUP BY v.sku")
+    problems = []
+    for line in rows.splitlines():
+        sku, reserved, held = line.split()
+        if reserved != held:
+            problems.append(f"{sku}: reserved {reserved}, orders hold {held}")
+    return problems
+
+
 def now_text():
     """The server's timestamp format (RFC 3339 UTC, milliseconds), comparable as text."""
     t = time.time()
@@ -279,8 +295,10 @@ def concurrent_buyers(cluster, shop, checks):
                  "no 5xx", ([f"{len(orders)} orders answered"] if len(orders) != UNITS else [])
                  + ([f"{len(refused)} out-of-stock refusals"] if len(refused) != BUYERS - UNITS else [])
                  + [f"unexpected answer {o}" for o in other]
-                 + ([f"{in_db} orders in the database"] if in_db != UNITS else []),
-                 f"{len(orders)} orders, {len(refused)} refused, {in_db} in the database, served by {', '.join(served)}")
+                 + ([f"{in_db} orders in the database"] if in_db != UNITS else [])
+                 + stock_against_orders(cluster, [sku]),
+                 f"{len(orders)} orders, {len(refused)} refused, {in_db} in the database, {UNITS} units reserved, "
+                 f"served by {', '.join(served)}")
     return orders
 
 

@@ -20,7 +20,8 @@ import signal
 import threading
 import time
 
-from cluster_checks import Receiver, Shop, checkout, jobs_run_more_than_once, mails_for, now_text, source, wait_for_queue
+from cluster_checks import (Receiver, Shop, checkout, jobs_run_more_than_once, mails_for, now_text, source,
+                            stock_against_orders, wait_for_queue)
 from cluster_http import Api, ConnError, short, slug
 from cluster_procs import ClusterError
 
@@ -259,6 +260,10 @@ def run(cluster, seconds, clients, drain=True):
         problems.append(f"{len(ids) - found} acknowledged orders are missing from the database")
     if in_db != len(ids):
         problems.append(f"the database holds {in_db} orders of the load's products, clients know of {len(ids)}")
+    stock = stock_against_orders(cluster, [p[1] for p in products])
+    print(f"  stock reserved equals the units orders hold, for each of the {len(products)} products: "
+          f"{'yes' if not stock else '; '.join(stock)}", flush=True)
+    problems += stock
     if any(k not in ("order", "out-of-stock") for k in settled):
         problems.append(f"retried checkouts without a final answer: {settled}")
     if sent < 100:
