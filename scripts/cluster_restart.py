@@ -20,8 +20,8 @@ import signal
 import threading
 import time
 
-from cluster_checks import (Receiver, Shop, checkout, jobs_run_more_than_once, mails_for, now_text, source,
-                            stock_against_orders, wait_for_queue)
+from cluster_checks import Shop, checkout, source
+from cluster_ledger import Receiver, jobs_run_more_than_once, mails_for, now_text, stock_against_orders, wait_for_queue
 from cluster_http import Api, ConnError, short, slug
 from cluster_procs import ClusterError
 
