@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One result row, read by column name.
 public struct SQLRow: Sendable {
     let columns: SQLColumnIndex
@@ -28,6 +30,8 @@ public struct SQLRow: Sendable {
 final class SQLColumnIndex: Sendable {
     let names: [String]
     private let offsets: [String: Int]
+    /// Indexes of this one's tails (`suffix(from:)`), by their first offset.
+    private let suffixes = Mutex<[Int: SQLColumnIndex]>([:])
 
     init(names: [String]) {
         self.names = names
@@ -51,6 +55,30 @@ extension SQLValue {
         case .text: "text"
         case .bool: "boolean"
         case .blob: "blob"
+        }
+    }
+}
+
+extension SQLRow {
+    /// The columns from the first one named `marker` on, as a row of their own. A join that
+    /// reads two tables whole (`SELECT p.*, NULL AS variant_columns, v.*`) repeats names such as
+    /// `id`; by name the first table's win, and this reads the second table's.
+    public func columns(from marker: String) throws(DatabaseError) -> SQLRow {
+        guard let start = columns.offset(of: marker) else {
+            throw .decoding(column: marker, expected: "a marker column", found: "no such column")
+        }
+        return SQLRow(columns: columns.suffix(from: start), values: Array(values[start...]))
+    }
+}
+
+extension SQLColumnIndex {
+    /// The index of the names from `start` on; made once per result and shared by its rows.
+    func suffix(from start: Int) -> SQLColumnIndex {
+        suffixes.withLock { suffixes in
+            if let known = suffixes[start] { return known }
+            let index = SQLColumnIndex(names: Array(names[start...]))
+            suffixes[start] = index
+            return index
         }
     }
 }

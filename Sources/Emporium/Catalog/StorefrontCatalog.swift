@@ -73,18 +73,15 @@ struct StorefrontCatalog: Sendable {
     /// An active product with its variants and their stock bands, or nil. Depends on the
     /// product and its variants' stock.
     func product(idOrHandle key: String) async throws -> Read<ProductResponse>? {
-        guard key.utf8.count <= 100, let row = try await store.productRow(idOrHandle: key, on: database), row.status == .active
+        guard key.utf8.count <= 100, let page = try await store.productPage(idOrHandle: key, on: database),
+            page.product.status == .active
         else { return nil }
-        // Variants with prices, and stock: two reads at once.
-        async let variants = store.variants(of: [row.id], on: database)
-        async let available = inventory.available(ofProduct: row.id, on: database)
-        var product = row
-        product.variants = try await variants[row.id] ?? []
-        let stock = try await available
-        var dependencies: Set<CatalogCache.Dependency> = [.product(row.id)]
+        let product = page.product
+        var dependencies: Set<CatalogCache.Dependency> = [.product(product.id)]
         for variant in product.variants { dependencies.insert(.stock(variant.id)) }
         return Read(
-            body: ProductResponse(product, variants: product.variants.map { .storefront($0, available: stock[$0.id] ?? 0) }),
+            body: ProductResponse(
+                product, variants: product.variants.map { .storefront($0, available: page.available[$0.id] ?? 0) }),
             dependencies: dependencies)
     }
 

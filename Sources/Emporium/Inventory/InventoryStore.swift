@@ -186,19 +186,6 @@ struct InventoryStore: Sendable {
             """)?.decode("available") ?? 0
     }
 
-    /// Available stock per variant of one product, over all locations.
-    func available(ofProduct product: ID<Product>, on db: any SQLExecutor) async throws -> [ID<Variant>: Int64] {
-        var result: [ID<Variant>: Int64] = [:]
-        for row in try await db.query("""
-            SELECT l.variant_id, CAST(SUM(l.on_hand - l.reserved) AS BIGINT) AS available
-            FROM inventory_levels l JOIN variants v ON v.id = l.variant_id
-            WHERE v.product_id = \(product) GROUP BY l.variant_id
-            """) {
-            result[try row.decode("variant_id")] = try row.decode("available")
-        }
-        return result
-    }
-
     static func decodeMovement(_ row: SQLRow) throws -> InventoryMovement {
         let actorID: String? = try row.decode("actor_id")
         let actor: AuditLog.Actor? = switch (try row.decode("actor_type", as: String?.self), actorID) {
