@@ -78,6 +78,9 @@ struct ShopOptions: ParsableArguments, SettingFlags {
     @Option(help: .init(ConfigurationSetting.stripeSecretKeyFile.help)) var stripeSecretKeyFile: String?
     @Option(help: .init(ConfigurationSetting.stripeAPIBase.help)) var stripeApiBase: String?
     @Option(help: .init(ConfigurationSetting.stripeWebhookSecretFile.help)) var stripeWebhookSecretFile: String?
+    @Option(help: .init(ConfigurationSetting.carrierAPIBase.help)) var carrierApiBase: String?
+    @Option(help: .init(ConfigurationSetting.carrierAPIKeyFile.help)) var carrierApiKeyFile: String?
+    @Option(help: .init(ConfigurationSetting.carrierTimeout.help)) var carrierTimeout: String?
     @Option(help: .init(ConfigurationSetting.workers.help)) var workers: String?
     @Option(help: .init(ConfigurationSetting.nodeID.help)) var nodeId: String?
     @Option(help: .init(ConfigurationSetting.eventRetention.help)) var eventRetention: String?
@@ -96,7 +99,9 @@ struct ShopOptions: ParsableArguments, SettingFlags {
             (.taxIncludedCurrencies, taxIncludedCurrencies),
             (.paymentCapture, paymentCapture), (.testPayments, testPayments), (.reservationTimeout, reservationTimeout),
             (.testPaymentsLedger, testPaymentsLedger), (.stripeSecretKeyFile, stripeSecretKeyFile),
-            (.stripeAPIBase, stripeApiBase), (.stripeWebhookSecretFile, stripeWebhookSecretFile), (.workers, workers), (.nodeID, nodeId),
+            (.stripeAPIBase, stripeApiBase), (.stripeWebhookSecretFile, stripeWebhookSecretFile),
+            (.carrierAPIBase, carrierApiBase), (.carrierAPIKeyFile, carrierApiKeyFile), (.carrierTimeout, carrierTimeout),
+            (.workers, workers), (.nodeID, nodeId),
             (.eventRetention, eventRetention), (.guestCartRetention, guestCartRetention), (.shopName, shopName),
             (.mailFrom, mailFrom), (.smtpURL, smtpUrl), (.webhookAllowPrivateAddresses, webhookAllowPrivateAddresses),
             (.webhookTimeout, webhookTimeout), (.webhookDisableAfter, webhookDisableAfter),

@@ -216,6 +216,7 @@ extension TestApp {
         .init(method: .post, path: "/v1/admin/orders/{order}/cancel", body: nil, scope: .ordersWrite, statuses: staffOrScope),
         .init(method: .post, path: "/v1/admin/orders/{order}/refunds", body: #"{"amount":1}"#, scope: .ordersWrite, statuses: staffOrScope),
         .init(method: .post, path: "/v1/admin/orders/{order}/fulfillments", body: #"{"location_id":"{location}","lines":[]}"#, scope: .ordersWrite, statuses: staffOrScope),
+        .init(method: .post, path: "/v1/admin/orders/{order}/fulfillments/{delivery}/label", body: nil, scope: .ordersWrite, statuses: staffOrScope),
         .init(method: .get, path: "/v1/admin/reports/sales", body: nil, scope: .reportsRead, statuses: staffOrScope),
         .init(method: .get, path: "/v1/admin/shipping-methods", body: nil, statuses: adminOnly),
         .init(method: .post, path: "/v1/admin/shipping-methods", body: #"{"name":"S","currency":"EUR","flat_amount":100}"#, statuses: adminOnly),

@@ -19,6 +19,8 @@ struct Cart: Sendable, Equatable {
     var email: String?
     var shippingAddress: AddressFields?
     var shippingMethodID: ID<ShippingMethod>?
+    /// A carrier quote chosen instead of a shipping method.
+    var shippingRateID: ID<CarrierQuote>? = nil
     var discountCode: String?
     var status: Status
     var version: Int64

@@ -37,9 +37,12 @@ extension CartRoutes {
 
     struct MethodInput: Codable, Sendable {
         var shippingMethodID: String?
+        /// A carrier quote's id, instead of a method.
+        var rateID: String?
 
         enum CodingKeys: String, CodingKey {
             case shippingMethodID = "shipping_method_id"
+            case rateID = "rate_id"
         }
     }
 
@@ -91,6 +94,8 @@ extension CartRoutes {
             shippingAddress = cart.shippingAddress
             shippingMethod = quote.shippingMethod.map {
                 Shipping(id: $0.id.description, name: $0.name, amount: quote.breakdown.shipping)
+            } ?? quote.shippingRate.map {
+                Shipping(id: $0.id.description, name: $0.name, amount: quote.breakdown.shipping)
             }
             discountCode = cart.discountCode
             discountProblem = quote.discountRefusal?.detail
@@ -108,9 +113,29 @@ extension CartRoutes {
 
     struct ShippingOption: Encodable, Sendable {
         let id: String
+        /// `table` (choose with `shipping_method_id`) or `carrier` (choose with `rate_id`).
+        let kind: String
         let name: String
         let amount: Int64
         let currency: String
+        @NullEncoded var estimatedDays: Int64?
+        @NullEncoded var expiresAt: String?
+
+        enum CodingKeys: String, CodingKey {
+            case id, kind, name, amount, currency
+            case estimatedDays = "estimated_days"
+            case expiresAt = "expires_at"
+        }
+
+        init(_ choice: ShippingChoice) {
+            id = choice.id
+            kind = choice.kind.rawValue
+            name = choice.name
+            amount = choice.amount
+            currency = choice.currency.code
+            estimatedDays = choice.estimatedDays
+            expiresAt = choice.expiresAt.map(Timestamp.string(from:))
+        }
     }
 }
 
@@ -167,7 +192,11 @@ extension CartRoutes.EmailInput: CheckedBody {
 
 extension CartRoutes.MethodInput: CheckedBody {
     func check(into errors: inout FieldErrors) {
-        if let id = errors.required(shippingMethodID, "/shipping_method_id"), ID<ShippingMethod>(id) == nil {
+        if shippingMethodID != nil, rateID != nil {
+            errors.add("/rate_id", "give either shipping_method_id or rate_id, not both")
+        } else if let rateID {
+            errors.text(rateID, "/rate_id", maximum: 64)
+        } else if let id = errors.required(shippingMethodID, "/shipping_method_id"), ID<ShippingMethod>(id) == nil {
             errors.add("/shipping_method_id", "must be a shipping method id")
         }
     }

@@ -13,6 +13,10 @@ struct CartQuote: Sendable {
     let discountRefusal: DiscountRefusal?
     /// The chosen method, when it still applies to the cart.
     let shippingMethod: ShippingMethod?
+    /// The chosen carrier quote, when it still holds for the cart.
+    var shippingRate: CarrierQuote? = nil
+    /// Why the chosen carrier quote no longer holds, when the cart has one that does not.
+    var shippingRateProblem: Problem? = nil
     let taxRate: TaxRateEntry?
     let weightGrams: Int64
 }
@@ -20,6 +24,7 @@ struct CartQuote: Sendable {
 /// Prices carts with the shop's shipping methods, tax rates and discount codes.
 struct CartPricer: Sendable {
     let shipping: ShippingMethodStore
+    let carrierQuotes: CarrierQuoteStore
     let taxes: TaxRateStore
     let discounts: DiscountStore
     /// Currencies whose prices include tax (configuration `tax-included-currencies`).
@@ -50,10 +55,21 @@ struct CartPricer: Sendable {
         var method: ShippingMethod?
         var shippingAmount: Int64 = 0
         if let id = cart.shippingMethodID, let chosen = try await shipping.find(id, on: db),
-            let price = Self.price(of: chosen, for: cart, weightGrams: weight, discountedSubtotal: discounted.subtotal - discounted.discount)
+            let price = TableRates.price(of: chosen, for: cart, weightGrams: weight, discountedSubtotal: discounted.subtotal - discounted.discount)
         {
             method = chosen
             shippingAmount = price
+        }
+        var rate: CarrierQuote?
+        var rateProblem: Problem?
+        if let id = cart.shippingRateID {
+            switch try await chosenRate(id, for: cart, items: items, on: db) {
+            case .success(let quote):
+                rate = quote
+                shippingAmount = quote.amount
+            case .failure(let problem):
+                rateProblem = problem
+            }
         }
         var taxRate: TaxRateEntry?
         if let address = cart.shippingAddress {
@@ -64,21 +80,20 @@ struct CartPricer: Sendable {
             taxIncluded: taxIncluded)
         return CartQuote(
             items: items, breakdown: breakdown, discount: discount, discountRefusal: refusal, shippingMethod: method,
-            taxRate: taxRate, weightGrams: weight)
+            shippingRate: rate, shippingRateProblem: rateProblem, taxRate: taxRate, weightGrams: weight)
     }
 
-    /// The methods a cart may choose, each with its price for this cart.
-    func options(for cart: Cart, quote: CartQuote, on db: any SQLExecutor) async throws -> [(ShippingMethod, Int64)] {
-        let discountedSubtotal = quote.breakdown.subtotal - quote.breakdown.discount
-        return try await shipping.active(currency: cart.currency, on: db).compactMap { method in
-            Self.price(of: method, for: cart, weightGrams: quote.weightGrams, discountedSubtotal: discountedSubtotal).map { (method, $0) }
+    /// The carrier quote a cart has chosen, if it still prices this cart: the server keeps the
+    /// amount, the client only names the quote. It holds until it expires or the cart's lines
+    /// or destination change.
+    func chosenRate(_ id: ID<CarrierQuote>, for cart: Cart, items: [CartItem], on db: any SQLExecutor) async throws -> Result<CarrierQuote, Problem> {
+        guard let quote = try await carrierQuotes.find(id, on: db), quote.cartID == cart.id, quote.currency == cart.currency else {
+            return .failure(ShippingRateProblems.unknown)
         }
-    }
-
-    /// What `method` charges for this cart, or nil when it cannot take it (inactive, another
-    /// currency, a country it does not ship to, too heavy).
-    static func price(of method: ShippingMethod, for cart: Cart, weightGrams: Int64, discountedSubtotal: Int64) -> Int64? {
-        guard method.active, method.currency == cart.currency, method.ships(to: cart.shippingAddress?.country) else { return nil }
-        return method.rule.price(weightGrams: weightGrams, discountedSubtotal: discountedSubtotal)
+        guard quote.expiresAt > clock.now() else { return .failure(ShippingRateProblems.expired) }
+        guard quote.parcelDigest == Parcel.digest(items: items, destination: cart.shippingAddress) else {
+            return .failure(ShippingRateProblems.parcelChanged)
+        }
+        return .success(quote)
     }
 }

@@ -52,14 +52,17 @@ struct CartRoutes {
         }
         routes.on(.get, "/v1/carts/:id/shipping-options", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
-            let options = try await service.shippingOptions(for: cart).map { method, amount in
-                ShippingOption(id: method.id.description, name: method.name, amount: amount, currency: method.currency.code)
-            }
+            let options = try await service.shippingOptions(for: cart).map(ShippingOption.init)
             return Page(options, limit: Int.max, id: \.id)
         }
         routes.on(.put, "/v1/carts/:id/shipping-method", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
             let input = try await request.decodeStrictJSON(as: MethodInput.self, context: context).value
+            if let rate = input.rateID {
+                // A carrier quote: the server knows its price; the client only names it.
+                guard let id = ID<CarrierQuote>(rate) else { throw ShippingRateProblems.unknown }
+                return try await change(cart, .setShippingRate(id), request)
+            }
             guard let id = input.shippingMethodID.flatMap(ID<ShippingMethod>.init) else { throw CartService.methodUnavailable }
             // The cart's own totals decide whether the method applies (the service refuses one
             // that cannot take it).

@@ -23,6 +23,7 @@ struct CartService: Sendable {
     let database: any Database
     let store: CartStore
     let pricer: CartPricer
+    let rates: ShippingRates
     let inventory: InventoryStore
     let clock: any WallClock
     let ids: any IDGenerator
@@ -56,6 +57,8 @@ struct CartService: Sendable {
         case setEmail(String?)
         case setShippingAddress(AddressFields)
         case setShippingMethod(ID<ShippingMethod>)
+        /// A carrier quote listed among the cart's shipping options, for the cart's version.
+        case setShippingRate(ID<CarrierQuote>)
         case setDiscountCode(String?)
     }
 
@@ -69,10 +72,10 @@ struct CartService: Sendable {
         try await priced(cart, on: database)
     }
 
-    /// The methods that can ship the cart, each with its price for it.
-    func shippingOptions(for cart: Cart) async throws -> [(ShippingMethod, Int64)] {
+    /// The table methods and carrier quotes that can ship the cart, each with its price for it.
+    func shippingOptions(for cart: Cart) async throws -> [ShippingChoice] {
         let quote = try await priced(cart).quote
-        return try await pricer.options(for: cart, quote: quote, on: database)
+        return try await rates.options(for: cart, quote: quote)
     }
 
     private func priced(_ cart: Cart, on db: any SQLExecutor) async throws -> PricedCart {
@@ -154,6 +157,10 @@ struct CartService: Sendable {
             cart.shippingAddress = address
         case .setShippingMethod(let method):
             cart.shippingMethodID = method
+            cart.shippingRateID = nil
+        case .setShippingRate(let rate):
+            cart.shippingRateID = rate
+            cart.shippingMethodID = nil
         case .setDiscountCode(let code):
             cart.discountCode = code
         }
@@ -166,6 +173,11 @@ struct CartService: Sendable {
         switch change {
         case .setShippingMethod:
             guard quote.shippingMethod != nil else { throw Self.methodUnavailable }
+        case .setShippingRate(let id):
+            // Quoted for the cart as it was read (the version this change is conditional on).
+            if let problem = quote.shippingRateProblem { throw problem }
+            guard let rate = quote.shippingRate, rate.id == id else { throw ShippingRateProblems.unknown }
+            guard rate.cartVersion == plan.cart.version else { throw ShippingRateProblems.otherVersion }
         case .setDiscountCode:
             if let refusal = quote.discountRefusal { throw refusal.problem }
         default:

@@ -29,7 +29,8 @@ struct CartStore: Sendable {
             UPDATE carts SET secret_hash = \(cart.secretHash), user_id = \(cart.userID), currency = \(cart.currency.code),
                 email = \(cart.email), shipping_address = \(try sealedAddress(of: cart)),
                 shipping_country = \(cart.shippingAddress?.country), shipping_region = \(cart.shippingAddress?.region),
-                shipping_method_id = \(cart.shippingMethodID), discount_code = \(cart.discountCode),
+                shipping_method_id = \(cart.shippingMethodID), shipping_rate_id = \(cart.shippingRateID),
+                discount_code = \(cart.discountCode),
                 status = \(cart.status.rawValue), version = version + 1, updated_at = \(cart.updatedAt)
             WHERE id = \(cart.id)
             """)
@@ -42,7 +43,8 @@ struct CartStore: Sendable {
         return try await db.queryFirst("""
             UPDATE carts SET email = \(cart.email), shipping_address = \(try sealedAddress(of: cart)),
                 shipping_country = \(cart.shippingAddress?.country), shipping_region = \(cart.shippingAddress?.region),
-                shipping_method_id = \(cart.shippingMethodID), discount_code = \(cart.discountCode),
+                shipping_method_id = \(cart.shippingMethodID), shipping_rate_id = \(cart.shippingRateID),
+                discount_code = \(cart.discountCode),
                 version = version + 1, updated_at = \(cart.updatedAt)
             WHERE id = \(cart.id) AND status = 'open'\(versionCheck) RETURNING version
             """)?.decode("version")
@@ -270,6 +272,7 @@ struct CartStore: Sendable {
         return Cart(
             id: id, secretHash: try row.decode("secret_hash"), userID: try row.decode("user_id"), currency: currency,
             email: try row.decode("email"), shippingAddress: address, shippingMethodID: try row.decode("shipping_method_id"),
+            shippingRateID: try row.decode("shipping_rate_id"),
             discountCode: try row.decode("discount_code"),
             status: Cart.Status(rawValue: try row.decode("status")) ?? .converted, version: try row.decode("version"),
             createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))

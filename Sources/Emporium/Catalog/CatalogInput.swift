@@ -17,9 +17,11 @@ struct VariantInput: Codable, Sendable {
     var prices: [PriceInput]?
     var lowStockThreshold: Int64?
     var backorder: Variant.Backorder?
+    var dimensionsMM: DimensionsMM?
 
     enum CodingKeys: String, CodingKey {
         case sku, title, barcode, prices, backorder
+        case dimensionsMM = "dimensions_mm"
         case optionValues = "option_values"
         case weightGrams = "weight_grams"
         case lowStockThreshold = "low_stock_threshold"
@@ -126,6 +128,7 @@ enum CatalogRules {
             for (index, value) in values.enumerated() { add("option_values/\(index)", textProblem(value, maximum: 100)) }
         }
         if let weight = input.weightGrams, !(0...10_000_000).contains(weight) { add("weight_grams", "must be 0 to 10000000") }
+        if let dimensions = input.dimensionsMM { errors += dimensions.problems(at: prefix + "/dimensions_mm") }
         if let barcode = input.barcode { add("barcode", textProblem(barcode, maximum: 64)) }
         if let threshold = input.lowStockThreshold, !(0...1_000_000).contains(threshold) {
             add("low_stock_threshold", "must be 0 to 1000000")

@@ -50,6 +50,23 @@ struct Variant: Sendable, Equatable {
     var prices: [String: Int64]
     let createdAt: Date
     var updatedAt: Date
+    /// The packed size, for carrier rates and labels; nil when not given.
+    var dimensions: DimensionsMM? = nil
+}
+
+/// A variant's packed size in millimetres (`dimensions_mm`).
+struct DimensionsMM: Codable, Sendable, Equatable {
+    var length: Int64?
+    var width: Int64?
+    var height: Int64?
+
+    /// The rule of every write path: all three, each 1 to 10000 mm.
+    func problems(at pointer: String) -> [Problem.FieldError] {
+        [("length", length), ("width", width), ("height", height)].compactMap { name, value in
+            guard let value else { return .init(pointer: "\(pointer)/\(name)", detail: "is required") }
+            return (1...10_000).contains(value) ? nil : .init(pointer: "\(pointer)/\(name)", detail: "must be 1 to 10000 millimetres")
+        }
+    }
 }
 
 /// A node of the category tree.

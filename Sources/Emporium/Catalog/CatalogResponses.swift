@@ -20,9 +20,11 @@ struct VariantResponse: Codable, Sendable {
     var lowStockThreshold: Int64?
     var backorder: Variant.Backorder?
     var availability: Availability?
+    var dimensionsMM: DimensionsMM?
 
     enum CodingKeys: String, CodingKey {
         case id, sku, title, prices, barcode, backorder, availability
+        case dimensionsMM = "dimensions_mm"
         case optionValues = "option_values"
         case weightGrams = "weight_grams"
         case lowStockThreshold = "low_stock_threshold"
@@ -34,6 +36,7 @@ struct VariantResponse: Codable, Sendable {
         title = variant.title
         optionValues = variant.optionValues
         weightGrams = variant.weightGrams
+        dimensionsMM = variant.dimensions
         prices = variant.prices.sorted { $0.key < $1.key }.map { PriceInput(currency: $0.key, amount: $0.value) }
     }
 

@@ -163,6 +163,8 @@ struct CatalogService: Sendable {
             if let title = input.title { variant.title = title }
             if let values = input.optionValues { variant.optionValues = values }
             if let weight = input.weightGrams { variant.weightGrams = weight }
+            if let dimensions = input.dimensionsMM { variant.dimensions = dimensions }
+            if body.nullMembers.contains("dimensions_mm") { variant.dimensions = nil }
             if let barcode = input.barcode { variant.barcode = barcode }
             if body.nullMembers.contains("barcode") { variant.barcode = nil }
             if let prices = input.prices { variant.prices = Self.priceTable(prices) }
@@ -360,7 +362,7 @@ struct CatalogService: Sendable {
             id: ids.make(), productID: productID, sku: input.sku ?? "", title: input.title ?? (input.optionValues ?? []).joined(separator: " / "),
             optionValues: input.optionValues ?? [], weightGrams: input.weightGrams ?? 0, barcode: input.barcode,
             position: position, lowStockThreshold: input.lowStockThreshold ?? 0, backorder: input.backorder ?? .deny,
-            prices: Self.priceTable(input.prices ?? []), createdAt: now, updatedAt: now)
+            prices: Self.priceTable(input.prices ?? []), createdAt: now, updatedAt: now, dimensions: input.dimensionsMM)
     }
 
     static func priceTable(_ prices: [PriceInput]) -> [String: Int64] {

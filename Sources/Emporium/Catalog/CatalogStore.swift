@@ -146,10 +146,11 @@ struct CatalogStore: Sendable {
     func insert(_ variant: Variant, on db: any SQLExecutor) async throws {
         try await db.execute("""
             INSERT INTO variants (id, product_id, sku, title, option_values, weight_grams, barcode, position,
-                                  low_stock_threshold, backorder, created_at, updated_at)
+                                  low_stock_threshold, backorder, created_at, updated_at, length_mm, width_mm, height_mm)
             VALUES (\(variant.id), \(variant.productID), \(variant.sku), \(variant.title),
                     \(Self.json(variant.optionValues)), \(variant.weightGrams), \(variant.barcode), \(variant.position),
-                    \(variant.lowStockThreshold), \(variant.backorder.rawValue), \(variant.createdAt), \(variant.updatedAt))
+                    \(variant.lowStockThreshold), \(variant.backorder.rawValue), \(variant.createdAt), \(variant.updatedAt),
+                    \(variant.dimensions?.length), \(variant.dimensions?.width), \(variant.dimensions?.height))
             """)
         try await replacePrices(of: variant.id, with: variant.prices, on: db)
     }
@@ -160,7 +161,8 @@ struct CatalogStore: Sendable {
                 option_values = \(Self.json(variant.optionValues)), weight_grams = \(variant.weightGrams),
                 barcode = \(variant.barcode), position = \(variant.position),
                 low_stock_threshold = \(variant.lowStockThreshold), backorder = \(variant.backorder.rawValue),
-                updated_at = \(variant.updatedAt)
+                length_mm = \(variant.dimensions?.length), width_mm = \(variant.dimensions?.width),
+                height_mm = \(variant.dimensions?.height), updated_at = \(variant.updatedAt)
             WHERE id = \(variant.id)
             """)
         try await replacePrices(of: variant.id, with: variant.prices, on: db)
@@ -240,7 +242,16 @@ struct CatalogStore: Sendable {
             weightGrams: try row.decode("weight_grams"), barcode: try row.decode("barcode"),
             position: try row.decode("position"), lowStockThreshold: try row.decode("low_stock_threshold"),
             backorder: Variant.Backorder(rawValue: try row.decode("backorder")) ?? .deny, prices: [:],
-            createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
+            createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"),
+            dimensions: try decodeDimensions(row))
+    }
+
+    /// All three dimensions, or none.
+    private static func decodeDimensions(_ row: SQLRow) throws -> DimensionsMM? {
+        let length: Int64? = try row.decode("length_mm"), width: Int64? = try row.decode("width_mm")
+        let height: Int64? = try row.decode("height_mm")
+        guard let length, let width, let height else { return nil }
+        return DimensionsMM(length: length, width: width, height: height)
     }
 
     static func decodeCategory(_ row: SQLRow) throws -> Category {

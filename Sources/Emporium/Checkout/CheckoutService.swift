@@ -43,7 +43,9 @@ struct CheckoutService: Sendable {
         let cart: Cart
         let items: [CartItem]
         let quote: CartQuote
-        let method: ShippingMethod
+        /// The table method's id (nil for a carrier quote) and the name the order keeps.
+        let methodID: ID<ShippingMethod>?
+        let methodName: String
         let address: AddressFields
         let email: String
     }
@@ -176,7 +178,7 @@ struct CheckoutService: Sendable {
         if items.isEmpty { missing.add("/items", "the cart is empty") }
         if cart.email == nil { missing.add("/email", "set an e-mail address") }
         if cart.shippingAddress == nil { missing.add("/shipping_address", "set a shipping address") }
-        if cart.shippingMethodID == nil { missing.add("/shipping_method", "choose a shipping method") }
+        if cart.shippingMethodID == nil, cart.shippingRateID == nil { missing.add("/shipping_method", "choose a shipping method") }
         if !missing.all.isEmpty {
             throw Problem(.conflict, slug: "cart-incomplete", title: "Cart incomplete",
                           detail: "The cart lacks what an order needs.", errors: missing.all)
@@ -205,12 +207,15 @@ struct CheckoutService: Sendable {
         }
         let quote = try await pricer.quote(cart, items: items, on: db)
         if let refusal = quote.discountRefusal { throw refusal.problem }
-        guard let method = quote.shippingMethod, let address = cart.shippingAddress, let email = cart.email else {
+        // A carrier quote is charged at the amount the server kept for it, if it still holds.
+        if let problem = quote.shippingRateProblem { throw problem }
+        let method = quote.shippingMethod.map { (Optional($0.id), $0.name) } ?? quote.shippingRate.map { (nil, $0.name) }
+        guard let method, let address = cart.shippingAddress, let email = cart.email else {
             throw Problem(.conflict, slug: "cart-incomplete", title: "Cart incomplete",
                           detail: "The chosen shipping method no longer applies to this cart; choose another.",
                           errors: [.init(pointer: "/shipping_method", detail: "choose a shipping method that ships this cart")])
         }
-        return Priced(cart: cart, items: items, quote: quote, method: method, address: address, email: email)
+        return Priced(cart: cart, items: items, quote: quote, methodID: method.0, methodName: method.1, address: address, email: email)
     }
 
     /// The writes of a checkout, in the transaction that converted the cart: stock (in lock
@@ -227,7 +232,7 @@ struct CheckoutService: Sendable {
             status: .pending, subtotal: quote.breakdown.subtotal, discount: quote.breakdown.discount,
             shipping: quote.breakdown.shipping, tax: quote.breakdown.tax, total: quote.breakdown.total,
             taxIncluded: quote.breakdown.taxIncluded, discountID: quote.discount?.id, discountCode: quote.discount?.code,
-            shippingMethodID: priced.method.id, shippingMethodName: priced.method.name, shippingAddress: priced.address,
+            shippingMethodID: priced.methodID, shippingMethodName: priced.methodName, shippingAddress: priced.address,
             reservationExpiresAt: now.addingTimeInterval(reservationTimeout), placedAt: nil, cancelledAt: nil,
             cancelReason: nil, version: 1, createdAt: now, updatedAt: now)
         let lines = zip(items, quote.breakdown.lines).enumerated().map { index, pair in

@@ -13,6 +13,7 @@ struct Commerce {
     let adminOrderRoutes: AdminOrderRoutes
     let salesReport: SalesReportRoutes
     let paymentWebhookRoutes: PaymentWebhookRoutes
+    let labelRoutes: LabelRoutes
     let makeCartRoutes: (Authenticator) -> CartRoutes
     let sweeper: ReservationSweeper
     let orderService: OrderService
@@ -24,7 +25,7 @@ struct Commerce {
     init(
         configuration: AppConfiguration, dependencies: AppDependencies, database: any Database, cipher: FieldCipher,
         audit: AuditLog, inventory: InventoryStore, catalogCache: CatalogCache, jobs: JobStore, idempotency: Idempotency,
-        logger: Logger
+        metrics: AppMetrics, logger: Logger
     ) throws {
         let clock = dependencies.clock
         let ids = dependencies.ids
@@ -38,8 +39,13 @@ struct Commerce {
         let carts = CartStore(cipher: cipher)
         let orders = OrderStore(cipher: cipher)
         let payments = PaymentStore()
+        let carrierQuotes = CarrierQuoteStore()
+        let carrier = try Self.carrier(configuration, logger: logger)
+        let rates = ShippingRates(
+            database: database, table: TableRates(database: database, store: shipping), carrier: carrier, quotes: carrierQuotes,
+            parcels: ParcelStore(), metrics: metrics, clock: clock, ids: ids, logger: logger)
         let pricer = CartPricer(
-            shipping: shipping, taxes: taxes, discounts: discounts, taxIncludedCurrencies: configuration.taxIncludedCurrencies,
+            shipping: shipping, carrierQuotes: carrierQuotes, taxes: taxes, discounts: discounts, taxIncludedCurrencies: configuration.taxIncludedCurrencies,
             clock: clock)
         let service = OrderService(
             database: database, store: orders, payments: payments, carts: carts, inventory: inventory, discounts: discounts,
@@ -61,13 +67,20 @@ struct Commerce {
         taxRoutes = TaxRateRoutes(database: database, store: taxes, audit: audit, clock: clock, ids: ids)
         discountRoutes = DiscountRoutes(database: database, store: discounts, audit: audit, clock: clock, ids: ids)
         orderRoutes = OrderRoutes(service: service)
+        let labels = carrier.map { carrier in
+            ShippingLabels(
+                database: database, store: ShippingLabelStore(), carrier: carrier, rates: rates, parcels: ParcelStore(), orders: orders,
+                service: service, clock: clock, logger: logger)
+        }
+        labelRoutes = LabelRoutes(labels: labels)
         adminOrderRoutes = AdminOrderRoutes(
-            database: database, service: service, idempotency: idempotency, audit: audit, catalogCache: catalogCache)
+            database: database, service: service, idempotency: idempotency, audit: audit, catalogCache: catalogCache, labels: labels)
         salesReport = SalesReportRoutes(database: database, clock: clock)
         paymentWebhookRoutes = PaymentWebhookRoutes(webhooks: ProviderWebhooks(
             database: database, payments: payments, service: service,
             stripeSecrets: try Self.stripeWebhookSecrets(configuration), clock: clock, logger: logger))
-        let cartService = CartService(database: database, store: carts, pricer: pricer, inventory: inventory, clock: clock, ids: ids)
+        let cartService = CartService(
+            database: database, store: carts, pricer: pricer, rates: rates, inventory: inventory, clock: clock, ids: ids)
         makeCartRoutes = { authenticator in
             CartRoutes(
                 service: cartService, checkout: checkout, providers: providers, idempotency: idempotency,
@@ -91,6 +104,24 @@ struct Commerce {
             throw PaymentSetupError(description: "the Stripe secret key file \(path) (--stripe-secret-key-file) is empty")
         }
         return StripeProvider(base: configuration.stripeAPIBase, secretKey: key, logger: logger)
+    }
+
+    /// The carrier adapter, when a carrier API base is configured; its key file is then required.
+    private static func carrier(_ configuration: AppConfiguration, logger: Logger) throws -> Carrier? {
+        guard let base = configuration.carrierAPIBase else { return nil }
+        guard let path = configuration.carrierAPIKeyFile else {
+            throw PaymentSetupError(description: "--carrier-api-base needs --carrier-api-key-file (the carrier API key)")
+        }
+        guard let key = try secretLines(path, setting: "--carrier-api-key-file").first else {
+            throw PaymentSetupError(description: "the carrier API key file \(path) (--carrier-api-key-file) is empty")
+        }
+        let timeout = configuration.carrierTimeout
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        return Carrier(
+            client: CarrierClient(base: base, apiKey: key, timeout: seconds, logger: logger), timeout: timeout,
+            breaker: CircuitBreaker(
+                threshold: configuration.carrierBreakerFailures,
+                coolDown: TimeInterval(configuration.carrierBreakerCoolDown.components.seconds)))
     }
 
     private static func stripeWebhookSecrets(_ configuration: AppConfiguration) throws -> [String] {
@@ -119,6 +150,7 @@ struct Commerce {
         discountRoutes.register(on: registrar)
         salesReport.register(on: registrar)
         paymentWebhookRoutes.register(on: registrar)
+        labelRoutes.register(on: registrar)
     }
 }
 

@@ -14,12 +14,18 @@ extension OrderService {
         let lines: [(line: ID<OrderLine>, quantity: Int64)]
         let carrier: String?
         let trackingNumber: String?
+        /// Buy the parcel's label from the carrier (which then gives carrier and tracking number).
+        var buyLabel = false
+        /// The carrier service to buy it for; by default the one of the quote the order was placed with.
+        var labelService: String? = nil
     }
 
     struct FulfillmentRecord: Sendable {
         let id: ID<Fulfillment>
         let orderStatus: OrderStatus
         let createdAt: Date
+        /// The label, when one was bought (or is still pending).
+        var label: ShippingLabel? = nil
     }
 
     /// Ships lines from a location in one transaction: the lines' fulfilled quantities, then
@@ -29,8 +35,14 @@ extension OrderService {
     /// The order row is locked first, like cancelling does, so that a fulfilment and a
     /// cancellation of one order queue on it rather than on each other's stock rows, and two
     /// fulfilments of one order see each other's lines.
-    func fulfil(_ id: ID<Order>, _ request: FulfillmentRequest, actor: AuditLog.Actor, origin: RequestOrigin) async throws -> FulfillmentRecord {
-        try await database.transaction { db in
+    ///
+    /// With a label to buy, the label step is recorded here too, before the carrier is called,
+    /// and the shipping event waits for the tracking number (`ShippingLabels.purchase`).
+    func fulfil(
+        _ id: ID<Order>, _ request: FulfillmentRequest, labels: ShippingLabels? = nil, actor: AuditLog.Actor, origin: RequestOrigin
+    ) async throws -> FulfillmentRecord {
+        if request.buyLabel, labels == nil { throw ShippingRateProblems.carrierOff }
+        var record = try await database.transaction { db in
             guard let current = try await store.findLocked(id, on: db) else { throw OrderStore.notFound }
             guard [.paid, .partiallyFulfilled].contains(current.status) else {
                 throw Problem(.conflict, slug: "order-not-fulfillable", title: "Order cannot be fulfilled",
@@ -45,6 +57,14 @@ extension OrderService {
             try await store.insertFulfillment(
                 fulfillmentID, of: id, from: request.location, carrier: request.carrier, trackingNumber: request.trackingNumber,
                 at: now, on: db)
+            if request.buyLabel {
+                let chosen = try await CarrierQuoteStore().chosenService(cart: current.cartID, on: db)
+                guard let service = request.labelService ?? chosen else {
+                    throw Problem.validation([.init(
+                        pointer: "/label_service", detail: "name the carrier service: this order was not placed with a carrier rate")])
+                }
+                try await ShippingLabelStore().insertPending(fulfillmentID, order: id, service: service, at: now, on: db)
+            }
             var stock: [InventoryStore.StockChange] = []
             for (lineID, quantity) in request.lines.sorted(by: { $0.line < $1.line }) {
                 guard let line = orderLines.first(where: { $0.id == lineID }) else {
@@ -67,11 +87,17 @@ extension OrderService {
                 throw OrderStore.changed
             }
             try await audit.record(.init(actor: actor, action: "order.fulfilled", target: current.displayNumber, origin: origin), on: db)
-            try await self.event(
-                remaining == 0 ? "order.fulfilled" : "order.partially_fulfilled", current, status: next, carrier: request.carrier,
-                trackingNumber: request.trackingNumber, on: db)
+            if !request.buyLabel {
+                try await self.event(
+                    remaining == 0 ? "order.fulfilled" : "order.partially_fulfilled", current, status: next, carrier: request.carrier,
+                    trackingNumber: request.trackingNumber, on: db)
+            }
             return FulfillmentRecord(id: fulfillmentID, orderStatus: next, createdAt: now)
         }
+        if request.buyLabel, let labels {
+            record.label = try await labels.purchase(record.id, of: id)
+        }
+        return record
     }
 
     /// What shipping `quantity` of a line from `location` does to stock: stock reserved there
@@ -87,5 +113,14 @@ extension OrderService {
         }
         changes.append(.init(variantID: line.variantID, locationID: location, onHandDelta: -quantity, reservedDelta: 0, sku: line.sku))
         return changes
+    }
+}
+
+extension OrderStore {
+    /// The carrier and tracking number of a fulfilment whose label was bought after it was made.
+    func setTracking(_ fulfillment: ID<Fulfillment>, carrier: String, trackingNumber: String, on db: any SQLExecutor) async throws {
+        try await db.execute("""
+            UPDATE fulfillments SET carrier = \(carrier), tracking_number = \(trackingNumber) WHERE id = \(fulfillment)
+            """)
     }
 }

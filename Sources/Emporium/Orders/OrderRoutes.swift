@@ -54,6 +54,8 @@ struct AdminOrderRoutes {
     let idempotency: Idempotency
     let audit: AuditLog
     let catalogCache: CatalogCache
+    /// Label purchases, when a carrier is configured.
+    var labels: ShippingLabels? = nil
 
     struct RefundInput: Codable, Sendable {
         var amount: Int64?
@@ -79,11 +81,15 @@ struct AdminOrderRoutes {
         var lines: [Line]?
         var carrier: String?
         var trackingNumber: String?
+        var buyLabel: Bool?
+        var labelService: String?
 
         enum CodingKeys: String, CodingKey {
             case lines, carrier
             case locationID = "location_id"
             case trackingNumber = "tracking_number"
+            case buyLabel = "buy_label"
+            case labelService = "label_service"
         }
     }
 
@@ -106,9 +112,11 @@ struct AdminOrderRoutes {
         let lines: [Line]
         let orderStatus: String
         let createdAt: String
+        /// The label bought with the fulfilment (`buy_label`), or still pending.
+        @NullEncoded var label: LabelResponse?
 
         enum CodingKeys: String, CodingKey {
-            case id, carrier, lines
+            case id, carrier, lines, label
             case orderID = "order_id"
             case locationID = "location_id"
             case trackingNumber = "tracking_number"
@@ -209,13 +217,17 @@ struct AdminOrderRoutes {
         guard let location = input.locationID.flatMap(ID<StockLocation>.init) else { throw Problem.internalError }
         let record = try await service.fulfil(
             order.id,
-            .init(location: location, lines: requested, carrier: input.carrier, trackingNumber: input.trackingNumber),
-            actor: context.actor, origin: context.origin)
+            .init(
+                location: location, lines: requested, carrier: input.carrier, trackingNumber: input.trackingNumber,
+                buyLabel: input.buyLabel ?? false, labelService: input.labelService),
+            labels: labels, actor: context.actor, origin: context.origin)
+        let bought = record.label?.status == .purchased ? record.label : nil
         return FulfillmentResponse(
             id: record.id.description, orderID: order.id.description, locationID: location.description,
-            carrier: input.carrier, trackingNumber: input.trackingNumber,
+            carrier: bought?.carrier ?? input.carrier, trackingNumber: bought?.trackingNumber ?? input.trackingNumber,
             lines: requested.map { .init(lineID: $0.line.description, quantity: $0.quantity) },
-            orderStatus: record.orderStatus.rawValue, createdAt: Timestamp.string(from: record.createdAt))
+            orderStatus: record.orderStatus.rawValue, createdAt: Timestamp.string(from: record.createdAt),
+            label: record.label.map(LabelResponse.init))
     }
 }
 
@@ -263,5 +275,10 @@ extension AdminOrderRoutes.FulfillmentInput: CheckedBody {
         if Set(requested.map(\.line)).count != requested.count { errors.add("/lines", "must not name a line twice") }
         errors.text(carrier, "/carrier", maximum: 100, required: false)
         errors.text(trackingNumber, "/tracking_number", maximum: 100, required: false)
+        errors.text(labelService, "/label_service", maximum: 100, required: false)
+        if buyLabel == true, carrier != nil || trackingNumber != nil {
+            errors.add("/buy_label", "a bought label gives the carrier and tracking number; leave those out")
+        }
+        if labelService != nil, buyLabel != true { errors.add("/label_service", "only with buy_label") }
     }
 }

@@ -67,6 +67,16 @@ public struct AppConfiguration: Sendable {
     public var stripeAPIBase = "https://api.stripe.com"
     /// The file with Stripe's webhook signing secrets, one per line.
     public var stripeWebhookSecretFile: String?
+    /// Where the carrier adapter sends its calls, without a trailing slash; nil prices
+    /// shipping with the table rates only.
+    public var carrierAPIBase: String?
+    /// The file with the carrier API key.
+    public var carrierAPIKeyFile: String?
+    /// How long one carrier call may take before the table rates answer alone.
+    public var carrierTimeout: Duration = .seconds(3)
+    /// Failed carrier calls in a row that open the breaker, and how long it stays open.
+    public var carrierBreakerFailures = 5
+    public var carrierBreakerCoolDown: Duration = .seconds(30)
     /// Background jobs this process runs at once; 0 runs none (another process runs
     /// `emporium worker`).
     public var workers = 4

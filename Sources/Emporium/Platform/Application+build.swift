@@ -332,7 +332,7 @@ struct Core {
         inventory = InventoryStore(ids: ids)
         commerce = try Commerce(
             configuration: configuration, dependencies: dependencies, database: database, cipher: cipher, audit: audit,
-            inventory: inventory, catalogCache: catalogCache, jobs: jobs, idempotency: idempotency, logger: logger)
+            inventory: inventory, catalogCache: catalogCache, jobs: jobs, idempotency: idempotency, metrics: metrics, logger: logger)
         webhooks = Webhooks(
             database: database, cipher: cipher, audit: audit, jobs: jobs,
             settings: .init(

@@ -265,6 +265,37 @@ extension ConfigurationSetting {
         configuration.stripeWebhookSecretFile = text.isEmpty ? nil : text
     }
 
+    public static let carrierAPIBase = ConfigurationSetting(
+        name: "carrier-api-base", defaultValue: "",
+        summary: "Where the carrier adapter sends its rate and label calls (an http(s) URL); unset prices shipping with the shop's shipping methods only."
+    ) { configuration, text throws(ConfigurationError) in
+        guard !text.isEmpty else {
+            configuration.carrierAPIBase = nil
+            return
+        }
+        guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil, url.query == nil else {
+            throw invalid("carrier-api-base", text, "an http(s) URL such as https://carrier.example")
+        }
+        configuration.carrierAPIBase = text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+
+    public static let carrierAPIKeyFile = ConfigurationSetting(
+        name: "carrier-api-key-file", defaultValue: "",
+        summary: "File holding the carrier API key, needed with --carrier-api-base."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.carrierAPIKeyFile = text.isEmpty ? nil : text
+    }
+
+    public static let carrierTimeout = ConfigurationSetting(
+        name: "carrier-timeout", defaultValue: "3",
+        summary: "Seconds one carrier call may take (0.1 to 30); a slower carrier is left out and the shipping methods answer alone."
+    ) { configuration, text throws(ConfigurationError) in
+        guard let seconds = Double(text), (0.1...30).contains(seconds) else {
+            throw invalid("carrier-timeout", text, "seconds from 0.1 to 30")
+        }
+        configuration.carrierTimeout = .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+
     public static let workers = ConfigurationSetting(
         name: "workers", defaultValue: "4",
         summary: "Background jobs (e-mail, webhooks, payment follow-ups, housekeeping) this process runs at once; 0 runs none, leaving them to emporium worker."
@@ -365,7 +396,8 @@ extension ConfigurationSetting {
         .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .bcryptCost, .jwtKeyFile, .encryptionKeyFile,
         .mailFolder, .passwordResetURL, .orderURL, .sqliteReaders,
         .postgresPoolSize, .catalogMaxAge, .taxIncludedCurrencies, .paymentCapture, .testPayments, .reservationTimeout,
-        .testPaymentsLedger, .stripeSecretKeyFile, .stripeAPIBase, .stripeWebhookSecretFile, .workers, .nodeID, .eventRetention, .guestCartRetention, .shopName, .mailFrom, .smtpURL,
+        .testPaymentsLedger, .stripeSecretKeyFile, .stripeAPIBase, .stripeWebhookSecretFile,
+        .carrierAPIBase, .carrierAPIKeyFile, .carrierTimeout, .workers, .nodeID, .eventRetention, .guestCartRetention, .shopName, .mailFrom, .smtpURL,
         .webhookAllowPrivateAddresses, .webhookTimeout, .webhookDisableAfter,
     ]
 

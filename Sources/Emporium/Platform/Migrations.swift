@@ -330,5 +330,8 @@ enum Migrations {
         ]),
         // Third-party apps: registrations, consent requests, codes, grants, refresh tokens.
         Migration(version: 17, name: "oauth apps", OAuthSchema.statements),
+        // Carrier rates and labels: variant dimensions, quotes per cart version, label steps
+        // (Shipping/CarrierSchema.swift).
+        Migration(version: 18, name: "carrier rates and labels", CarrierSchema.statements),
     ]
 }
