@@ -5,8 +5,10 @@ import Foundation
 /// - `sqlite://emporium.sqlite` (relative) or `sqlite:///var/lib/emporium.sqlite` (absolute)
 /// - `sqlite::memory:` — a private in-memory database, gone when the process ends
 /// - `postgres://user:password@host:5432/database` (also `postgresql://`), with optional
-///   `?sslmode=disable|prefer|require` (default `prefer`), `?schema=NAME` to work in a
-///   schema other than `public`, and `?host=/socket/dir` for a Unix socket.
+///   `?sslmode=disable|prefer|require|verify-ca|verify-full` (default `prefer`, meanings as
+///   libpq's) with `&sslrootcert=/path/ca.pem` for the CA that signed the server's certificate,
+///   `?schema=NAME` to work in a schema other than `public`, and `?host=/socket/dir` for a
+///   Unix socket.
 public enum DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     case sqliteFile(path: String)
     case sqliteMemory
@@ -15,6 +17,8 @@ public enum DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     public struct PostgresLocation: Sendable, Equatable {
         public enum TLSMode: String, Sendable, Equatable {
             case disable, prefer, require
+            case verifyCA = "verify-ca"
+            case verifyFull = "verify-full"
         }
 
         public var host: String
@@ -26,6 +30,9 @@ public enum DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         public var tls: TLSMode
         /// The schema to work in (`search_path`); `nil` for the server's default.
         public var schema: String?
+        /// PEM file with the CA certificates that may sign the server's certificate
+        /// (`sslrootcert=`); `nil` trusts the system's store under `verify-ca`/`verify-full`.
+        public var rootCertificatePath: String?
     }
 
     public init(parsing text: String) throws(DatabaseURLError) {
@@ -104,11 +111,21 @@ extension DatabaseURL.PostgresLocation {
         let tls: TLSMode
         if let mode = query["sslmode"] {
             guard let parsed = TLSMode(rawValue: mode) else {
-                throw DatabaseURLError("postgres URL sslmode must be disable, prefer or require")
+                throw DatabaseURLError(
+                    "postgres URL sslmode '\(mode)' is not known; use disable, prefer, require, verify-ca or verify-full")
             }
             tls = parsed
         } else {
             tls = .prefer
+        }
+        let rootCertificatePath = query["sslrootcert"]
+        if let rootCertificatePath {
+            guard !rootCertificatePath.isEmpty, !rootCertificatePath.contains("\0") else {
+                throw DatabaseURLError("postgres URL sslrootcert must name a PEM file of CA certificates")
+            }
+            guard tls != .disable else {
+                throw DatabaseURLError("postgres URL has sslrootcert but sslmode=disable; drop one (verify-full checks the server against it)")
+            }
         }
         let schema = query["schema"]
         if let schema {
@@ -128,7 +145,8 @@ extension DatabaseURL.PostgresLocation {
             password: components.password.map { $0.removingPercentEncoding ?? $0 },
             database: database.removingPercentEncoding ?? database,
             tls: tls,
-            schema: schema)
+            schema: schema,
+            rootCertificatePath: rootCertificatePath)
     }
 
     var hostForURL: String { host.contains(":") ? "[\(host)]" : host }

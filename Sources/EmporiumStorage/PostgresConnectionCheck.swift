@@ -21,19 +21,15 @@ extension DatabaseURL.PostgresLocation {
             if let socket = unixSocketPath {
                 configuration = .init(unixSocketPath: socket, username: username, password: password, database: database)
             } else {
-                let context: NIOSSLContext? = tls == .disable ? nil : try NIOSSLContext(configuration: .makeClientConfiguration())
-                let mode: PostgresConnection.Configuration.TLS =
-                    switch tls {
-                    case .disable: .disable
-                    case .prefer: .prefer(context!)
-                    case .require: .require(context!)
-                    }
                 configuration = .init(
-                    host: host, port: port, username: username, password: password, database: database, tls: mode)
+                    host: host, port: port, username: username, password: password, database: database,
+                    tls: try connectionTLS())
             }
             configuration.options.connectTimeout = .init(connectTimeout)
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
             try await connection.close()
+        } catch let error as DatabaseError {
+            throw error
         } catch {
             throw .unavailable(unreachableMessage(error, connectTimeout: connectTimeout))
         }
@@ -107,8 +103,8 @@ extension DatabaseURL.PostgresLocation {
         if error is SocketAddressError {
             return "the host name \(location.host) does not resolve; check its spelling and the DNS"
         }
-        if error is NIOSSLError {
-            return "the TLS handshake failed; check the server's certificate, or the URL's sslmode"
+        if error is NIOSSLError || error is NIOSSLExtraError {
+            return "the TLS handshake failed (\(error)); check the server's certificate, the URL's sslrootcert (the CA that signed it) and sslmode (verify-full also checks that the certificate names the host)"
         }
         return "check that PostgreSQL runs there and accepts connections (\(String(describing: type(of: error))))"
     }

@@ -27,12 +27,7 @@ public final class PostgresStorage: Database {
         logger: Logger
     ) throws(DatabaseError) {
         var configuration: PostgresClient.Configuration
-        let tls: PostgresClient.Configuration.TLS
-        switch location.tls {
-        case .disable: tls = .disable
-        case .prefer: tls = .prefer(.makeClientConfiguration())
-        case .require: tls = .require(.makeClientConfiguration())
-        }
+        let tls = location.clientTLS
         if let socket = location.unixSocketPath {
             configuration = .init(
                 unixSocketPath: socket, username: location.username, password: location.password,
@@ -65,12 +60,7 @@ public final class PostgresStorage: Database {
                 unixSocketPath: socket, username: location.username,
                 password: location.password, database: location.database)
         } else {
-            let tls: PostgresConnection.Configuration.TLS =
-                switch location.tls {
-                case .disable: .disable
-                case .prefer: .prefer(try Self.tlsContext())
-                case .require: .require(try Self.tlsContext())
-                }
+            let tls = try location.connectionTLS()
             connectionConfiguration = .init(
                 host: location.host, port: location.port, username: location.username,
                 password: location.password, database: location.database, tls: tls)
@@ -82,14 +72,6 @@ public final class PostgresStorage: Database {
             try await connection.close()
         } catch {
             throw .unavailable("cannot connect to \(displayName): \(Self.reason(error))")
-        }
-    }
-
-    private static func tlsContext() throws(DatabaseError) -> NIOSSLContext {
-        do {
-            return try NIOSSLContext(configuration: .makeClientConfiguration())
-        } catch {
-            throw .unavailable("cannot set up TLS: \(error)")
         }
     }
 

@@ -50,6 +50,8 @@ struct HTTPOptions: ParsableArguments, SettingFlags {
     @Option(help: .init(ConfigurationSetting.corsOrigins.help)) var corsOrigins: String?
     @Option(help: .init(ConfigurationSetting.catalogMaxAge.help)) var catalogMaxAge: String?
     @Option(help: .init(ConfigurationSetting.jwtKeyFile.help)) var jwtKeyFile: String?
+    @Option(help: .init(ConfigurationSetting.tlsCertFile.help)) var tlsCertFile: String?
+    @Option(help: .init(ConfigurationSetting.tlsKeyFile.help)) var tlsKeyFile: String?
 
     var given: [(ConfigurationSetting, String?)] {
         [
@@ -57,6 +59,7 @@ struct HTTPOptions: ParsableArguments, SettingFlags {
             (.requestTimeout, requestTimeout), (.maxConnectionsPerAddress, maxConnectionsPerAddress),
             (.rateLimit, rateLimit), (.rateLimitBurst, rateLimitBurst), (.trustForwardedFor, trustForwardedFor),
             (.corsOrigins, corsOrigins), (.catalogMaxAge, catalogMaxAge), (.jwtKeyFile, jwtKeyFile),
+            (.tlsCertFile, tlsCertFile), (.tlsKeyFile, tlsKeyFile),
         ]
     }
 }

@@ -39,6 +39,9 @@ public struct AppConfiguration: Sendable {
     /// PEM file with the Ed25519 key that signs access tokens; beside an SQLite file it is
     /// generated when absent, with PostgreSQL it is required.
     public var jwtKeyFile: String?
+    /// PEM certificate chain and its private key: both set, the server speaks HTTPS itself.
+    public var tlsCertFile: String?
+    public var tlsKeyFile: String?
     /// Key file for personal data encrypted at rest (`ID BASE64` per line, first encrypts);
     /// beside an SQLite file it is generated when absent, with PostgreSQL it is required.
     public var encryptionKeyFile: String?

@@ -80,6 +80,7 @@ public func buildApplication(
     let logger = makeLogger(configuration, sink: dependencies.logSink)
     try KeyFileCheck.signingKey(configuration)
     try KeyFileCheck.encryptionKeys(configuration)
+    let tls = try ServerTLS.configuration(configuration)
     let database: any Database
     let lockFile: SQLiteLockFile?
     if let given = dependencies.database {
@@ -105,6 +106,7 @@ public func buildApplication(
         bodyLimit: configuration.maxBodyBytes, trustForwardedFor: configuration.trustForwardedFor,
         logLevel: configuration.logLevel))
     router.add(middleware: SecurityHeadersMiddleware())
+    if tls != nil { router.add(middleware: StrictTransportSecurityMiddleware()) }
     if !configuration.corsOrigins.isEmpty {
         router.add(middleware: CORSMiddleware(origins: configuration.corsOrigins, routes: routes))
     }
@@ -178,9 +180,11 @@ public func buildApplication(
     let connectionCounts = ConnectionCounts()
     var app = Application(
         router: router,
-        server: .http1(configuration: .init(
-            additionalChannelHandlers: [ClientLimitsHandler(limits: clientLimits, counts: connectionCounts, metrics: metrics, logger: logger)],
-            idleTimeout: TimeAmount(configuration.idleTimeout))),
+        server: ServerTLS.server(
+            .init(
+                additionalChannelHandlers: [ClientLimitsHandler(limits: clientLimits, counts: connectionCounts, metrics: metrics, logger: logger)],
+                idleTimeout: TimeAmount(configuration.idleTimeout)),
+            tls: tls, configuration: configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         // The lock file first, so that it is the last to go at shutdown.
         services: (lockFile.map { [HeldLockFile(lock: $0)] } ?? [])
@@ -193,8 +197,9 @@ public func buildApplication(
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
-            lockFile?.record("listening on http://\(host):\(port)")
-            logger.info("Emporium listening on http://\(host):\(port) with database \(database.displayName)")
+            let scheme = tls == nil ? "http" : "https"
+            lockFile?.record("listening on \(scheme)://\(host):\(port)")
+            logger.info("Emporium listening on \(scheme)://\(host):\(port) with database \(database.displayName)")
         },
         // Hummingbird's own start-up line would repeat ours; its logger speaks only from
         // `notice` up. Request loggers derive from it and get the configured level back in

@@ -42,7 +42,7 @@ extension ConfigurationSetting {
 
     public static let databaseURL = ConfigurationSetting(
         name: "database-url", defaultValue: "sqlite://emporium.sqlite",
-        summary: "sqlite://FILE, sqlite::memory: or postgres://USER:PASSWORD@HOST:PORT/DB (sslmode=, schema= as query items)."
+        summary: "sqlite://FILE, sqlite::memory: or postgres://USER:PASSWORD@HOST:PORT/DB (sslmode=disable|prefer|require|verify-ca|verify-full, sslrootcert=CA.pem, schema= as query items)."
     ) { configuration, text throws(ConfigurationError) in
         do {
             configuration.databaseURL = try DatabaseURL(parsing: text)
@@ -153,6 +153,20 @@ extension ConfigurationSetting {
         summary: "PEM Ed25519 private key that signs access tokens; generated beside an SQLite file when unset, required with PostgreSQL."
     ) { configuration, text throws(ConfigurationError) in
         configuration.jwtKeyFile = text.isEmpty ? nil : text
+    }
+
+    public static let tlsCertFile = ConfigurationSetting(
+        name: "tls-cert-file", defaultValue: "",
+        summary: "PEM certificate chain (the server's first, then intermediates); with --tls-key-file the server speaks HTTPS itself (TLS 1.2+, HTTP/2 and HTTP/1.1), unset is plain HTTP."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.tlsCertFile = text.isEmpty ? nil : text
+    }
+
+    public static let tlsKeyFile = ConfigurationSetting(
+        name: "tls-key-file", defaultValue: "",
+        summary: "PEM private key of --tls-cert-file's certificate, without a passphrase; both or neither."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.tlsKeyFile = text.isEmpty ? nil : text
     }
 
     public static let encryptionKeyFile = ConfigurationSetting(
@@ -393,7 +407,8 @@ extension ConfigurationSetting {
     public static let all: [ConfigurationSetting] = [
         .host, .port, .databaseURL, .logFormat, .logLevel, .maxBodyBytes, .idleTimeout, .requestTimeout,
         .maxConnectionsPerAddress, .shutdownGrace,
-        .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .bcryptCost, .jwtKeyFile, .encryptionKeyFile,
+        .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .bcryptCost, .jwtKeyFile, .tlsCertFile, .tlsKeyFile,
+        .encryptionKeyFile,
         .mailFolder, .passwordResetURL, .orderURL, .sqliteReaders,
         .postgresPoolSize, .catalogMaxAge, .taxIncludedCurrencies, .paymentCapture, .testPayments, .reservationTimeout,
         .testPaymentsLedger, .stripeSecretKeyFile, .stripeAPIBase, .stripeWebhookSecretFile,
