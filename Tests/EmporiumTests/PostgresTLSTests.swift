@@ -148,6 +148,41 @@ struct PostgresTLSTests {
     }
 }
 
+/// How the database URL reads `sslmode` and `sslrootcert`, without a server.
+@Suite struct PostgresTLSURLTests {
+    func location(_ text: String) throws -> DatabaseURL.PostgresLocation {
+        guard case .postgres(let location) = try DatabaseURL(parsing: text) else { throw TLSTestError.notListening(text) }
+        return location
+    }
+
+    @Test func readsEveryLibpqModeAndTheCAFile() throws {
+        let modes: [(String, DatabaseURL.PostgresLocation.TLSMode)] = [
+            ("disable", .disable), ("prefer", .prefer), ("require", .require), ("verify-ca", .verifyCA),
+            ("verify-full", .verifyFull),
+        ]
+        for (text, mode) in modes {
+            #expect(try location("postgres://app@db/shop?sslmode=\(text)").tls == mode)
+        }
+        let verified = try location("postgres://app@db/shop?sslmode=verify-full&sslrootcert=/etc/emporium/db-ca.pem")
+        #expect(verified.tls == .verifyFull && verified.rootCertificatePath == "/etc/emporium/db-ca.pem")
+        #expect(try location("postgres://app@db/shop").rootCertificatePath == nil)
+    }
+
+    @Test(arguments: [
+        ("postgres://app@db/shop?sslmode=verify_full", "sslmode 'verify_full' is not known"),
+        ("postgres://app@db/shop?sslmode=allow", "sslmode 'allow' is not known"),
+        ("postgres://app@db/shop?sslmode=disable&sslrootcert=/ca.pem", "sslrootcert but sslmode=disable"),
+        ("postgres://app@db/shop?sslmode=verify-full&sslrootcert=", "sslrootcert must name a PEM file"),
+    ])
+    func refusesWhatItCannotHonour(text: String, message: String) {
+        #expect {
+            try DatabaseURL(parsing: text)
+        } throws: { error in
+            String(describing: error).contains(message)
+        }
+    }
+}
+
 extension TestCertificates {
     static var postgresServerAvailable: Bool {
         opensslAvailable

@@ -63,6 +63,9 @@ enum ServerTLS {
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
         tls.minimumTLSVersion = .tlsv12
+        // TLS 1.2 suites: forward-secret key exchange and AEAD ciphers only (swift-nio-ssl's
+        // default list also allows RSA key exchange and CBC). TLS 1.3's are all of that kind.
+        tls.cipherSuites = Self.tls12CipherSuites
         do {
             // Fails when the key is not the certificate's.
             _ = try NIOSSLContext(configuration: tls)
@@ -74,6 +77,11 @@ enum ServerTLS {
         }
         return tls
     }
+
+    static let tls12CipherSuites = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
 
     /// The server for `tls`: plain HTTP/1.1 without it; with it, TLS first and then HTTP/2 or
     /// HTTP/1.1 by ALPN. Each HTTP/1.1 connection, and each HTTP/2 stream, gets `http1`'s
