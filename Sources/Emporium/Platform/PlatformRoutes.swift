@@ -47,6 +47,10 @@ struct PlatformRoutes {
                 ],
                 body: .init(byteBuffer: ByteBuffer(bytes: document.json)))
         }
+
+        let reference = LazyAPIReferencePage(document: document)
+        routes.get("/docs") { request, _ in try reference.get().response(for: request) }
+        routes.get("/docs/reference.css") { _, _ in APIReferencePage.styleSheet() }
     }
 
     static func json(_ text: String) -> Response {
