@@ -42,8 +42,10 @@ public enum KeyFileCheck {
     /// Throws when `path` cannot be opened for reading, saying why.
     static func check(_ path: String, what: String, setting: ConfigurationSetting, create: String) throws(ConfigurationError) {
         let prefix = "cannot read the \(what) file \(path) given by \(setting.flag) (\(setting.environmentVariable))"
-        var status = stat()
-        if stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
+        // FileManager rather than stat(2): which C module owns `struct stat` varies between
+        // compiles, and MemberImportVisibility then fails the build now and then.
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
             throw ConfigurationError(description: "\(prefix): it is a folder; name the key file itself")
         }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
