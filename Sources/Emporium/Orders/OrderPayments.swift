@@ -153,9 +153,11 @@ extension OrderService {
         }
     }
 
-    /// Captures the whole authorization of an authorized order. Safe to repeat: the provider
-    /// sees one idempotency key per payment, and only one request moves the order to paid.
-    func capture(_ id: ID<Order>) async throws -> Order {
+    /// Captures an authorized order's payment: all of the authorization, or `amount` of it
+    /// (a partial capture; the provider releases the rest). Safe to repeat: the amount is in
+    /// the job recorded before the provider is asked, the provider sees one idempotency key per
+    /// payment and amount, and only one request moves the order to paid.
+    func capture(_ id: ID<Order>, amount requested: Int64? = nil) async throws -> Order {
         guard let order = try await store.find(id, on: database), let payment = try await payments.payment(of: id, on: database) else {
             throw OrderStore.notFound
         }
@@ -166,27 +168,38 @@ extension OrderService {
             throw Problem(.conflict, slug: "not-capturable", title: "Nothing to capture",
                           detail: "Only an authorized order's payment can be captured; this order is \(order.status.rawValue).")
         }
+        let amount = requested ?? payment.authorized
+        guard amount > 0, amount <= payment.authorized else {
+            throw Problem.validation([.init(pointer: "/amount", detail: "must be from 1 to the authorized \(payment.authorized)")])
+        }
         // The intent first: should this request die after the provider captured, the job records it.
-        try await follow(Self.captureKind, id: payment.id.description, on: database)
+        try await follow(Self.captureKind, id: payment.id.description, amount: amount, on: database)
         do {
-            try await provider.capture(reference: reference, amount: Money(minorUnits: payment.authorized, currency: payment.currency), idempotencyKey: "capture-\(payment.id)")
+            try await provider.capture(
+                reference: reference, amount: Money(minorUnits: amount, currency: payment.currency),
+                idempotencyKey: Self.captureKey(payment, amount: amount))
         } catch {
             throw Self.providerProblem(error)
         }
-        try await recordCaptured(payment, of: order)
+        try await recordCaptured(payment, amount: amount, of: order)
         return try await reread(id)
+    }
+
+    /// The provider's idempotency key of a capture: the full capture keeps the key it always had.
+    static func captureKey(_ payment: Payment, amount: Int64) -> String {
+        amount == payment.authorized ? "capture-\(payment.id)" : "capture-\(payment.id)-\(amount)"
     }
 
     /// Records a capture the provider confirmed: the order becomes paid, or, when it was
     /// cancelled meanwhile, the captured money is refunded.
-    func recordCaptured(_ payment: Payment, of order: Order) async throws {
+    func recordCaptured(_ payment: Payment, amount: Int64, of order: Order) async throws {
         try await database.transaction { db in
             let now = clock.now()
             // The order first, as cancelling takes it, then its payment: never the other way round.
             try await store.lock(order.id, on: db)
-            _ = try await payments.recordCapture(payment.id, at: now, on: db)
+            _ = try await payments.recordCapture(payment.id, amount: amount, at: now, on: db)
             if try await store.transition(order.id, from: .authorized, by: .captured, at: now, on: db) {
-                try await event("order.paid", order, status: .paid, amount: payment.authorized, on: db)
+                try await event("order.paid", order, status: .paid, amount: amount, on: db)
             } else if try await store.find(order.id, on: db)?.status == .cancelled {
                 try await refundCapture(of: order.id, on: db)
             }
@@ -195,27 +208,28 @@ extension OrderService {
 
     /// Finishes a capture whose answer was lost (or whose request died): asks the provider with
     /// the same key and records what it says.
-    func finishCapture(_ paymentID: ID<Payment>) async throws {
+    func finishCapture(_ paymentID: ID<Payment>, amount requested: Int64?) async throws {
         guard let payment = try await payments.payment(paymentID, on: database), payment.status == .authorized,
             let order = try await store.find(payment.orderID, on: database), let reference = payment.providerReference
         else { return }
         guard let provider = providers[payment.provider] else {
             throw JobFailure.retry("the payment's provider \(payment.provider) is not enabled on this node")
         }
+        let amount = requested ?? payment.authorized
+        let key = Self.captureKey(payment, amount: amount)
         if order.status == .authorized {
             do {
                 try await provider.capture(
-                    reference: reference, amount: Money(minorUnits: payment.authorized, currency: payment.currency),
-                    idempotencyKey: "capture-\(payment.id)")
+                    reference: reference, amount: Money(minorUnits: amount, currency: payment.currency), idempotencyKey: key)
             } catch .timeout {
                 throw JobFailure.retry("the provider did not answer the capture")
             } catch {
                 throw JobFailure.permanent("the provider refused the capture: \(error)")
             }
-            try await recordCaptured(payment, of: order)
-        } else if case .succeeded? = try await lookupOrRetry(provider, "capture-\(payment.id)", payment, reference: reference) {
+            try await recordCaptured(payment, amount: amount, of: order)
+        } else if case .succeeded? = try await lookupOrRetry(provider, key, payment, reference: reference) {
             // Cancelled meanwhile, and the capture did go through: record it and refund it.
-            try await recordCaptured(payment, of: order)
+            try await recordCaptured(payment, amount: amount, of: order)
         }
     }
 
@@ -230,7 +244,11 @@ extension OrderService {
 
     // MARK: Jobs
 
-    struct Target: Decodable { let id: String }
+    struct Target: Decodable {
+        let id: String
+        /// A capture's amount, when it was not the whole authorization.
+        var amount: Int64?
+    }
 
     /// Gives back what the provider holds for a payment we gave up (failed or voided): a
     /// capture is refunded, an open authorization voided, each with its own key. Nothing when
@@ -314,8 +332,9 @@ extension OrderService {
                 try await release(id)
             },
             JobKind(Self.captureKind, maxAttempts: 30, backoff: patient) { job in
-                guard let id = ID<Payment>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a payment id") }
-                try await finishCapture(id)
+                let target = try job.decode(Target.self)
+                guard let id = ID<Payment>(target.id) else { throw JobFailure.permanent("not a payment id") }
+                try await finishCapture(id, amount: target.amount)
             },
             JobKind(Self.refundKind, maxAttempts: 30, backoff: patient) { job in
                 guard let id = ID<Refund>(try job.decode(Target.self).id) else { throw JobFailure.permanent("not a refund id") }

@@ -66,6 +66,11 @@ struct AdminOrderRoutes {
         var reason: String?
     }
 
+    /// A capture of less than the authorization names its amount; no body captures it all.
+    struct CaptureInput: Codable, Sendable {
+        var amount: Int64?
+    }
+
     struct FulfillmentInput: Codable, Sendable {
         struct Line: Codable, Sendable {
             var lineID: String?
@@ -133,9 +138,11 @@ struct AdminOrderRoutes {
         routes.on(.get, "/v1/admin/orders/:id", access: .staff, orScope: .ordersRead) { _, context in
             try await service.response(for: try await find(context))
         }
-        routes.on(.post, "/v1/admin/orders/:id/capture", access: .staff, orScope: .ordersWrite) { _, context in
+        routes.on(.post, "/v1/admin/orders/:id/capture", access: .staff, orScope: .ordersWrite) { request, context in
             let order = try await find(context)
-            let captured = try await service.capture(order.id)
+            let input = request.headers[.contentType] == nil
+                ? CaptureInput() : try await request.decodeStrictJSON(as: CaptureInput.self, context: context.base).value
+            let captured = try await service.capture(order.id, amount: input.amount)
             try await audit.record(.init(actor: context.actor, action: "order.captured", target: order.displayNumber, origin: context.origin), on: database)
             return try await service.response(for: captured)
         }
@@ -239,6 +246,14 @@ extension AdminOrderRoutes.RefundInput: CheckedBody {
             errors.add("/amount", "must be 1 to \(FieldErrors.largestAmount) minor units")
         }
         errors.text(reason, "/reason", maximum: 200, required: false)
+    }
+}
+
+extension AdminOrderRoutes.CaptureInput: CheckedBody {
+    func check(into errors: inout FieldErrors) {
+        if let amount, !(1...FieldErrors.largestAmount).contains(amount) {
+            errors.add("/amount", "must be 1 to \(FieldErrors.largestAmount) minor units")
+        }
     }
 }
 

@@ -71,11 +71,16 @@ struct OrderService: Sendable {
         try await outbox.record(name, aggregate: "order", id: order.id.description, payload: payload, at: clock.now(), on: db)
     }
 
-    func follow(_ kind: String, id: String, on db: any SQLExecutor, delay: TimeInterval = followUpDelay) async throws {
-        struct Target: Encodable { let id: String }
+    func follow(
+        _ kind: String, id: String, amount: Int64? = nil, on db: any SQLExecutor, delay: TimeInterval = followUpDelay
+    ) async throws {
+        struct Target: Encodable {
+            let id: String
+            let amount: Int64?
+        }
         // Re-armed when it already ran: a follow-up must run again whenever its cause returns.
         try await jobs.enqueue(
-            try JobRequest(kind: kind, payload: Target(id: id), uniqueKey: "\(kind):\(id)",
+            try JobRequest(kind: kind, payload: Target(id: id, amount: amount), uniqueKey: "\(kind):\(id)",
                            runAt: clock.now().addingTimeInterval(delay)),
             maxAttempts: 30, rearm: true, at: clock.now(), on: db)
     }
@@ -214,7 +219,7 @@ struct OrderService: Sendable {
                 throw JobFailure.permanent("the provider refused to void the authorization: \(error)")
             }
             try await database.transaction { db in
-                _ = try await payments.recordCapture(payment.id, at: clock.now(), on: db)
+                _ = try await payments.recordCapture(payment.id, amount: payment.authorized, at: clock.now(), on: db)
                 try await refundCapture(of: payment.orderID, on: db)
             }
             return

@@ -31,10 +31,11 @@ struct PaymentStore: Sendable {
     }
 
     /// Records a capture of the whole authorization; false when it was not authorized.
-    func recordCapture(_ payment: ID<Payment>, at now: Date, on db: any SQLExecutor) async throws -> Bool {
+    /// Records a capture of `amount` (at most what was authorized; less is a partial capture).
+    func recordCapture(_ payment: ID<Payment>, amount: Int64, at now: Date, on db: any SQLExecutor) async throws -> Bool {
         try await db.queryFirst("""
-            UPDATE payments SET status = 'captured', captured = authorized, captured_at = \(now), updated_at = \(now)
-            WHERE id = \(payment) AND status = 'authorized' RETURNING id
+            UPDATE payments SET status = 'captured', captured = \(amount), captured_at = \(now), updated_at = \(now)
+            WHERE id = \(payment) AND status = 'authorized' AND \(amount) <= authorized RETURNING id
             """) != nil
     }
 
