@@ -257,4 +257,25 @@ import Testing
                 at: "/label_service")
         }
     }
+
+    @Test func withoutACarrierTheTableRatesAloneAnswerAndLabelsAreRefused() async throws {
+        try await withApp { app in
+            let fixture = try await CommerceFixture(app)
+            let cart = try await app.readyCart(fixture)
+            let listed = try await options(app, cart)
+            #expect(listed.count == 1 && listed.first?["kind"] as? String == "table" && listed.first?["estimated_days"] is NSNull)
+            let placed = try await app.checkout(cart)
+            let order = try placed.jsonObject()
+            let id = try #require(order["id"] as? String)
+            let line = try #require((order["lines"] as? [[String: Any]])?.first?["id"] as? String)
+            let refused = try await app.send(
+                .post, "/v1/admin/orders/\(id)/fulfillments", token: fixture.admin,
+                json: #"{"location_id":"\#(fixture.location)","lines":[{"line_id":"\#(line)","quantity":1}],"buy_label":true}"#)
+            try expectProblem(refused, .conflict, "carrier-not-configured")
+            let again = try await app.send(.post, "/v1/admin/orders/\(id)/fulfillments/\(UUID().uuidString.lowercased())/label", token: fixture.admin)
+            try expectProblem(again, .conflict, "carrier-not-configured")
+            // Nothing was shipped by the refused fulfilment.
+            #expect(try await app.count("SELECT COUNT(*) AS n FROM fulfillments") == 0)
+        }
+    }
 }

@@ -69,8 +69,8 @@ struct Commerce {
         orderRoutes = OrderRoutes(service: service)
         let labels = carrier.map { carrier in
             ShippingLabels(
-                database: database, store: ShippingLabelStore(), carrier: carrier, rates: rates, parcels: ParcelStore(), orders: orders,
-                service: service, clock: clock, logger: logger)
+                database: database, store: ShippingLabelStore(), quotes: carrierQuotes, carrier: carrier, rates: rates,
+                parcels: ParcelStore(), orders: orders, service: service, clock: clock, logger: logger)
         }
         labelRoutes = LabelRoutes(labels: labels)
         adminOrderRoutes = AdminOrderRoutes(

@@ -57,13 +57,13 @@ extension OrderService {
             try await store.insertFulfillment(
                 fulfillmentID, of: id, from: request.location, carrier: request.carrier, trackingNumber: request.trackingNumber,
                 at: now, on: db)
-            if request.buyLabel {
-                let chosen = try await CarrierQuoteStore().chosenService(cart: current.cartID, on: db)
+            if request.buyLabel, let labels {
+                let chosen = try await labels.quotes.chosenService(cart: current.cartID, on: db)
                 guard let service = request.labelService ?? chosen else {
                     throw Problem.validation([.init(
                         pointer: "/label_service", detail: "name the carrier service: this order was not placed with a carrier rate")])
                 }
-                try await ShippingLabelStore().insertPending(fulfillmentID, order: id, service: service, at: now, on: db)
+                try await labels.store.insertPending(fulfillmentID, order: id, service: service, at: now, on: db)
             }
             var stock: [InventoryStore.StockChange] = []
             for (lineID, quantity) in request.lines.sorted(by: { $0.line < $1.line }) {

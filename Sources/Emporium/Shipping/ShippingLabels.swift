@@ -13,6 +13,7 @@ import Metrics
 struct ShippingLabels: Sendable {
     let database: any Database
     let store: ShippingLabelStore
+    let quotes: CarrierQuoteStore
     let carrier: Carrier
     let rates: ShippingRates
     let parcels: ParcelStore

@@ -101,11 +101,15 @@ struct ShippingRates: Sendable {
                 service: service, name: offer.name, amount: offer.amount, currency: offer.currency,
                 estimatedDays: offer.estimatedDays, expiresAt: min(expiresAt ?? latest, latest), createdAt: now)
         }.filter { $0.expiresAt > now }.sorted { ($0.amount, $0.id) < ($1.amount, $1.id) }
-        try await database.transaction { db in
+        return try await database.transaction { db in
+            // Another request for this cart version may have stored its answer meanwhile:
+            // keep one set of quotes per version.
+            let stored = try await quotes.quotes(cart: cart.id, version: cart.version, at: now, on: db)
+            guard stored.isEmpty else { return stored }
             try await quotes.prune(cart: cart.id, before: cart.version, keeping: cart.shippingRateID, on: db)
             try await quotes.insert(made, on: db)
+            return made
         }
-        return made
     }
 
     /// Runs one carrier call: counts its outcome, times it and tells the breaker.
@@ -124,15 +128,13 @@ struct ShippingRates: Sendable {
             record("ok")
             carrier.breaker.succeeded()
             return result
-        } catch let failure as CarrierFailure {
+        } catch {
+            // Every way out tells the breaker, so a half-open trial never stays open-ended.
+            let failure = error as? CarrierFailure ?? (error is TimeoutError ? .timeout : .unavailable("\(error)"))
             record(failure.outcome)
             // A refusal is about this request, not the carrier's health.
             if case .refused = failure { carrier.breaker.succeeded() } else { carrier.breaker.failed(at: clock.now()) }
             throw failure
-        } catch is TimeoutError {
-            record("timeout")
-            carrier.breaker.failed(at: clock.now())
-            throw CarrierFailure.timeout
         }
     }
 }
