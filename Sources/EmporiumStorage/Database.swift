@@ -79,3 +79,36 @@ public struct DatabaseStatistics: Sendable, Equatable {
         self.waiting = waiting
     }
 }
+
+extension SQL {
+    /// A short name for traces and the slow-query log: the statement's first keyword and the
+    /// table it works on, e.g. `SELECT products` or `INSERT orders`. Made from the statement's
+    /// text alone, never from its bound values.
+    public var statementName: String {
+        var words: [Substring] = []
+        var length = 0
+        for case .text(let part) in fragments {
+            // A statement names its verb and table early; long texts need not be read whole.
+            guard length < 600 else { break }
+            length += part.utf8.count
+            words += part.split { !($0.isLetter || $0.isNumber || $0 == "_" || $0 == "." || $0 == "\"") }
+        }
+        guard let verb = words.first?.uppercased() else { return "SQL" }
+        func after(_ keyword: String, from start: Int = 1) -> Substring? {
+            guard start < words.count,
+                let index = words[start...].firstIndex(where: { $0.uppercased() == keyword }),
+                index + 1 < words.count
+            else { return nil }
+            return words[index + 1]
+        }
+        let table: Substring? =
+            switch verb {
+            case "INSERT": after("INTO")
+            case "UPDATE": words.count > 1 ? words[1] : nil
+            case "SELECT", "DELETE", "WITH": after("FROM")
+            default: nil
+            }
+        guard let table, let first = table.first, first.isLetter || first == "_" || first == "\"" else { return verb }
+        return verb + " " + table.filter { $0 != "\"" }
+    }
+}

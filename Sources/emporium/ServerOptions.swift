@@ -15,11 +15,15 @@ struct DatabaseOptions: ParsableArguments, SettingFlags {
     @Option(help: .init(ConfigurationSetting.postgresPoolSize.help)) var postgresPoolSize: String?
     @Option(help: .init(ConfigurationSetting.logFormat.help)) var logFormat: String?
     @Option(help: .init(ConfigurationSetting.logLevel.help)) var logLevel: String?
+    @Option(help: .init(ConfigurationSetting.slowQueryThreshold.help)) var slowQueryThreshold: String?
+    @Option(help: .init(ConfigurationSetting.otelEndpoint.help)) var otelEndpoint: String?
+    @Option(help: .init(ConfigurationSetting.otelServiceName.help)) var otelServiceName: String?
 
     var given: [(ConfigurationSetting, String?)] {
         [
             (.databaseURL, databaseUrl), (.sqliteReaders, sqliteReaders), (.postgresPoolSize, postgresPoolSize),
             (.logFormat, logFormat), (.logLevel, logLevel),
+            (.slowQueryThreshold, slowQueryThreshold), (.otelEndpoint, otelEndpoint), (.otelServiceName, otelServiceName),
         ]
     }
 

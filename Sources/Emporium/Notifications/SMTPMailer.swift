@@ -57,8 +57,16 @@ public struct SMTPMailer: Mailer {
         let messageID = message.messageID ?? "\(ids.makeUUID().uuidString.lowercased())@\(domain)"
         let text = message.rendered(from: sender, date: clock.now(), fallbackID: messageID)
 
-        try await SMTPConnection.open(settings, tls: context) { connection in
-            try await converse(over: connection, from: from, to: to, text: text, tlsContext: context)
+        // The span names the server only, never the recipient.
+        let span = OutgoingCallSpan.start("SMTP send", peer: settings.host, system: "smtp")
+        defer { span.end() }
+        do {
+            try await SMTPConnection.open(settings, tls: context) { connection in
+                try await converse(over: connection, from: from, to: to, text: text, tlsContext: context)
+            }
+        } catch {
+            span.failed(error)
+            throw error
         }
         logger.info("mail sent", metadata: ["smtp.server": "\(settings.server)", "mail.message_id": "\(messageID)"])
     }

@@ -154,14 +154,22 @@ public final class StripeProvider: PaymentProvider {
         let status: Int
         let body: ByteBuffer
         let replayed: Bool
+        // Named by the path's first two segments: the third is a payment's id.
+        let span = OutgoingCallSpan.start(
+            "\(request.method.rawValue) stripe \(path.split(separator: "/").prefix(2).joined(separator: "/"))",
+            peer: URLHost.of(base), system: "stripe")
+        defer { span.end() }
+        span.propagate(into: &request.headers)
         do {
             let response = try await client.execute(request, timeout: timeout)
             status = Int(response.status.code)
+            span.answered(status: status)
             replayed = response.headers.first(name: "idempotent-replayed") == "true"
             body = try await response.body.collect(upTo: 1 << 20)
         } catch {
             // No answer (refused connection, timeout, a dropped connection): the call may or
             // may not have taken effect; the same key settles it later.
+            span.failed(error)
             logger.warning("Stripe did not answer", metadata: ["path": "\(path)", "error": "\(error)"])
             throw .timeout
         }

@@ -104,6 +104,12 @@ public struct AppConfiguration: Sendable {
     public var webhookTimeout: Duration = .seconds(10)
     /// A webhook endpoint that has failed for this long without a success is disabled.
     public var webhookDisableAfter: Duration = .seconds(5 * 24 * 3600)
+    /// The OTLP/HTTP collector traces go to; `nil` turns tracing off.
+    public var otelEndpoint: String?
+    /// The `service.name` of this deployment's spans.
+    public var otelServiceName = "emporium"
+    /// Statements slower than this are logged by name and duration; `nil` turns that off.
+    public var slowQueryThreshold: Duration? = .milliseconds(200)
 
     /// Whether the built-in test provider is offered, after the engine-dependent default.
     public var testPaymentsEnabled: Bool {

@@ -81,10 +81,11 @@ public func buildApplication(
     try KeyFileCheck.signingKey(configuration)
     try KeyFileCheck.encryptionKeys(configuration)
     let tls = try ServerTLS.configuration(configuration)
+    let tracing = try AppTracing(configuration, logger: logger)
     let database: any Database
     let lockFile: SQLiteLockFile?
     if let given = dependencies.database {
-        database = given
+        database = tracing.instrument(given)
         lockFile = nil
     } else {
         // One server per SQLite file; the lock is dropped when the application goes away.
@@ -93,7 +94,7 @@ public func buildApplication(
         } else {
             lockFile = nil
         }
-        database = try await openDatabase(configuration, logger: logger)
+        database = tracing.instrument(try await openDatabase(configuration, logger: logger))
     }
     let document = try OpenAPIDocument.load()
     let metrics = AppMetrics()
@@ -105,6 +106,7 @@ public func buildApplication(
     router.add(middleware: RequestContextMiddleware(
         bodyLimit: configuration.maxBodyBytes, trustForwardedFor: configuration.trustForwardedFor,
         logLevel: configuration.logLevel))
+    if let middleware = tracing.middleware { router.add(middleware: middleware) }
     router.add(middleware: SecurityHeadersMiddleware())
     if tls != nil { router.add(middleware: StrictTransportSecurityMiddleware()) }
     if !configuration.corsOrigins.isEmpty {
@@ -187,13 +189,13 @@ public func buildApplication(
             tls: tls, configuration: configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         // The lock file first, so that it is the last to go at shutdown.
-        services: (lockFile.map { [HeldLockFile(lock: $0)] } ?? [])
+        services: (lockFile.map { [HeldLockFile(lock: $0)] } ?? []) + tracing.services
             + [
                 databaseService,
                 CatalogInvalidationListener(database: database, cache: catalogCache, logger: logger, gate: core.background.gate),
                 core.sweeper,
             ]
-            + (configuration.workers > 0 ? [core.background.runner] : []),
+            + (configuration.workers > 0 ? [tracing.scoped(core.background.runner)] : []),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
@@ -229,21 +231,22 @@ public func buildWorker(
     configuration.isWorker = true
     let logger = makeLogger(configuration, sink: dependencies.logSink)
     try KeyFileCheck.encryptionKeys(configuration)
+    let tracing = try AppTracing(configuration, logger: logger)
     let database: any Database
     if let given = dependencies.database {
-        database = given
+        database = tracing.instrument(given)
     } else {
-        database = try await openDatabase(configuration, logger: logger)
+        database = tracing.instrument(try await openDatabase(configuration, logger: logger))
     }
     let core = try Core(configuration, dependencies: dependencies, database: database, metrics: AppMetrics(), logger: logger)
     let migrator = MigrationRunner(migrations: Migrations.all, clock: dependencies.clock, logger: logger)
     dependencies.onBackground?(core.control)
     let databaseService = DatabaseService(database: database)
-    return [
+    return tracing.services + [
         databaseService,
-        WorkerService(
+        tracing.scoped(WorkerService(
             database: databaseService, preparation: core.preparation, runner: core.background.runner,
-            sweeper: core.sweeper, migrator: migrator, logger: logger),
+            sweeper: core.sweeper, migrator: migrator, logger: logger)),
     ]
 }
 

@@ -414,6 +414,7 @@ extension ConfigurationSetting {
         .testPaymentsLedger, .stripeSecretKeyFile, .stripeAPIBase, .stripeWebhookSecretFile,
         .carrierAPIBase, .carrierAPIKeyFile, .carrierTimeout, .workers, .nodeID, .eventRetention, .guestCartRetention, .shopName, .mailFrom, .smtpURL,
         .webhookAllowPrivateAddresses, .webhookTimeout, .webhookDisableAfter,
+        .otelEndpoint, .otelServiceName, .slowQueryThreshold,
     ]
 
     /// "--port (EMPORIUM_PORT)": how messages name a setting.

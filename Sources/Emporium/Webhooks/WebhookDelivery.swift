@@ -176,12 +176,17 @@ struct WebhookDelivery: Sendable {
             name: "webhook-signature",
             value: WebhookSignature.header(id: payload.eventID, timestamp: timestamp, body: payload.body, secrets: secrets))
         request.body = .bytes(ByteBuffer(string: payload.body))
+        // The receiver continues the trace from `traceparent` if it traces too.
+        let span = OutgoingCallSpan.start("POST webhook", peer: URLHost.of(endpoint.url), system: "webhook")
+        defer { span.end() }
+        span.propagate(into: &request.headers)
         do {
             let response = try await http.client.execute(request, timeout: http.timeout)
             // Read (a little of) the answer so the connection can be used again; its content
             // does not matter.
             _ = try? await response.body.collect(upTo: Self.responseLimit)
             let status = Int(response.status.code)
+            span.answered(status: status)
             var retryAfter: TimeInterval?
             if status == 429 || status == 503, let text = response.headers.first(name: "retry-after"),
                 let seconds = Int(text.trimmingCharacters(in: .whitespaces)), seconds >= 0
@@ -192,8 +197,10 @@ struct WebhookDelivery: Sendable {
         } catch let error as HTTPClientError
             where [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout, .tlsHandshakeTimeout].contains(error)
         {
+            span.failed(error)
             return .timedOut
         } catch {
+            span.failed(error)
             return .unreachable(Self.describe(error))
         }
     }

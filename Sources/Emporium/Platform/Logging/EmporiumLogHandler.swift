@@ -1,10 +1,14 @@
 import EmporiumCore
 import Foundation
 public import Logging
+import OTel
+import Tracing
 
 /// Formats swift-log records as one line each: readable text by default, or JSON lines
 /// (`--log-format json`) for log shippers. Metadata, including the request id, is part of
-/// every line.
+/// every line; so are the trace and span id (`trace_id`, `span_id`) of the span the line was
+/// written in when tracing is on, and the request id of lines written away from the
+/// request's logger (the slow-query log), both taken from the task's service context.
 public struct EmporiumLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
@@ -22,6 +26,10 @@ public struct EmporiumLogHandler: LogHandler {
     /// Hummingbird files each request's logger under this key; lines call it `request_id`.
     static let requestIDKey = "hb.request.id"
 
+    /// `trace_id` and `span_id` of the current span (its flags are left out: every exported
+    /// span is sampled).
+    private static let traceMetadata = OTel.makeLoggingMetadataProvider()
+
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
@@ -30,6 +38,14 @@ public struct EmporiumLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        if let context = ServiceContext.current {
+            if merged[Self.requestIDKey] == nil, let id = context.requestID { merged[Self.requestIDKey] = .string(id) }
+            if context.otelTraceID != nil {
+                var trace = Self.traceMetadata.get()
+                trace["trace_flags"] = nil
+                merged.merge(trace) { own, _ in own }
+            }
+        }
         let time = Timestamp.string(from: Date())
         switch format {
         case .text:
