@@ -118,6 +118,8 @@ extension TestApp {
         .init(method: .get, path: "/health/live", body: nil, statuses: everyone),
         .init(method: .get, path: "/health/ready", body: nil, statuses: everyone),
         .init(method: .get, path: "/metrics", body: nil, statuses: everyone),
+        .init(method: .get, path: "/docs", body: nil, statuses: everyone),
+        .init(method: .get, path: "/docs/reference.css", body: nil, statuses: everyone),
         .init(method: .get, path: "/openapi.json", body: nil, statuses: everyone),
         .init(method: .post, path: "/v1/auth/register", body: #"{"email":"new@example.com","password":"correct horse battery","name":"N"}"#, statuses: everyone),
         .init(method: .post, path: "/v1/auth/login", body: #"{"email":"{caller}@example.com","password":"whatever it is"}"#, statuses: bodyCredentials),
