@@ -129,6 +129,8 @@ extension TestApp {
         .init(method: .post, path: "/v1/auth/password-reset/confirm", body: #"{"token":"unknown","password":"a new long password"}"#, statuses: everyone),
         .init(method: .get, path: "/v1/me", body: nil, statuses: signedIn),
         .init(method: .patch, path: "/v1/me", body: #"{"name":"Renamed"}"#, statuses: signedIn),
+        .init(method: .get, path: "/v1/me/apps", body: nil, statuses: signedIn),
+        .init(method: .delete, path: "/v1/me/apps/{app}", body: nil, statuses: signedIn),
         .init(method: .post, path: "/v1/me/mfa/setup", body: nil, statuses: signedIn),
         .init(method: .post, path: "/v1/me/mfa/enable", body: #"{"code":"000000"}"#, statuses: [
             .anonymous: .unauthorized, .customer: .unauthorized, .anotherCustomer: .unauthorized, .staff: .unauthorized,

@@ -87,6 +87,7 @@ struct OAuthAppRoutes {
             try await service.delete(id, by: context.user, origin: context.origin)
             return HTTPResponse.Status.noContent
         }
+        ConnectedAppRoutes(service: service).register(on: routes)
     }
 
     static func validated(_ input: CreateInput) throws -> OAuthService.Registration {

@@ -228,7 +228,7 @@ struct OAuthStore: Sendable {
             createdAt: try row.decode("created_at"), deletedAt: try row.decode("deleted_at"))
     }
 
-    private static func decodeGrant(_ row: SQLRow) throws -> OAuthGrant {
+    static func decodeGrant(_ row: SQLRow) throws -> OAuthGrant {
         OAuthGrant(
             id: try row.decode("id"), appID: try row.decode("app_id"), userID: try row.decode("user_id"),
             scopes: decodeScopes(try row.decode("scopes")), createdAt: try row.decode("created_at"),

@@ -333,5 +333,9 @@ enum Migrations {
         // Carrier rates and labels: variant dimensions, quotes per cart version, label steps
         // (Shipping/CarrierSchema.swift).
         Migration(version: 18, name: "carrier rates and labels", CarrierSchema.statements),
+        // A person's own grants, listed at GET /v1/me/apps.
+        Migration(version: 19, name: "grants by person", [
+            "CREATE INDEX oauth_grants_user ON oauth_grants (user_id) WHERE revoked_at IS NULL",
+        ]),
     ]
 }
