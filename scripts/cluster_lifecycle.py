@@ -15,7 +15,7 @@ from cluster_procs import NODES, POINTER, REPLICATION_SLOT, Cluster, ClusterErro
 
 # MARK: up, down, status
 
-def up(binary, folder=None, rate=100, burst=200):
+def up(binary, folder=None, rate=100, burst=200, drain=2):
     binary = os.path.abspath(binary)
     if not os.access(binary, os.X_OK):
         raise ClusterError(f"no emporium binary at {binary}; run swift build first or pass --binary")
@@ -51,10 +51,10 @@ def up(binary, folder=None, rate=100, burst=200):
             "EMPORIUM_DATABASE_URL": database_url,
             "EMPORIUM_JWT_KEY_FILE": os.path.join(folder, "jwt-key.pem"),
             "EMPORIUM_ENCRYPTION_KEY_FILE": os.path.join(folder, "encryption-keys"),
-            # Nodes listen on 127.0.0.1 only: the balancer and local users reach them, so the
-            # X-Forwarded-For they trust can only come from HAProxy (or someone on this host).
+            # Nodes listen on 127.0.0.1 only, and believe X-Forwarded-For only on connections
+            # from HAProxy's address: a client's own header counts for nothing.
             "EMPORIUM_HOST": "127.0.0.1",
-            "EMPORIUM_TRUST_FORWARDED_FOR": "true",
+            "EMPORIUM_TRUST_FORWARDED_FOR": "127.0.0.1/32",
             # Every connection comes from the balancer's address.
             "EMPORIUM_MAX_CONNECTIONS_PER_ADDRESS": "0",
             # The per-node limit stays as a backstop for direct callers; the balancer's shared
@@ -63,6 +63,9 @@ def up(binary, folder=None, rate=100, burst=200):
             "EMPORIUM_TEST_PAYMENTS": "true",
             "EMPORIUM_WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
             "EMPORIUM_SHUTDOWN_GRACE": "10",
+            # After SIGTERM a node says 503 on /health/ready this long before it closes
+            # connections: HAProxy's checks (every 0.5 s, out after 2 failures) take it out first.
+            "EMPORIUM_SHUTDOWN_DRAIN": str(drain),
             "EMPORIUM_LOG_LEVEL": "notice",
         },
     }

@@ -56,6 +56,7 @@ struct HTTPOptions: ParsableArguments, SettingFlags {
     @Option(help: .init(ConfigurationSetting.jwtKeyFile.help)) var jwtKeyFile: String?
     @Option(help: .init(ConfigurationSetting.tlsCertFile.help)) var tlsCertFile: String?
     @Option(help: .init(ConfigurationSetting.tlsKeyFile.help)) var tlsKeyFile: String?
+    @Option(help: .init(ConfigurationSetting.shutdownDrain.help)) var shutdownDrain: String?
 
     var given: [(ConfigurationSetting, String?)] {
         [
@@ -64,6 +65,7 @@ struct HTTPOptions: ParsableArguments, SettingFlags {
             (.rateLimit, rateLimit), (.rateLimitBurst, rateLimitBurst), (.trustForwardedFor, trustForwardedFor),
             (.corsOrigins, corsOrigins), (.catalogMaxAge, catalogMaxAge), (.jwtKeyFile, jwtKeyFile),
             (.tlsCertFile, tlsCertFile), (.tlsKeyFile, tlsKeyFile),
+            (.shutdownDrain, shutdownDrain),
         ]
     }
 }

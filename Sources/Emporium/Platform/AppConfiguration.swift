@@ -26,11 +26,14 @@ public struct AppConfiguration: Sendable {
     public var maxConnectionsPerAddress: Int? = 256
     /// How long a shutdown waits for in-flight requests before it cancels them.
     public var shutdownGracePeriod: Duration = .seconds(30)
+    /// How long a stopping server keeps serving while `/health/ready` says 503, so that
+    /// load balancers take it out of rotation before it closes connections; zero skips it.
+    public var shutdownDrainPeriod: Duration = .seconds(5)
     /// Requests per second each client address may make; `nil` turns limiting off.
     public var rateLimit: RateLimit? = RateLimit(requestsPerSecond: 100, burst: 200)
-    /// Take the client address from `X-Forwarded-For` (set this only behind a proxy that
-    /// overwrites that header).
-    public var trustForwardedFor = false
+    /// Whose `X-Forwarded-For` gives the client's address: nobody's, any peer's (only when
+    /// nothing but the balancer reaches the server), or the listed proxies'.
+    public var trustForwardedFor: TrustedProxies = .nobody
     /// Browser origins allowed to call the API (`https://shop.example.com`), or `*` for any;
     /// empty turns CORS off.
     public var corsOrigins: [String] = []

@@ -75,7 +75,8 @@ public func openDatabase(_ configuration: AppConfiguration, logger: Logger) asyn
 /// serve` runs what this returns; the tests drive the same thing through Hummingbird's
 /// test client.
 public func buildApplication(
-    _ configuration: AppConfiguration, dependencies: AppDependencies = AppDependencies()
+    _ configuration: AppConfiguration, dependencies: AppDependencies = AppDependencies(),
+    drain: ShutdownDrain = ShutdownDrain()
 ) async throws -> some ApplicationProtocol {
     let logger = makeLogger(configuration, sink: dependencies.logSink)
     try KeyFileCheck.signingKey(configuration)
@@ -115,6 +116,7 @@ public func buildApplication(
     router.add(middleware: MetricsMiddleware(metrics: metrics))
     router.add(middleware: AccessLogMiddleware())
     router.add(middleware: ProblemMiddleware(routes: routes))
+    router.add(middleware: ShutdownDrainMiddleware(drain: drain))
     router.add(middleware: RequestLimitsMiddleware(
         rateLimiter: configuration.rateLimit.map { RateLimiter(requestsPerSecond: $0.requestsPerSecond, burst: $0.burst) }))
 

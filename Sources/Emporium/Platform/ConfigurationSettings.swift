@@ -102,6 +102,13 @@ extension ConfigurationSetting {
         configuration.shutdownGracePeriod = .seconds(try integer("shutdown-grace", text, in: 0...3_600))
     }
 
+    public static let shutdownDrain = ConfigurationSetting(
+        name: "shutdown-drain", defaultValue: "5",
+        summary: "Seconds a stopping server answers 503 on /health/ready, serving all else, before it shuts down; 0 is off."
+    ) { configuration, text throws(ConfigurationError) in
+        configuration.shutdownDrainPeriod = .seconds(try integer("shutdown-drain", text, in: 0...600))
+    }
+
     public static let rateLimit = ConfigurationSetting(
         name: "rate-limit", defaultValue: "100", summary: "Requests per second per client address; 0 turns limiting off."
     ) { configuration, text throws(ConfigurationError) in
@@ -123,9 +130,15 @@ extension ConfigurationSetting {
 
     public static let trustForwardedFor = ConfigurationSetting(
         name: "trust-forwarded-for", defaultValue: "false",
-        summary: "Take the client address from X-Forwarded-For; only behind a proxy that sets it."
+        summary: "Proxies whose X-Forwarded-For gives the client address: comma-separated addresses or CIDRs (10.0.0.0/8, ::1); true trusts any peer (only when nothing but the balancer reaches the server); false none."
     ) { configuration, text throws(ConfigurationError) in
-        configuration.trustForwardedFor = try boolean("trust-forwarded-for", text)
+        if let flag = try? boolean("trust-forwarded-for", text) {
+            configuration.trustForwardedFor = flag ? .anyPeer : .nobody
+        } else if let proxies = TrustedProxies(listing: text) {
+            configuration.trustForwardedFor = proxies
+        } else {
+            throw invalid("trust-forwarded-for", text, "true or false, or comma-separated addresses or CIDRs such as 10.0.0.0/8, ::1")
+        }
     }
 
     public static let corsOrigins = ConfigurationSetting(
@@ -406,7 +419,7 @@ extension ConfigurationSetting {
     /// In the order they are applied: `rate-limit` before `rate-limit-burst`.
     public static let all: [ConfigurationSetting] = [
         .host, .port, .databaseURL, .logFormat, .logLevel, .maxBodyBytes, .idleTimeout, .requestTimeout,
-        .maxConnectionsPerAddress, .shutdownGrace,
+        .maxConnectionsPerAddress, .shutdownGrace, .shutdownDrain,
         .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .bcryptCost, .jwtKeyFile, .tlsCertFile, .tlsKeyFile,
         .encryptionKeyFile,
         .mailFolder, .passwordResetURL, .orderURL, .sqliteReaders,

@@ -12,7 +12,7 @@ struct RequestContextMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
     let bodyLimit: Int
-    let trustForwardedFor: Bool
+    let trustForwardedFor: TrustedProxies
     let logLevel: Logger.Level
 
     func handle(
@@ -20,10 +20,9 @@ struct RequestContextMiddleware: RouterMiddleware {
     ) async throws -> Response {
         var context = context
         context.bodyLimit = bodyLimit
-        if trustForwardedFor, let forwarded = request.headers[.xForwardedFor],
-            let client = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !client.isEmpty
-        {
-            context.forwardedClientAddress = client
+        if trustForwardedFor != .nobody, let forwarded = request.headers[.xForwardedFor] {
+            // Asked before the forwarded address is set: this is the connection's peer.
+            context.forwardedClientAddress = trustForwardedFor.client(peer: context.clientAddress, forwardedFor: forwarded)
         }
         let id = request.headers[.requestID].flatMap { Self.isWellFormed($0) ? $0 : nil } ?? Self.makeID()
         context.requestID = id
