@@ -4,6 +4,7 @@ import EmporiumStorage
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import NIOCore
 import Testing
 
 /// Capturing part of an authorization: the provider takes that much once, refunds stop at it,
@@ -61,6 +62,11 @@ import Testing
                 let refused = try await app.send(.post, "/v1/admin/orders/\(id)/capture", token: fixture.admin, json: body)
                 #expect(refused.status.code == 400 || refused.status.code == 422, "\(body): \(refused.text)")
             }
+            // A body without a content type is refused, not ignored: ignoring it would take everything.
+            let untyped = try await app.http.execute(
+                uri: "/v1/admin/orders/\(id)/capture", method: .post, headers: [.authorization: "Bearer \(fixture.admin)"],
+                body: ByteBuffer(string: #"{"amount":1}"#))
+            #expect(untyped.status == .unsupportedMediaType, "\(untyped.text)")
             #expect(provider.effects(of: .capture) == 0)
             let current = try await app.send(.get, "/v1/admin/orders/\(id)", token: fixture.admin).jsonObject()
             #expect(current["status"] as? String == "authorized")
@@ -78,6 +84,10 @@ import Testing
             provider.inject(.timeoutAfterEffect, into: .capture)
             let lost = try await app.send(.post, "/v1/admin/orders/\(id)/capture", token: fixture.admin, json: #"{"amount":\#(part)}"#)
             #expect(lost.status == .gatewayTimeout)
+            // While that capture is being settled, another amount waits its turn.
+            let other = try await app.send(.post, "/v1/admin/orders/\(id)/capture", token: fixture.admin, json: #"{"amount":\#(part + 1)}"#)
+            #expect(other.status == .conflict, "\(other.text)")
+            #expect(try app.problemType(other)?.hasSuffix("capture-in-progress") == true)
             app.clock.advance(by: 61)
             try await app.jobs.drain()
             let paid = try await app.send(.get, "/v1/admin/orders/\(id)", token: fixture.admin).jsonObject()

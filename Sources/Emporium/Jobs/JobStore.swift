@@ -16,7 +16,7 @@ struct JobStore: Sendable {
         let conflict: SQL = rearm
             ? """
               ON CONFLICT (unique_key) DO UPDATE SET state = 'pending', run_at = \(request.runAt ?? now), attempts = 0,
-                  finished_at = NULL, last_error = NULL, updated_at = \(now)
+                  payload = excluded.payload, finished_at = NULL, last_error = NULL, updated_at = \(now)
               WHERE jobs.state IN ('done', 'dead')
               """
             : "ON CONFLICT DO NOTHING"
@@ -29,6 +29,13 @@ struct JobStore: Sendable {
             \(conflict) RETURNING id
             """)
         return inserted != nil
+    }
+
+    /// The payload of the job with `uniqueKey` while it is pending or running, if there is one.
+    func unfinishedPayload(uniqueKey: String, on db: any SQLExecutor) async throws -> String? {
+        try await db.queryFirst("""
+            SELECT payload FROM jobs WHERE unique_key = \(uniqueKey) AND state IN ('pending', 'running')
+            """)?.decode("payload")
     }
 
     /// Whether any job is due; a cheap read, so that idle workers do not take the SQLite

@@ -172,6 +172,14 @@ extension OrderService {
         guard amount > 0, amount <= payment.authorized else {
             throw Problem.validation([.init(pointer: "/amount", detail: "must be from 1 to the authorized \(payment.authorized)")])
         }
+        // One amount at a time: a capture whose outcome is still being settled keeps its own.
+        if let payload = try await jobs.unfinishedPayload(uniqueKey: "\(Self.captureKind):\(payment.id)", on: database),
+            let settling = try? JSONDecoder().decode(Target.self, from: Data(payload.utf8)),
+            (settling.amount ?? payment.authorized) != amount
+        {
+            throw Problem(.conflict, slug: "capture-in-progress", title: "Another capture is being settled",
+                          detail: "A capture of \(settling.amount ?? payment.authorized) is still being settled with the provider; try again in a minute.")
+        }
         // The intent first: should this request die after the provider captured, the job records it.
         try await follow(Self.captureKind, id: payment.id.description, amount: amount, on: database)
         do {

@@ -140,16 +140,14 @@ struct AdminOrderRoutes {
         }
         routes.on(.post, "/v1/admin/orders/:id/capture", access: .staff, orScope: .ordersWrite) { request, context in
             let order = try await find(context)
-            let input = request.headers[.contentType] == nil
-                ? CaptureInput() : try await request.decodeStrictJSON(as: CaptureInput.self, context: context.base).value
+            let input = try await request.decodeOptionalStrictJSON(as: CaptureInput.self, absent: CaptureInput(), context: context.base)
             let captured = try await service.capture(order.id, amount: input.amount)
             try await audit.record(.init(actor: context.actor, action: "order.captured", target: order.displayNumber, origin: context.origin), on: database)
             return try await service.response(for: captured)
         }
         routes.on(.post, "/v1/admin/orders/:id/cancel", access: .staff, orScope: .ordersWrite) { request, context in
             let order = try await find(context)
-            let input = request.headers[.contentType] == nil
-                ? CancelInput() : try await request.decodeStrictJSON(as: CancelInput.self, context: context.base).value
+            let input = try await request.decodeOptionalStrictJSON(as: CancelInput.self, absent: CancelInput(), context: context.base)
             let cancelled = try await service.cancel(order.id, reason: input.reason ?? "merchant_request", actor: context.actor, origin: context.origin)
             return try await service.response(for: cancelled)
         }

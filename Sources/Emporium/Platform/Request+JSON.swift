@@ -29,6 +29,20 @@ extension Request {
         return StrictBody(value: value, nullMembers: Set(nulls ?? [:].keys), data: data)
     }
 
+    /// For routes whose body may be left out: `absent` when there is no body at all, else the
+    /// body as `decodeStrictJSON` reads it. A body without a content type is refused (415),
+    /// never ignored: ignoring `{"amount": 500}` would capture everything.
+    func decodeOptionalStrictJSON<T: Codable & Sendable>(as type: T.Type, absent: T, context: AppRequestContext) async throws -> T {
+        if headers[.contentType] == nil {
+            var request = self
+            guard try await request.collectBody(upTo: context.bodyLimit).readableBytes == 0 else {
+                throw Problem.unsupportedMediaType(expected: "application/json")
+            }
+            return absent
+        }
+        return try await decodeStrictJSON(as: T.self, context: context).value
+    }
+
     /// The one path every JSON body takes: its shape, then the type's rules, then `more`
     /// (unknown members), each fault reported once and none below a member already reported.
     static func decodeBody<T: Decodable>(
