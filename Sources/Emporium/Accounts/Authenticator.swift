@@ -43,8 +43,10 @@ public struct PrincipalContext: Sendable {
 }
 
 /// Turns `Authorization: Bearer …` into a principal: `emp_…` secrets into API keys, a
-/// person's access token into a user, an app's access token into what its grant allows now. Users and keys are read afresh on every request, so
-/// that a deleted account, a changed role or a revoked key takes effect at once.
+/// person's access token into a user, an app's access token into what its grant allows now.
+/// Keys are read on every request; users come from `RecentUsers`, so a changed role or an
+/// ended token generation takes effect at once on the node that wrote it and within a second
+/// on the others.
 struct Authenticator: Sendable {
     let accessTokens: AccessTokens
     let accounts: AccountStore

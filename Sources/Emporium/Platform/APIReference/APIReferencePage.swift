@@ -161,10 +161,13 @@ final class LazyAPIReferencePage: Sendable {
         self.document = document
     }
 
+    /// Renders outside the lock, so that requests arriving meanwhile do not hold a thread of
+    /// the cooperative pool; two first requests at once may both render, and one result stays.
     func get() throws -> APIReferencePage {
-        try page.withLock { page in
+        if let rendered = page.withLock({ $0 }) { return rendered }
+        let rendered = try APIReferencePage(document: document)
+        return page.withLock { page in
             if let page { return page }
-            let rendered = try APIReferencePage(document: document)
             page = rendered
             return rendered
         }
