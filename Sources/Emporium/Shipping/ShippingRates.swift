@@ -76,11 +76,13 @@ struct ShippingRates: Sendable {
             return kept
         }
         metrics.counter("emporium_carrier_quote_cache_total", [("result", "miss")]).increment()
+        // The parcel before the breaker: a half-open breaker's trial must end in `measure`,
+        // and a read that failed between the two would leave the trial running for good.
+        let parcel = try await parcels.parcel(of: items.map { ($0.variantID, $0.quantity) }, to: address, on: database)
         guard carrier.breaker.allows(at: now) else {
             metrics.counter("emporium_carrier_calls_total", [("call", "rates"), ("outcome", "short_circuited")]).increment()
             return []
         }
-        let parcel = try await parcels.parcel(of: items.map { ($0.variantID, $0.quantity) }, to: address, on: database)
         let priced = RateRequest(
             cart: cart, weightGrams: request.weightGrams, discountedSubtotal: request.discountedSubtotal, parcel: parcel)
         let offers: [RateOffer]
@@ -103,7 +105,11 @@ struct ShippingRates: Sendable {
         }.filter { $0.expiresAt > now }.sorted { ($0.amount, $0.id) < ($1.amount, $1.id) }
         return try await database.transaction { db in
             // Another request for this cart version may have stored its answer meanwhile:
-            // keep one set of quotes per version.
+            // keep one set of quotes per version. Under PostgreSQL's read committed both could
+            // see none and both insert, so the check and the insert are serialized per cart.
+            if db.dialect == .postgres {
+                _ = try await db.query("SELECT pg_advisory_xact_lock(hashtext(\(cart.id.description)))")
+            }
             let stored = try await quotes.quotes(cart: cart.id, version: cart.version, at: now, on: db)
             guard stored.isEmpty else { return stored }
             try await quotes.prune(cart: cart.id, before: cart.version, keeping: cart.shippingRateID, on: db)
