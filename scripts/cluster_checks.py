@@ -5,7 +5,8 @@
     one order; (c) a price changed through one node is served by every node within a second;
 (d) each order's confirmation e-mail and order.placed webhook happen once across the nodes;
 (e) the shared rate limit at the balancer holds per client address, whatever the node count;
-(f) the login throttle, kept in the database, locks out failures spread over the nodes.
+(f) the login throttle, kept in the database, locks out failures spread over the nodes;
+(g) storefront catalog reads go to the streaming replica (cluster_replica.py).
 """
 
 import threading
@@ -13,6 +14,7 @@ import time
 import uuid
 
 from cluster_http import Api, ConnError, short, slug
+from cluster_replica import replica_reads
 from cluster_ledger import Receiver, jobs_run_more_than_once, mails_for, now_text, stock_against_orders, wait_for_queue
 
 BUYERS = 50
@@ -140,6 +142,7 @@ def run_all(cluster):
         orders += step(concurrent_buyers, shop) or []
         orders += step(one_key_three_nodes, shop) or []
         step(price_change, shop)
+        step(replica_reads, shop)
         step(once_across_nodes, receiver, orders, since)
         step(shared_rate_limit)
         step(login_throttle)

@@ -49,6 +49,8 @@ def up(binary, folder=None, rate=100, burst=200, drain=2):
         "replica_url": f"postgres://emporium@127.0.0.1:{replica_port}/emporium?sslmode=disable",
         "settings": {
             "EMPORIUM_DATABASE_URL": database_url,
+            # Storefront catalog reads and reports from the streaming replica.
+            "EMPORIUM_DATABASE_READ_URL": f"postgres://emporium@127.0.0.1:{replica_port}/emporium?sslmode=disable",
             "EMPORIUM_JWT_KEY_FILE": os.path.join(folder, "jwt-key.pem"),
             "EMPORIUM_ENCRYPTION_KEY_FILE": os.path.join(folder, "encryption-keys"),
             # Nodes listen on 127.0.0.1 only, and believe X-Forwarded-For only on connections
@@ -100,9 +102,11 @@ def start_everything(c):
     log(f"PostgreSQL primary on 127.0.0.1:{s['primary_port']} ({s['pg_bin']})")
     run(as_owner([c.pg("initdb"), "-D", c.path("pg-primary", "data"), "-U", "emporium", "--auth=trust", "-E", "UTF8",
                   "--locale=C"]), "initdb")
-    # Throwaway durability settings; WAL for a streaming replica.
+    # Throwaway durability settings; WAL for a streaming replica. synchronous_commit stays on
+    # (cheap with fsync off): off, a commit's WAL reaches the replica up to wal_writer_delay
+    # later, and catalog reads would wait for it or fall back to the primary (docs/scale-out.md).
     with open(c.path("pg-primary", "data", "postgresql.auto.conf"), "a") as f:
-        f.write("max_connections = 200\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+        f.write("max_connections = 200\nfsync = off\nsynchronous_commit = on\nfull_page_writes = off\n"
                 "wal_level = replica\nmax_wal_senders = 4\nmax_replication_slots = 4\nhot_standby = on\n")
     c.start_postgres("pg-primary", s["primary_port"])
     run(as_owner([c.pg("createdb"), "-h", "127.0.0.1", "-p", str(s["primary_port"]), "-U", "emporium", "emporium"]),

@@ -57,6 +57,7 @@ struct HTTPOptions: ParsableArguments, SettingFlags {
     @Option(help: .init(ConfigurationSetting.tlsCertFile.help)) var tlsCertFile: String?
     @Option(help: .init(ConfigurationSetting.tlsKeyFile.help)) var tlsKeyFile: String?
     @Option(help: .init(ConfigurationSetting.shutdownDrain.help)) var shutdownDrain: String?
+    @Option(help: .init(ConfigurationSetting.databaseReadURL.help)) var databaseReadUrl: String?
 
     var given: [(ConfigurationSetting, String?)] {
         [
@@ -65,7 +66,7 @@ struct HTTPOptions: ParsableArguments, SettingFlags {
             (.rateLimit, rateLimit), (.rateLimitBurst, rateLimitBurst), (.trustForwardedFor, trustForwardedFor),
             (.corsOrigins, corsOrigins), (.catalogMaxAge, catalogMaxAge), (.jwtKeyFile, jwtKeyFile),
             (.tlsCertFile, tlsCertFile), (.tlsKeyFile, tlsKeyFile),
-            (.shutdownDrain, shutdownDrain),
+            (.shutdownDrain, shutdownDrain), (.databaseReadURL, databaseReadUrl),
         ]
     }
 }

@@ -5,8 +5,12 @@ import Foundation
 /// The storefront's reads: list pages, product pages and the category tree, each with what it
 /// depends on, for the cache to know which changes drop it. All the SQL behind
 /// `StorefrontRoutes` lives here and in `CatalogStore` and `ProductListQuery`.
+///
+/// Each read runs on the database `reads` picks: a replica that has caught up with the
+/// primary, when there is one (`ReadRouting`). What a page shows of stock is a band; adding to
+/// a cart and checking out decide on the primary's stock.
 struct StorefrontCatalog: Sendable {
-    let database: any Database
+    let reads: ReadRouting
     let store: CatalogStore
     let inventory: InventoryStore
 
@@ -62,7 +66,7 @@ struct StorefrontCatalog: Sendable {
     }
 
     func categories() async throws -> [Category] {
-        try await store.categories(on: database)
+        try await store.categories(on: await reads.catalog())
     }
 
     /// The category tree: depends on categories alone.
@@ -73,7 +77,7 @@ struct StorefrontCatalog: Sendable {
     /// An active product with its variants and their stock bands, or nil. Depends on the
     /// product and its variants' stock.
     func product(idOrHandle key: String) async throws -> Read<ProductResponse>? {
-        guard key.utf8.count <= 100, let page = try await store.productPage(idOrHandle: key, on: database),
+        guard key.utf8.count <= 100, let page = try await store.productPage(idOrHandle: key, on: await reads.catalog()),
             page.product.status == .active
         else { return nil }
         let product = page.product
@@ -89,6 +93,8 @@ struct StorefrontCatalog: Sendable {
     /// it and its variants' stock (the in-stock flag); with a category filter on the tree, and
     /// when filtered to stock on every stock change.
     func list(_ query: ProductListQuery) async throws -> Read<Page<ProductSummary>> {
+        // One database for the whole page: its statements see the same state.
+        let database = await reads.catalog()
         let rows = try await database.query(query.sql(for: database.dialect))
         var ids: [ID<Product>] = []
         var sortKeys: [String: String] = [:]
@@ -106,14 +112,14 @@ struct StorefrontCatalog: Sendable {
         var dependencies: Set<CatalogCache.Dependency> = [.lists]
         if query.categoryID != nil { dependencies.insert(.categories) }
         if query.inStock { dependencies.insert(.anyStock) }
-        let summaries = try await summaries(ids, dependencies: &dependencies)
+        let summaries = try await summaries(ids, on: database, dependencies: &dependencies)
         let page = Page(summaries, limit: query.limit, cursor: { query.cursor(sortKey: sortKeys[$0.id] ?? "", id: $0.id) })
         return Read(body: page, dependencies: dependencies)
     }
 
     /// The list entries for `ids`, in that order: three queries for the whole page.
     private func summaries(
-        _ ids: [ID<Product>], dependencies: inout Set<CatalogCache.Dependency>
+        _ ids: [ID<Product>], on database: any Database, dependencies: inout Set<CatalogCache.Dependency>
     ) async throws -> [ProductSummary] {
         guard !ids.isEmpty else { return [] }
         let list = SQL.joined(ids.map { id -> SQL in "\(id)" }, separator: ", ")

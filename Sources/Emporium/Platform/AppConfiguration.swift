@@ -10,6 +10,9 @@ public struct AppConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
     public var databaseURL: DatabaseURL = .sqliteFile(path: "emporium.sqlite")
+    /// A PostgreSQL replica for storefront catalog reads and reports; nil reads everything
+    /// from `databaseURL`.
+    public var databaseReadURL: DatabaseURL?
     /// Reader connections beside the single writer, for a SQLite file.
     public var sqliteReaders = 4
     /// Largest PostgreSQL pool size.

@@ -97,6 +97,8 @@ public func buildApplication(
         }
         database = tracing.instrument(try await openDatabase(configuration, logger: logger))
     }
+    let readDatabase = try await openReadDatabase(configuration, logger: logger)
+    let reads = ReadRouting(primary: database, replica: readDatabase)
     let document = try OpenAPIDocument.load()
     let metrics = AppMetrics()
     let routes = dependencies.routeTable
@@ -162,7 +164,7 @@ public func buildApplication(
             ids: dependencies.ids)
     ).register(on: registrar)
     StorefrontRoutes(
-        catalog: StorefrontCatalog(database: database, store: catalogStore, inventory: core.inventory), cache: catalogCache,
+        catalog: StorefrontCatalog(reads: reads, store: catalogStore, inventory: core.inventory), cache: catalogCache,
         maxAge: configuration.catalogMaxAge
     ).register(on: registrar)
     InventoryRoutes(
@@ -170,7 +172,7 @@ public func buildApplication(
         idempotency: core.idempotency, clock: dependencies.clock,
         ids: dependencies.ids
     ).register(on: registrar)
-    core.commerce.register(on: registrar)
+    ReadRouting.$current.withValue(reads) { core.commerce.register(on: registrar) }
     core.webhooks.register(on: registrar)
     JobRoutes(database: database, store: core.jobs, audit: audit, clock: dependencies.clock).register(on: registrar)
     dependencies.onBackground?(core.control)
@@ -178,6 +180,7 @@ public func buildApplication(
 
     let migrator = MigrationRunner(migrations: Migrations.all, clock: dependencies.clock, logger: logger)
     let databaseService = DatabaseService(database: database)
+    let readDatabaseService = readDatabase.map { DatabaseService(database: $0) }
     let clientLimits = ClientLimits(
         requestTimeout: configuration.requestTimeout.map { TimeAmount($0) },
         connectionsPerAddress: configuration.maxConnectionsPerAddress)
@@ -194,6 +197,9 @@ public func buildApplication(
         services: (lockFile.map { [HeldLockFile(lock: $0)] } ?? []) + tracing.services
             + [
                 databaseService,
+            ]
+            + (readDatabaseService.map { [$0] } ?? [])
+            + [
                 CatalogInvalidationListener(database: database, cache: catalogCache, logger: logger, gate: core.background.gate),
                 core.sweeper,
             ]
@@ -204,6 +210,7 @@ public func buildApplication(
             let scheme = tls == nil ? "http" : "https"
             lockFile?.record("listening on \(scheme)://\(host):\(port)")
             logger.info("Emporium listening on \(scheme)://\(host):\(port) with database \(database.displayName)")
+            if let readDatabase { logger.info("storefront catalog reads and reports from \(readDatabase.displayName)") }
         },
         // Hummingbird's own start-up line would repeat ours; its logger speaks only from
         // `notice` up. Request loggers derive from it and get the configured level back in
@@ -218,6 +225,7 @@ public func buildApplication(
     let preparation = core.preparation
     app.beforeServerStarts {
         try await databaseService.waitUntilRunning()
+        try await readDatabaseService?.waitUntilRunning()
         try await preparation.run(migrator: migrator)
     }
     return app

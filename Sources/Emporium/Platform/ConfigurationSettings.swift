@@ -51,6 +51,30 @@ extension ConfigurationSetting {
         }
     }
 
+    public static let databaseReadURL = ConfigurationSetting(
+        name: "database-read-url", defaultValue: "",
+        summary: "A PostgreSQL replica (same syntax as --database-url) for storefront catalog reads and reports; empty reads everything from --database-url."
+    ) { configuration, text throws(ConfigurationError) in
+        guard !text.isEmpty else {
+            configuration.databaseReadURL = nil
+            return
+        }
+        let url: DatabaseURL
+        do {
+            url = try DatabaseURL(parsing: text)
+        } catch {
+            throw ConfigurationError(description: "invalid \(names("database-read-url")): \(error)")
+        }
+        guard case .postgres = url else {
+            throw ConfigurationError(description: "\(names("database-read-url")) must be a postgres:// URL: read replicas are PostgreSQL only")
+        }
+        guard case .postgres = configuration.databaseURL else {
+            throw ConfigurationError(
+                description: "\(names("database-read-url")) needs a PostgreSQL --database-url: an SQLite file has no replicas")
+        }
+        configuration.databaseReadURL = url
+    }
+
     public static let logFormat = ConfigurationSetting(
         name: "log-format", defaultValue: "text", summary: "text (readable) or json (one JSON object per line)."
     ) { configuration, text throws(ConfigurationError) in
@@ -418,7 +442,7 @@ extension ConfigurationSetting {
 
     /// In the order they are applied: `rate-limit` before `rate-limit-burst`.
     public static let all: [ConfigurationSetting] = [
-        .host, .port, .databaseURL, .logFormat, .logLevel, .maxBodyBytes, .idleTimeout, .requestTimeout,
+        .host, .port, .databaseURL, .databaseReadURL, .logFormat, .logLevel, .maxBodyBytes, .idleTimeout, .requestTimeout,
         .maxConnectionsPerAddress, .shutdownGrace, .shutdownDrain,
         .rateLimit, .rateLimitBurst, .trustForwardedFor, .corsOrigins, .bcryptCost, .jwtKeyFile, .tlsCertFile, .tlsKeyFile,
         .encryptionKeyFile,

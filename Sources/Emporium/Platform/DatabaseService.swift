@@ -1,4 +1,5 @@
 import EmporiumStorage
+import Logging
 import ServiceLifecycle
 
 /// Runs a database's pool as a service and says once it has started. Nothing may use the
@@ -18,4 +19,13 @@ struct DatabaseService: Service {
     func waitUntilRunning() async throws {
         guard await started.wait() else { throw CancellationError() }
     }
+}
+
+/// Opens the read pool `--database-read-url` names, or nil without one. Start-up has checked
+/// that both URLs are PostgreSQL.
+func openReadDatabase(_ configuration: AppConfiguration, logger: Logger) async throws(DatabaseError) -> (any Database)? {
+    guard let url = configuration.databaseReadURL else { return nil }
+    guard case .postgres(let location) = url else { return nil }
+    try await location.checkReachable(logger: logger)
+    return try PostgresStorage(location, maximumConnections: configuration.postgresPoolSize, logger: logger)
 }
