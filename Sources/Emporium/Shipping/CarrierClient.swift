@@ -120,11 +120,16 @@ final class CarrierClient: RateProvider {
         request.body = .bytes(ByteBuffer(bytes: data))
         let status: Int
         let answer: ByteBuffer
+        let span = OutgoingCallSpan.start("POST carrier \(path)", peer: URLHost.of(base), system: "carrier")
+        defer { span.end() }
+        span.propagate(into: &request.headers)
         do {
             let response = try await client.execute(request, timeout: timeout)
             status = Int(response.status.code)
+            span.answered(status: status)
             answer = try await response.body.collect(upTo: 1 << 20)
         } catch {
+            span.failed(error)
             logger.notice("Carrier did not answer", metadata: ["path": "\(path)", "error": "\(error)"])
             throw .timeout
         }
