@@ -21,10 +21,9 @@ public final class StripeProvider: PaymentProvider {
     public static let apiVersion = "2024-06-20"
 
     public let name = "stripe"
-    private let client: HTTPClient
+    private let http: OutboundHTTPClient
     private let base: String
     private let secretKey: String
-    private let timeout: TimeAmount
     private let logger: Logger
 
     /// `base` without a trailing slash (`https://api.stripe.com`); each call may take
@@ -33,18 +32,9 @@ public final class StripeProvider: PaymentProvider {
         self.base = base
         self.secretKey = secretKey
         self.logger = logger
-        let amount = TimeAmount.milliseconds(Int64(max(0.001, timeout) * 1000))
-        self.timeout = amount
-        var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: amount, read: amount), decompression: .disabled)
-        configuration.connectionPool = .init(idleTimeout: .seconds(60))
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        http = OutboundHTTPClient(timeout: timeout)
     }
 
-    deinit {
-        let client = client
-        Task { try? await client.shutdown() }
-    }
 
     // MARK: PaymentProvider
 
@@ -161,7 +151,7 @@ public final class StripeProvider: PaymentProvider {
         defer { span.end() }
         span.propagate(into: &request.headers)
         do {
-            let response = try await client.execute(request, timeout: timeout)
+            let response = try await http.client.execute(request, timeout: http.timeout)
             status = Int(response.status.code)
             span.answered(status: status)
             replayed = response.headers.first(name: "idempotent-replayed") == "true"

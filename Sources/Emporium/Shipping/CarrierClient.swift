@@ -45,28 +45,18 @@ struct CarrierLabel: Sendable, Equatable {
 /// label, with an `Idempotency-Key` from our fulfilment id so that a repeated purchase
 /// returns the first label instead of a second one.
 final class CarrierClient: RateProvider {
-    private let client: HTTPClient
+    private let http: OutboundHTTPClient
     private let base: String
     private let apiKey: String
-    private let timeout: TimeAmount
     private let logger: Logger
 
     init(base: String, apiKey: String, timeout: TimeInterval, logger: Logger) {
         self.base = base
         self.apiKey = apiKey
         self.logger = logger
-        let amount = TimeAmount.milliseconds(Int64(max(0.001, timeout) * 1000))
-        self.timeout = amount
-        var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: amount, read: amount), decompression: .disabled)
-        configuration.connectionPool = .init(idleTimeout: .seconds(60))
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        http = OutboundHTTPClient(timeout: timeout)
     }
 
-    deinit {
-        let client = client
-        Task { try? await client.shutdown() }
-    }
 
     // MARK: RateProvider
 
@@ -124,7 +114,7 @@ final class CarrierClient: RateProvider {
         defer { span.end() }
         span.propagate(into: &request.headers)
         do {
-            let response = try await client.execute(request, timeout: timeout)
+            let response = try await http.client.execute(request, timeout: http.timeout)
             status = Int(response.status.code)
             span.answered(status: status)
             answer = try await response.body.collect(upTo: 1 << 20)

@@ -28,7 +28,7 @@ struct WebhookDelivery: Sendable {
     let database: any Database
     let store: WebhookStore
     let policy: AddressPolicy
-    let http: WebhookHTTPClient
+    let http: OutboundHTTPClient
     let audit: AuditLog
     let settings: Webhooks.Settings
     let metrics: AppMetrics

@@ -28,7 +28,7 @@ struct Webhooks: Sendable {
         let store = WebhookStore(cipher: cipher, ids: ids)
         let policy = AddressPolicy(allowPrivateAddresses: settings.allowPrivateAddresses)
         let delivery = WebhookDelivery(
-            database: database, store: store, policy: policy, http: WebhookHTTPClient(timeout: settings.timeout), audit: audit,
+            database: database, store: store, policy: policy, http: OutboundHTTPClient(timeout: settings.timeout), audit: audit,
             settings: settings, metrics: metrics, clock: clock, ids: ids, logger: logger)
         self.store = store
         consumer = WebhookConsumer(store: store)

@@ -2,10 +2,11 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 
-/// The one HTTP client every delivery of an application shares (its connection pool keeps
-/// connections to busy receivers open). It never follows a redirect: a receiver's 3xx is an
-/// answer like any other, and following it would lead past the address checks.
-final class WebhookHTTPClient: Sendable {
+/// An HTTP client for calls to other systems (webhook receivers, the payment gateway, the
+/// carrier), each kind with one pool that keeps connections to busy peers open. It never
+/// follows a redirect: a 3xx is an answer like any other, and following it would lead past a
+/// webhook's address checks or send a secret key to another host.
+final class OutboundHTTPClient: Sendable {
     let client: HTTPClient
     /// The whole request, connecting included.
     let timeout: TimeAmount
