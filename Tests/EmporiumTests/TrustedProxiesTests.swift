@@ -66,17 +66,21 @@ import Glibc
         #expect(await run.stop() == 0)
     }
 
-    /// The statuses of six quick requests, each with the `X-Forwarded-For` `header(index)`.
-    func statuses(_ port: Int, _ header: (Int) -> String) async throws -> [UInt] {
-        var statuses: [UInt] = []
-        for index in 0..<6 {
-            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/health/live")
-            request.headers.add(name: "X-Forwarded-For", value: header(index))
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-            _ = try await response.body.collect(upTo: 1 << 16)
-            statuses.append(response.status.code)
+    /// The statuses of ten requests sent at once (well within the second a token takes to come
+    /// back), each with the `X-Forwarded-For` `header(index)`.
+    func statuses(_ port: Int, _ header: @escaping @Sendable (Int) -> String) async throws -> [UInt] {
+        try await withThrowingTaskGroup(of: UInt.self) { group in
+            for index in 0..<10 {
+                group.addTask {
+                    var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/health/live")
+                    request.headers.add(name: "X-Forwarded-For", value: header(index))
+                    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                    _ = try await response.body.collect(upTo: 1 << 16)
+                    return response.status.code
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
         }
-        return statuses
     }
 
     @Test func theRateLimitKeysOnTheAddressBehindTrustedProxies() async throws {
@@ -90,7 +94,7 @@ import Glibc
             // A trusted hop on the right is skipped: the client is the address before it.
             let chained = try await statuses(port) { _ in "203.0.113.60, 127.0.0.1" }
             #expect(chained.contains(429), "\(chained)")
-            #expect(try await statuses(port) { _ in "203.0.113.61, 127.0.0.1" }.first == 200)
+            #expect(try await statuses(port) { _ in "203.0.113.61, 127.0.0.1" }.contains(200))
         }
     }
 
