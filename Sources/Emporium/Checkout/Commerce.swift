@@ -75,7 +75,7 @@ struct Commerce {
         labelRoutes = LabelRoutes(labels: labels)
         adminOrderRoutes = AdminOrderRoutes(
             database: database, service: service, idempotency: idempotency, audit: audit, catalogCache: catalogCache, labels: labels)
-        salesReport = SalesReportRoutes(database: database, clock: clock)
+        salesReport = SalesReportRoutes(clock: clock)
         paymentWebhookRoutes = PaymentWebhookRoutes(webhooks: ProviderWebhooks(
             database: database, payments: payments, service: service,
             stripeSecrets: try Self.stripeWebhookSecrets(configuration), clock: clock, logger: logger))
@@ -141,14 +141,15 @@ struct Commerce {
         return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
-    func register(on registrar: RouteRegistrar) {
+    /// `reports` is where the sales report reads: the replica when there is one.
+    func register(on registrar: RouteRegistrar, reports: any Database) {
         makeCartRoutes(registrar.authenticator).register(on: registrar)
         orderRoutes.register(on: registrar)
         adminOrderRoutes.register(on: registrar)
         shippingRoutes.register(on: registrar)
         taxRoutes.register(on: registrar)
         discountRoutes.register(on: registrar)
-        salesReport.register(on: registrar)
+        salesReport.register(on: registrar, reading: reports)
         paymentWebhookRoutes.register(on: registrar)
         labelRoutes.register(on: registrar)
     }

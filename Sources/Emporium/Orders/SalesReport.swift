@@ -11,7 +11,6 @@ import Hummingbird
 /// captured took no money and are left out. The database groups by day; days are folded into
 /// weeks and months here.
 struct SalesReportRoutes {
-    let database: any Database
     let clock: any WallClock
 
     enum Interval: String {
@@ -55,12 +54,11 @@ struct SalesReportRoutes {
         let buckets: [Bucket]
     }
 
-    func register(on routes: RouteRegistrar) {
-        // A replica, when there is one (`--database-read-url`): a report shows what was
-        // committed up to a moment ago, and reads a lot.
-        let database = ReadRouting.current?.reports ?? database
+    /// `reports` is a replica when there is one (`--database-read-url`): a report shows what
+    /// was committed up to a moment ago, and reads a lot.
+    func register(on routes: RouteRegistrar, reading reports: any Database) {
         routes.on(.get, "/v1/admin/reports/sales", access: .staff, orScope: .reportsRead) { request, _ in
-            try await report(request, on: database)
+            try await report(request, on: reports)
         }
     }
 

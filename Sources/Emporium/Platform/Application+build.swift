@@ -172,7 +172,7 @@ public func buildApplication(
         idempotency: core.idempotency, clock: dependencies.clock,
         ids: dependencies.ids
     ).register(on: registrar)
-    ReadRouting.$current.withValue(reads) { core.commerce.register(on: registrar) }
+    core.commerce.register(on: registrar, reports: reads.reports)
     core.webhooks.register(on: registrar)
     JobRoutes(database: database, store: core.jobs, audit: audit, clock: dependencies.clock).register(on: registrar)
     dependencies.onBackground?(core.control)

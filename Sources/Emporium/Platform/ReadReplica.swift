@@ -90,8 +90,4 @@ public final class ReadRouting: Sendable {
         }
         return high << 32 | low
     }
-
-    /// Registration-time handle for route groups assembled elsewhere (the sales report is built
-    /// with the rest of the selling side): `register` reads it once and keeps what it found.
-    @TaskLocal static var current: ReadRouting?
 }
