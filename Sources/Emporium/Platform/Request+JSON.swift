@@ -29,18 +29,15 @@ extension Request {
         return StrictBody(value: value, nullMembers: Set(nulls ?? [:].keys), data: data)
     }
 
-    /// For routes whose body may be left out: `absent` when there is no body at all, else the
+    /// For routes whose body may be left out: `absent` when the body is empty (with or without
+    /// a content type: `curl -H 'Content-Type: application/json' -X POST` sends none), else the
     /// body as `decodeStrictJSON` reads it. A body without a content type is refused (415),
     /// never ignored: ignoring `{"amount": 500}` would capture everything.
     func decodeOptionalStrictJSON<T: Codable & Sendable>(as type: T.Type, absent: T, context: AppRequestContext) async throws -> T {
-        if headers[.contentType] == nil {
-            var request = self
-            guard try await request.collectBody(upTo: context.bodyLimit).readableBytes == 0 else {
-                throw Problem.unsupportedMediaType(expected: "application/json")
-            }
-            return absent
-        }
-        return try await decodeStrictJSON(as: T.self, context: context).value
+        var request = self
+        guard try await request.collectBody(upTo: context.bodyLimit).readableBytes > 0 else { return absent }
+        guard headers[.contentType] != nil else { throw Problem.unsupportedMediaType(expected: "application/json") }
+        return try await request.decodeStrictJSON(as: T.self, context: context).value
     }
 
     /// The one path every JSON body takes: its shape, then the type's rules, then `more`
