@@ -64,22 +64,13 @@ final class FakeCarrier: Sendable {
     static func run<Result: Sendable>(_ body: @Sendable (FakeCarrier) async throws -> Result) async throws -> Result {
         let router = Router()
         let box = Mutex<FakeCarrier?>(nil)
-        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         router.post("/v1/rates") { request, _ in try await box.withLock { $0 }!.handle(request, .rates) }
         router.post("/v1/labels") { request, _ in try await box.withLock { $0 }!.handle(request, .labels) }
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) })
-        let server = Task { try await app.runService() }
-        var ports = portStream.makeAsyncIterator()
-        guard let port = await ports.next(), port > 0 else {
-            server.cancel()
-            throw TestFailure("the fake carrier did not start")
+        return try await withLocalServer(router, named: "the fake carrier") { port in
+            let carrier = FakeCarrier(port: port)
+            box.withLock { $0 = carrier }
+            return try await body(carrier)
         }
-        let carrier = FakeCarrier(port: port)
-        box.withLock { $0 = carrier }
-        defer { server.cancel() }
-        return try await body(carrier)
     }
 
     private func handle(_ request: Request, _ call: Call) async throws -> Response {

@@ -160,7 +160,6 @@ final class StripeDouble: Sendable {
     static func run<Result: Sendable>(_ body: (StripeDouble) async throws -> Result) async throws -> Result {
         let router = Router()
         let box = Mutex<StripeDouble?>(nil)
-        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         router.post("/v1/payment_intents") { request, _ in try await box.withLock { $0 }!.handle(request, .create, id: nil) }
         router.get("/v1/payment_intents/:id") { request, context in
             try await box.withLock { $0 }!.handle(request, nil, id: context.parameters.get("id"))
@@ -171,19 +170,11 @@ final class StripeDouble: Sendable {
             }
         }
         router.post("/v1/refunds") { request, _ in try await box.withLock { $0 }!.handle(request, .refund, id: nil) }
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) })
-        let server = Task { try await app.runService() }
-        var ports = portStream.makeAsyncIterator()
-        guard let port = await ports.next(), port > 0 else {
-            server.cancel()
-            throw TestFailure("the Stripe double did not start")
+        return try await withLocalServer(router, named: "the Stripe double") { port in
+            let double = StripeDouble(port: port)
+            box.withLock { $0 = double }
+            return try await body(double)
         }
-        let double = StripeDouble(port: port)
-        box.withLock { $0 = double }
-        defer { server.cancel() }
-        return try await body(double)
     }
 
     private func handle(_ request: Request, _ operation: Operation?, id: String?) async throws -> Response {
