@@ -1,0 +1,158 @@
+"""Headless Debian chromium through chromium-driver for scripts/browser-test, and what is
+checked on every page it lands on: no console error (a CSP violation is one), the
+accessibility basics of browser_a11y, and a screenshot of the whole page in the folder."""
+
+import os
+import re
+import shutil
+import time
+
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+import browser_a11y
+
+WIDTH, HEIGHT = 1280, 900
+# Tall pages (the API reference) are shot down to this height, not the whole length.
+SCREENSHOT_MAX_HEIGHT = 6000
+
+
+class PageProblem(Exception):
+    pass
+
+
+def _find(names, env):
+    if os.environ.get(env):
+        return os.environ[env]
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise PageProblem(f"none of {', '.join(names)} is installed (apt-get install chromium chromium-driver), or set {env}")
+
+
+class Browser:
+    def __init__(self, screenshots, base):
+        self.screenshots = screenshots
+        self.base = base
+        self.count = 0
+        self.pages = []  # (file name, url, title) of each screenshot
+        options = webdriver.ChromeOptions()
+        options.binary_location = _find(["chromium", "chromium-browser"], "CHROMIUM")
+        for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                         f"--window-size={WIDTH},{HEIGHT}", "--lang=en-GB", "--no-first-run",
+                         "--disable-extensions", "--disable-background-networking"]:
+            options.add_argument(argument)
+        # The console (errors, CSP violations) is read after every page.
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        service = Service(_find(["chromedriver"], "CHROMEDRIVER"))
+        self.driver = webdriver.Chrome(service=service, options=options)
+        self.driver.set_page_load_timeout(30)
+        self.driver.set_script_timeout(30)
+
+    def quit(self):
+        try:
+            self.driver.quit()
+        except Exception:  # noqa: BLE001 - the browser may be gone already; nothing is left to do
+            pass
+
+    # Finding things.
+
+    def find(self, css):
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def find_all(self, css):
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def path(self):
+        return "/" + self.driver.current_url.split("/", 3)[3] if self.driver.current_url.count("/") >= 3 else "/"
+
+    def text(self):
+        return self.driver.find_element(By.TAG_NAME, "body").text
+
+    # Landing on pages.
+
+    def visit(self, path, name, keyboard=True, expected_status=False):
+        """GET a page of the server and check it."""
+        self.driver.get(self.base + path)
+        return self.landed(name, keyboard=keyboard, expected_status=expected_status)
+
+    def landed(self, name, keyboard=True, expected_status=False):
+        """The browser has arrived on a page (after a get, a link or a form): wait for it, shoot
+        it, and check its console and accessibility. Raises PageProblem with every problem.
+        `expected_status`: the page itself answers a 4xx on purpose (a form sent back with
+        why), which Chromium logs as a failed load of the document; that one line is allowed."""
+        self._accept_dialogs()
+        WebDriverWait(self.driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        shot = self.screenshot(name)
+        problems = self.console_problems(allow_document_status=expected_status)
+        console = len(problems)
+        labels = browser_a11y.labels(self.driver)
+        contrast, checked, unknown = browser_a11y.contrast(self.driver)
+        focus = browser_a11y.keyboard(self.driver) if keyboard else []
+        problems += labels + [f"contrast below {browser_a11y.MINIMUM_CONTRAST}:1: {p}" for p in contrast] + focus
+        summary = [
+            f"{console} console errors" if console else "console clean",
+            f"{len(labels)} unlabelled" if labels else "labels ok",
+            f"{len(contrast)} of {checked} texts under {browser_a11y.MINIMUM_CONTRAST}:1" if contrast
+            else f"{checked} texts at {browser_a11y.MINIMUM_CONTRAST}:1 or better",
+        ]
+        if unknown:
+            summary.append(f"{unknown} over an image not checked")
+        if keyboard:
+            summary.append(f"{len(focus)} focus problems" if focus else "focus visible")
+        print(f"     page {self.path()[:70]} ({self.driver.title!r}) -> {shot}; {'; '.join(summary)}", flush=True)
+        if problems:
+            raise PageProblem(f"{self.path()} ({name}):\n  - " + "\n  - ".join(problems))
+        return self
+
+    def console_problems(self, allow_document_status=False):
+        """Console errors since the last read, CSP violations among them. Chromium logs a
+        refused script, style, image, frame or form post as a SEVERE console entry."""
+        problems = []
+        document = self.driver.current_url.split("#")[0]
+        for entry in self.driver.get_log("browser"):
+            message = entry.get("message", "")
+            if allow_document_status and message.startswith(document + " ") and "Failed to load resource" in message:
+                continue
+            if entry.get("level") == "SEVERE":
+                kind = "CSP violation" if "Content Security Policy" in entry.get("message", "") else "console error"
+                problems.append(f"{kind}: {entry['message']}")
+        return problems
+
+    def _accept_dialogs(self):
+        # A confirmation in a dialog (window.confirm) is answered yes: the flow means it.
+        try:
+            alert = self.driver.switch_to.alert
+            print(f"     confirm dialog: {alert.text!r}: accepted", flush=True)
+            alert.accept()
+        except NoAlertPresentException:
+            pass
+
+    def screenshot(self, name):
+        self.count += 1
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        file = f"{self.count:02d}-{slug}.png"
+        height = self.driver.execute_script(
+            "return Math.max(document.body ? document.body.scrollHeight : 0, document.documentElement.scrollHeight)")
+        tall = min(max(int(height or HEIGHT), HEIGHT), SCREENSHOT_MAX_HEIGHT)
+        if tall != HEIGHT:
+            self.driver.set_window_size(WIDTH, tall)
+        try:
+            self.driver.save_screenshot(os.path.join(self.screenshots, file))
+        finally:
+            if tall != HEIGHT:
+                self.driver.set_window_size(WIDTH, HEIGHT)
+        self.pages.append((file, self.path(), self.driver.title))
+        return file
+
+    def wait_for(self, condition, seconds=15, what="the page"):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.1)
+        raise PageProblem(f"{what} did not come within {seconds} s (now at {self.path()})")
