@@ -9,6 +9,7 @@ import secrets
 import subprocess
 import time
 
+import backup_pg
 from cluster_http import ConnError
 from cluster_procs import NODES, POINTER, REPLICATION_SLOT, Cluster, ClusterError, as_owner, find_pg_bin, free_port, log, run
 
@@ -108,6 +109,9 @@ def start_everything(c):
     with open(c.path("pg-primary", "data", "postgresql.auto.conf"), "a") as f:
         f.write("max_connections = 200\nfsync = off\nsynchronous_commit = on\nfull_page_writes = off\n"
                 "wal_level = replica\nmax_wal_senders = 4\nmax_replication_slots = 4\nhot_standby = on\n")
+        # Every finished WAL segment to the folder's wal-archive/, for scripts/backup's
+        # point-in-time restores (docs/scale-out.md).
+        f.write(backup_pg.archive_settings(c.dir))
     c.start_postgres("pg-primary", s["primary_port"])
     run(as_owner([c.pg("createdb"), "-h", "127.0.0.1", "-p", str(s["primary_port"]), "-U", "emporium", "emporium"]),
         "createdb")
