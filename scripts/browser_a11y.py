@@ -115,15 +115,23 @@ def contrast(driver):
 def tab_stops(driver, limit):
     """Presses Tab from the top of the page up to `limit` times; answers the focused elements
     in order (a dict per stop, see _FOCUSED), stopping when focus leaves the page or comes
-    round again."""
-    driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);")
+    round again. Tabbing starts from a focusable marker put first in the body for the
+    purpose and taken out afterwards, so an autofocus field or an earlier walk does not
+    shift where it starts."""
+    driver.execute_script(
+        "const m = document.createElement('span'); m.id = '__tab_start'; m.tabIndex = 0;"
+        "document.body.prepend(m); m.focus(); window.scrollTo(0, 0);")
     stops = []
-    for _ in range(limit):
-        ActionChains(driver).send_keys(Keys.TAB).perform()
-        focused = driver.execute_script(_FOCUSED)
-        if focused is None or (stops and focused["element"] == stops[0]["element"]):
-            break
-        stops.append(focused)
+    try:
+        for _ in range(limit):
+            ActionChains(driver).send_keys(Keys.TAB).perform()
+            focused = driver.execute_script(_FOCUSED)
+            if focused is None or focused["element"].get_attribute("id") == "__tab_start" or (
+                    stops and focused["element"] == stops[0]["element"]):
+                break
+            stops.append(focused)
+    finally:
+        driver.execute_script("const m = document.getElementById('__tab_start'); if (m) m.remove();")
     return stops
 
 

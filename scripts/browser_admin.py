@@ -80,6 +80,47 @@ class AdminPages:
         main = self.browser.find_all("main") or self.browser.find_all("body")
         return re.findall(r"\d[\d.,]*", main[0].text)
 
+    # Forms.
+
+    def form(self, action_pattern, what):
+        """The page's form whose action matches `action_pattern` (a regular expression)."""
+        from browser_flow import Misbehaves
+        for form in self.browser.find_all("main form"):
+            if re.search(action_pattern, form.get_attribute("action") or ""):
+                return form
+        actions = [f.get_attribute("action") for f in self.browser.find_all("main form")]
+        raise Misbehaves(f"no {what} form on {self.browser.path()} (the forms post to {actions})")
+
+    def submit(self, form, fields, name, enter_in=None):
+        """Fills `fields` (name -> value) of `form`, ticks its confirmation box with the space
+        bar, and sends it with Enter (in the field `enter_in`, else on its submit button).
+        Waits for the next page and checks it; a page that comes back with an error message
+        is a failure."""
+        from browser_flow import Misbehaves
+        from selenium.webdriver.support.ui import Select
+        for field, value in fields.items():
+            element = form.find_element("css selector", f"[name='{field}']")
+            if element.tag_name == "select":
+                Select(element).select_by_visible_text(value) if value in [o.text for o in Select(element).options] \
+                    else Select(element).select_by_value(value)
+            else:
+                element.clear()
+                element.send_keys(value)
+        for box in form.find_elements("css selector", "input[type=checkbox][name=confirm]"):
+            if not box.is_selected():
+                box.send_keys(Keys.SPACE)
+        page = self.browser.find("html")
+        if enter_in:
+            form.find_element("css selector", f"[name='{enter_in}']").send_keys(Keys.ENTER)
+        else:
+            form.find_element("css selector", "button[type=submit], button:not([type]), input[type=submit]").send_keys(Keys.ENTER)
+        self.browser.wait_for(lambda: _stale(page), what=f"the page after sending the {name} form")
+        self.browser.landed(name)
+        errors = [e.text for e in self.browser.find_all(".flash.error, [role=alert]") if e.text.strip()]
+        if errors:
+            raise Misbehaves(f"the {name} form came back with: {' | '.join(errors)}")
+        return self.browser
+
     # Catalog and stock.
 
     def create_product(self, handle, title, skus, amount):
@@ -92,19 +133,52 @@ class AdminPages:
         self.require("/admin/inventory", "inventory page")
         raise NotImplementedError
 
-    # Orders.
+    # Orders: found from the order list, worked with the forms on the order's page.
+
+    def open_order(self, order):
+        from browser_flow import Misbehaves
+        self.require_signed_in()
+        self.require(f"/admin/orders/{order['id']}", "order page")
+        self.browser.visit("/admin/orders", "orders")
+        links = [a for a in self.browser.find_all("main a") if order["number"] in a.text
+                 or (a.get_attribute("href") or "").endswith(order["id"])]
+        if not links:
+            raise Misbehaves(f"the order list does not show order {order['number']}")
+        page = self.browser.find("html")
+        links[0].send_keys(Keys.ENTER)
+        self.browser.wait_for(lambda: _stale(page), what=f"order {order['number']}'s page")
+        self.browser.landed(f"order {order['number']}")
+        if order["number"] not in self.browser.text():
+            raise Misbehaves(f"{self.browser.path()} does not show order {order['number']}")
 
     def capture(self, order):
-        self.require_signed_in()
-        self.require(f"/admin/orders/{order['id']}", "order page")
-        raise NotImplementedError
-
-    def refund(self, order, amount):
-        self.require_signed_in()
-        self.require(f"/admin/orders/{order['id']}", "order page")
-        raise NotImplementedError
+        self.open_order(order)
+        self.submit(self.form(r"/capture$", "capture"), {}, "capture")
 
     def fulfil(self, order, tracking):
-        self.require_signed_in()
-        self.require(f"/admin/orders/{order['id']}", "order page")
-        raise NotImplementedError
+        from browser_flow import Misbehaves
+        self.open_order(order)
+        form = self.form(r"/fulfil", "fulfilment")
+        field = next((e.get_attribute("name") for e in form.find_elements("css selector", "input")
+                      if "tracking" in (e.get_attribute("name") or "")), None)
+        if field is None:
+            raise Misbehaves("the fulfilment form has no tracking number field")
+        self.submit(form, {field: tracking}, "fulfil", enter_in=field)
+        if tracking not in self.browser.text():
+            self.open_order(order)
+            if tracking not in self.browser.text():
+                raise Misbehaves(f"the order page does not show the tracking number {tracking}")
+
+    def refund(self, order, amount):
+        """`amount` in minor units; the form takes it as the page shows money (5.00)."""
+        self.open_order(order)
+        form = self.form(r"/refund", "refund")
+        self.submit(form, {"amount": f"{amount // 100}.{amount % 100:02d}"}, "refund", enter_in="amount")
+
+
+def _stale(element):
+    try:
+        element.is_enabled()
+        return False
+    except Exception:  # noqa: BLE001 - StaleElementReferenceException: the page was replaced
+        return True

@@ -119,9 +119,9 @@ class Flow:
     def create_product(self):
         try:
             self.admin.create_product(self.handle, "Browser test tee", self.skus, 2500)
-        except Skipped:
+        except Skipped as why:
             self.api.create_product(self.handle, "Browser test tee", self.skus, 2500)
-            raise
+            raise Skipped(f"{why}; made through the API instead") from None
         product = self.api.product_by_handle(self.handle)
         if product is None:
             raise Misbehaves(f"the form said it was saved, but the API has no product {self.handle}")
@@ -133,10 +133,10 @@ class Flow:
         counts = {sku: count for (sku, _), count in zip(self.skus, (7, 4))}
         try:
             self.admin.set_stock(self.handle, counts)
-        except Skipped:
+        except Skipped as why:
             for sku, count in counts.items():
                 self.api.set_stock(sku, count)
-            raise
+            raise Skipped(f"{why}; set through the API instead") from None
         for sku, count in counts.items():
             if self.api.stock_of(sku) != count:
                 raise Misbehaves(f"{sku} has {self.api.stock_of(sku)} on hand, not {count}")
@@ -179,6 +179,6 @@ class Flow:
     def _in_pages_or_api(self, page, api):
         try:
             page()
-        except Skipped:
+        except Skipped as why:
             api()
-            raise
+            raise Skipped(f"{why}; done through the API instead") from None
