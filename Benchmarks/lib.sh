@@ -12,17 +12,20 @@ json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])";
 post_json() { curl -fsS -X POST -H 'Content-Type: application/json' "$@"; }
 
 # build_release [FOLDER]: a release build of emporium in FOLDER (default: this checkout); sets
-# BINARY. Builds on this shared machine take turns through /tmp/emporium-build.lock.
+# BINARY. Builds on this shared machine take turns through /tmp/emporium-build.lock, unless
+# BUILD_LOCK_HELD=1 says the caller holds it already (taking it again would wait for ever).
+# RELEASE_BUILD_PATH=DIR builds there instead of .build.
 build_release() {
     local folder=${1:-.}
     echo "== building release in $folder (a cold build takes several minutes)"
-    local lock=()
-    if command -v flock >/dev/null 2>&1; then lock=(flock /tmp/emporium-build.lock); fi
-    if ! (cd "$folder" && "${lock[@]}" swift build -c release --product emporium); then
+    local lock=() where=()
+    if command -v flock >/dev/null 2>&1 && [ "${BUILD_LOCK_HELD:-0}" != 1 ]; then lock=(flock /tmp/emporium-build.lock); fi
+    if [ -n "${RELEASE_BUILD_PATH:-}" ]; then where=(--build-path "$RELEASE_BUILD_PATH"); fi
+    if ! (cd "$folder" && "${lock[@]}" swift build -c release "${where[@]}" --product emporium); then
         echo "the release build in $folder failed; fix the error above, or measure a binary you have with EMPORIUM_BINARY=path" >&2
         exit 1
     fi
-    BINARY=$(cd "$folder" && swift build -c release --show-bin-path)/emporium
+    BINARY=$(cd "$folder" && swift build -c release "${where[@]}" --show-bin-path)/emporium
 }
 
 # start_server DATABASE_URL [serve options…]: starts emporium on a free port with rate limiting and access
@@ -90,6 +93,66 @@ measure() {
     MEDIAN_P50=$(median "${p50[@]}")
     MEDIAN_P99=$(median "${p99[@]}")
     printf '  %-32s median: %8s req/s   p50 %6s ms   p99 %6s ms\n' "$label" "$MEDIAN_RPS" "$MEDIAN_P50" "$MEDIAN_P99"
+}
+
+# --- the shop the cart and checkout scenarios use (Benchmarks/run, Benchmarks/cluster) ---
+# These read the caller's PORT, work (a scratch folder), skus, connections, ADMIN and METHOD.
+
+# How many orders have been placed (paid for) so far, from the sales report.
+placed_orders() {
+    curl -fsS -H "Authorization: Bearer $ADMIN" "http://127.0.0.1:$PORT/v1/admin/reports/sales?interval=month" |
+        python3 -c 'import json, sys; print(sum(b["orders"] for b in json.load(sys.stdin)["buckets"]))'
+}
+
+# checkout_journeys SECONDS CONNECTIONS THREADS: runs checkout-journey.lua; sets ORDERS (per
+# second), ORDERS_TOTAL, JOURNEY_AVG (mean ms), JOURNEY_P50, JOURNEY_P99 and JOURNEY_RPS. Any
+# answer that is not 2xx fails the run.
+checkout_journeys() {
+    local duration=$1 clients=$2 threads=$3 before after output
+    before=$(placed_orders)
+    output=$(BENCH_SKUS=$skus BENCH_SHIPPING_METHOD=$METHOD wrk -t"$threads" -c"$clients" -d"${duration}s" \
+        --latency -s Benchmarks/checkout-journey.lua "http://127.0.0.1:$PORT/" 2>"$work/journey-errors")
+    after=$(placed_orders)
+    if [ -s "$work/journey-errors" ] || echo "$output" | grep -q "Non-2xx"; then
+        echo "$output" >&2
+        head -n 5 "$work/journey-errors" >&2
+        echo "the checkout journey answered errors under load (above); the server's log is ${SERVER_LOG:-$work/server.log}" >&2
+        exit 1
+    fi
+    ORDERS=$(python3 -c "print(round(($after - $before) / $duration))")
+    ORDERS_TOTAL=$((after - before))
+    JOURNEY_AVG=$(echo "$output" | awk '$1 == "Latency" {print $2; exit}' | to_ms)
+    JOURNEY_RPS=$(echo "$output" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+    JOURNEY_P50=$(echo "$output" | awk '$1 == "50%" {print $2}' | to_ms)
+    JOURNEY_P99=$(echo "$output" | awk '$1 == "99%" {print $2}' | to_ms)
+}
+
+# shop: an admin, a customer, 100 products with ten million units each, shipping and tax, 32
+# carts. Sets ADMIN, CUSTOMER and METHOD.
+shop() {
+    ADMIN=$(post_json -d '{"email":"admin@example.com","password":"benchmark admin password"}' \
+        "http://127.0.0.1:$PORT/v1/auth/login" | json_field access_token)
+    CUSTOMER=$(post_json -d '{"email":"bench@example.com","password":"benchmark password","name":"Bench"}' \
+        "http://127.0.0.1:$PORT/v1/auth/register" | json_field access_token)
+    local auth=(-H "Authorization: Bearer $ADMIN") location
+    location=$(post_json "${auth[@]}" -d '{"code":"bench","name":"Bench"}' "http://127.0.0.1:$PORT/v1/admin/inventory/locations" | json_field id)
+    echo "== making $skus products with stock for the carts and checkouts"
+    for i in $(seq 1 "$skus"); do
+        post_json "${auth[@]}" -d "{\"handle\":\"bench-$i\",\"title\":\"Bench $i\",\"status\":\"active\",\"variants\":[{\"sku\":\"BENCH-$i\",\"weight_grams\":300,\"prices\":[{\"currency\":\"EUR\",\"amount\":1999}]}]}" \
+            "http://127.0.0.1:$PORT/v1/admin/products" >/dev/null
+        post_json "${auth[@]}" -d "{\"sku\":\"BENCH-$i\",\"location_id\":\"$location\",\"delta\":10000000,\"reason\":\"received\"}" \
+            "http://127.0.0.1:$PORT/v1/admin/inventory/adjustments" >/dev/null
+    done
+    METHOD=$(post_json "${auth[@]}" -d '{"name":"Standard","currency":"EUR","flat_amount":490}' \
+        "http://127.0.0.1:$PORT/v1/admin/shipping-methods" | json_field id)
+    # Newer seeds bring this rate themselves (409 then); older builds' seeds do not.
+    curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' "${auth[@]}" \
+        -d '{"country":"DE","name":"VAT","rate_ppm":190000}' "http://127.0.0.1:$PORT/v1/admin/tax-rates"
+    : >"$work/carts"
+    for _ in $(seq 1 "$connections"); do
+        post_json -d '{"currency":"EUR"}' "http://127.0.0.1:$PORT/v1/carts" |
+            python3 -c 'import json, sys; c = json.load(sys.stdin); print(c["id"], c["secret"])' >>"$work/carts"
+    done
 }
 
 # wrk prints latencies as 812.00us, 1.20ms or 1.01s; convert to milliseconds.

@@ -273,6 +273,14 @@ class Cluster:
                 stats[row["svname"]] = row
         return stats
 
+    def keep_in_rotation(self, count):
+        """The first `count` nodes in the balancer's rotation, the others in maintenance
+        (still running, sent nothing): Benchmarks/cluster measures 1, 2 and 3 nodes this way."""
+        for index, node in enumerate(self.nodes):
+            self.haproxy(f"set server nodes/{node['name']} state {'ready' if index < count else 'maint'}")
+        for index, node in enumerate(self.nodes):
+            self.wait_balancer_state(node["name"], "UP" if index < count else "MAINT")
+
     def wait_balancer_state(self, name, wanted, timeout=30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
