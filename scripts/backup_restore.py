@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from backup_pg import ARCHIVE, BACKUPS, backups, give_to_postgres, load_points, log, lsn_value, quote
+from backup_pg import ARCHIVE, BACKUPS, backups, give_to_postgres, load_points, log, lsn_value, quote, restore_command
 from cluster_procs import ClusterError, as_owner, free_port, owns, pid_alive, run
 
 def choose(cluster, target_time=None, target_name=None, label=None):
@@ -69,7 +69,7 @@ def restore(cluster, into, target_time=None, target_name=None, port=None, label=
         # A restored copy archives nothing into the cluster's archive: it is a new history
         # (timeline) that someone first has to decide to keep.
         f.write(f"\n# restore from {chosen['label']} (scripts/backup)\narchive_mode = off\n"
-                f"restore_command = 'cp {cluster.path(ARCHIVE)}/%f %p'\n{target}\n"
+                f"restore_command = '{restore_command(cluster.path(ARCHIVE))}'\n{target}\n"
                 "recovery_target_action = 'promote'\n")
     open(os.path.join(into, "recovery.signal"), "w").close()
     give_to_postgres(os.path.join(into, "recovery.signal"))
