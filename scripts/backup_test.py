@@ -71,24 +71,25 @@ def prove(cluster, checks, by_time, keep):
     targets = [("name", {"target_name": point})] + ([("time", {"target_time": at})] if by_time else [])
     for kind, target in targets:
         into = cluster.path(f"restore-{shop.tag}-{kind}")
-        restored = None
+        restored, passed = None, False
         try:
             restored = backup_restore.restore(cluster, into, **target)
             seen = state(cluster, shop, kept, repriced, port=restored["port"])
             s = restored["seconds"]
-            checks.check(f"restored to the restore point's {kind}: exactly the good state", diff(good, seen),
-                         f"{len(seen['orders'])} orders (expected {len(before)}, primary now has {len(now['orders'])}), "
-                         f"products {len(seen['products'])} (expected {len(good['products'])}), price "
-                         f"{seen['price']} (expected {good['price']}, primary {now['price']}), reserved {seen['reserved']}; "
-                         f"restore took {s['total']} s (copy {s['copy']} s, recovery and promotion {s['recovery']} s) "
-                         f"from {restored['backup']} on port {restored['port']}")
+            detail = (f"{len(seen['orders'])} orders (expected {len(before)}, primary now has {len(now['orders'])}), "
+                      f"products {len(seen['products'])} (expected {len(good['products'])}), price "
+                      f"{seen['price']} (expected {good['price']}, primary {now['price']}), reserved {seen['reserved']}; "
+                      f"restore took {s['total']} s (copy {s['copy']} s, recovery and promotion {s['recovery']} s) "
+                      f"from {restored['backup']} on port {restored['port']}")
+            passed = checks.check(f"restored to the restore point's {kind}: exactly the good state",
+                                  diff(good, seen), detail)
         finally:
-            if restored is None and os.path.exists(into):
-                print(backup_restore.tail(into + ".log"), flush=True)
-            stopped = backup_restore.stop(into)
-            if stopped and not keep and (restored is not None):
+            backup_restore.stop(into)
+            if passed and not keep:
                 shutil.rmtree(into, ignore_errors=True)
                 os.remove(into + ".log")
+            elif os.path.exists(into):
+                print(f"          the restored folder is kept: {into} (its log {into}.log)", flush=True)
     return True
 
 
