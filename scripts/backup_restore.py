@@ -76,8 +76,10 @@ def restore(cluster, into, target_time=None, target_name=None, port=None, label=
     logfile = into + ".log"
     open(logfile, "a").close()
     give_to_postgres(logfile)
+    # TCP on 127.0.0.1 only: a Unix socket under a long --into path would pass the 107-byte limit.
     result = subprocess.run(as_owner([cluster.pg("pg_ctl"), "-D", into, "-l", logfile, "-w", "-t", str(timeout),
-                                      "-o", f"-p {port} -k {into} -c listen_addresses=127.0.0.1", "start"]),
+                                      "-o", f"-p {port} -c unix_socket_directories='' -c listen_addresses=127.0.0.1",
+                                      "start"]),
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise ClusterError(f"the restored server did not start: {result.stdout}{result.stderr}\n{tail(logfile)}\n"
