@@ -20,9 +20,18 @@ public enum CatalogImporter {
         _ data: Data, database: any Database, locationCode: String = "main", clock: any WallClock = SystemClock(),
         progress: @Sendable (Int, Int) -> Void = { _, _ in }
     ) async throws -> ProductCSV.ImportSummary {
+        try await run(data, database: database, locationCode: locationCode, clock: clock, author: .commandLine, progress: progress)
+    }
+
+    /// As above, with the audit entries naming `author`: the back office imports as the
+    /// member of staff who uploaded the file.
+    static func run(
+        _ data: Data, database: any Database, locationCode: String = "main", clock: any WallClock = SystemClock(),
+        author: CatalogService.Author, progress: @Sendable (Int, Int) -> Void = { _, _ in }
+    ) async throws -> ProductCSV.ImportSummary {
         let (drafts, rejected) = try ProductCSV.read(data)
         var summary = ProductCSV.ImportSummary(rejected: rejected)
-        let context = Context(clock: clock, ids: TimeOrderedIDGenerator(clock: clock), locationCode: locationCode)
+        let context = Context(clock: clock, ids: TimeOrderedIDGenerator(clock: clock), locationCode: locationCode, author: author)
         var done = 0
         for start in stride(from: 0, to: drafts.count, by: batchSize) {
             let batch = Array(drafts[start..<min(drafts.count, start + batchSize)])
@@ -78,6 +87,7 @@ public enum CatalogImporter {
         let clock: any WallClock
         let ids: TimeOrderedIDGenerator
         let locationCode: String
+        var author: CatalogService.Author = .commandLine
         var store: CatalogStore { CatalogStore() }
         var audit: AuditLog { AuditLog(clock: clock, ids: ids) }
         var inventory: InventoryStore { InventoryStore(ids: ids) }
@@ -154,8 +164,8 @@ public enum CatalogImporter {
         guard changed || variantsChanged || stockChanged else { return .unchanged }
         try await context.store.refreshDerived(product.id, on: db)
         try await context.audit.record(
-            .init(actor: nil, action: outcome == .created ? "product.imported" : "product.import_updated",
-                  target: product.id.description, origin: CatalogService.Author.commandLine.origin), on: db)
+            .init(actor: context.author.actor, action: outcome == .created ? "product.imported" : "product.import_updated",
+                  target: product.id.description, origin: context.author.origin), on: db)
         return outcome
     }
 
@@ -173,7 +183,7 @@ public enum CatalogImporter {
             if current?.onHand == quantity || (current == nil && quantity == 0) { continue }
             let result = try await context.inventory.apply(
                 .count(quantity), variant: variant.id, location: location, reason: "count", reference: "import",
-                actor: nil, at: context.clock.now(), on: db)
+                actor: context.author.actor, at: context.clock.now(), on: db)
             if case .insufficient(let available) = result {
                 throw RowError(reason: "quantity \(quantity) for \(input.sku) is below what is reserved (\(available) available)")
             }

@@ -192,7 +192,7 @@ struct InventoryRoutes {
         }
     }
 
-    private func adjust(_ input: AdjustmentInput, by context: PrincipalContext, on db: any SQLExecutor) async throws -> AdjustmentResponse {
+    func adjust(_ input: AdjustmentInput, by context: PrincipalContext, on db: any SQLExecutor) async throws -> AdjustmentResponse {
         var errors: [Problem.FieldError] = []
         if input.sku == nil, input.variantID == nil { errors.append(.init(pointer: "/sku", detail: "name the variant by sku or variant_id")) }
         if let text = input.variantID, ID<Variant>(text) == nil { errors.append(.init(pointer: "/variant_id", detail: "must be a variant id")) }
