@@ -19,6 +19,7 @@ class AdminPages:
         self.browser = browser
         self.api = api
         self.signed_in = False
+        self.product_path = None
 
     def require(self, path, what):
         """Skipped when `path` is not a route of the binary (404); any other answer, a
@@ -73,12 +74,35 @@ class AdminPages:
 
     # The dashboard.
 
-    def dashboard_numbers(self, name):
-        """The figures of the dashboard's main part, in order, as text."""
+    def dashboard_figures(self, name):
+        """The dashboard's sales table as {currency: [orders today, revenue today, orders this
+        week, revenue this week]}, the figures as the page prints them."""
+        from browser_flow import Misbehaves
         self.require_signed_in()
         self.browser.visit(DASHBOARD, name)
-        main = self.browser.find_all("main") or self.browser.find_all("body")
-        return re.findall(r"\d[\d.,]*", main[0].text)
+        tables = self.browser.find_all("main table")
+        if not tables:
+            raise Misbehaves("the dashboard has no sales table")
+        figures = {}
+        for row in tables[0].find_elements("css selector", "tbody tr"):
+            cells = [cell.text.strip() for cell in row.find_elements("css selector", "td")]
+            if len(cells) == 5:
+                figures[cells[0]] = cells[1:]
+        return figures
+
+    def follow(self, link, name):
+        """Follows `link` with the keyboard (Enter on it) and checks the page it leads to."""
+        page = self.browser.find("html")
+        link.send_keys(Keys.ENTER)
+        self.browser.wait_for(lambda: _stale(page), what=f"the page behind the link {link.text!r}")
+        return self.browser.landed(name)
+
+    def link(self, css, text, where):
+        from browser_flow import Misbehaves
+        for candidate in self.browser.find_all(css):
+            if text in candidate.text:
+                return candidate
+        raise Misbehaves(f"no link {text!r} on {where} ({self.browser.path()})")
 
     # Forms.
 
@@ -124,40 +148,83 @@ class AdminPages:
     # Catalog and stock.
 
     def create_product(self, handle, title, skus, amount):
+        """The product from the list's link to the form, then each variant through the
+        product page's "Add a variant"; the product page shows both at the end."""
+        from browser_flow import Misbehaves
         self.require_signed_in()
         self.require("/admin/products/new", "new-product page")
-        raise NotImplementedError
+        self.browser.visit("/admin/products", "products")
+        new = [a for a in self.browser.find_all("main a") if (a.get_attribute("href") or "").endswith("/admin/products/new")]
+        if new:
+            self.follow(new[0], "new product")
+        else:
+            self.browser.visit("/admin/products/new", "new product")
+        form = self.form(r"/admin/products$", "new-product")
+        self.submit(form, {"title": title, "handle": handle, "status": "active", "options": "Size"}, "create product",
+                    enter_in="title")
+        if not re.search(r"/admin/products/[0-9a-f-]{36}$", self.browser.path()):
+            raise Misbehaves(f"after creating the product the browser is on {self.browser.path()}, not the product's page")
+        self.product_path = self.browser.path()
+        price = f"{amount // 100}.{amount % 100:02d}"
+        for sku, size in skus:
+            self.follow(self.link("main a", "Add a variant", "the product page"), f"new variant {size}")
+            form = self.form(r"/variants$", "new-variant")
+            self.submit(form, {"sku": sku, "option_value_0": size, "price_currency_0": "EUR", "price_amount_0": price},
+                        f"add variant {size}", enter_in="sku")
+        self.browser.visit(self.product_path, "product with its variants")
+        shown = self.browser.text()
+        missing = [sku for sku, _ in skus if sku not in shown]
+        if missing:
+            raise Misbehaves(f"the product page does not list the variants {missing}")
 
     def set_stock(self, handle, counts):
+        """Each variant's stock set to a count at the location `main`, from the product page's
+        "Stock of" link; the variant's stock page shows the count afterwards."""
+        from browser_flow import Misbehaves
+        from selenium.webdriver.support.ui import Select
         self.require_signed_in()
         self.require("/admin/inventory", "inventory page")
-        raise NotImplementedError
+        if not getattr(self, "product_path", None):
+            product = self.api.product_by_handle(handle)
+            self.product_path = f"/admin/products/{product['id']}"
+        for sku, count in counts.items():
+            self.browser.visit(self.product_path, f"product, to the stock of {sku}")
+            self.follow(self.link("main a", f"Stock of {sku}", "the product page"), f"stock of {sku}")
+            form = self.form(r"/adjustments$", "stock adjustment")
+            locations = Select(form.find_element("css selector", "[name=location_id]")).options
+            main = next((o.get_attribute("value") for o in locations if "(main)" in o.text or o.text.strip() == "main"), None)
+            if main is None:
+                raise Misbehaves(f"the adjustment form offers no location `main`: {[o.text for o in locations]}")
+            self.submit(form, {"location_id": main, "mode": "count", "quantity": str(count), "reason": "count"},
+                        f"set stock of {sku}", enter_in="quantity")
+            levels = self.browser.find_all("main table")[0].text
+            if not re.search(rf"\(main\)\s+{count}\b", levels):
+                raise Misbehaves(f"after counting {count}, the stock page of {sku} shows: {levels}")
+        self.browser.visit("/admin/inventory", "inventory")
 
     # Orders: found from the order list, worked with the forms on the order's page.
 
-    def open_order(self, order):
+    def open_order(self, order, start=None, start_name="orders"):
+        """Order `order`'s page, reached through a link on `start` (the order list by default,
+        or a dashboard list of orders waiting for something)."""
         from browser_flow import Misbehaves
         self.require_signed_in()
         self.require(f"/admin/orders/{order['id']}", "order page")
-        self.browser.visit("/admin/orders", "orders")
-        links = [a for a in self.browser.find_all("main a") if order["number"] in a.text
-                 or (a.get_attribute("href") or "").endswith(order["id"])]
+        self.browser.visit(start or "/admin/orders", start_name)
+        links = [a for a in self.browser.find_all("main a") if (a.get_attribute("href") or "").endswith("/admin/orders/" + order["id"])]
         if not links:
-            raise Misbehaves(f"the order list does not show order {order['number']}")
-        page = self.browser.find("html")
-        links[0].send_keys(Keys.ENTER)
-        self.browser.wait_for(lambda: _stale(page), what=f"order {order['number']}'s page")
-        self.browser.landed(f"order {order['number']}")
+            raise Misbehaves(f"{start or '/admin/orders'} has no link to order {order['number']}")
+        self.follow(links[0], f"order {order['number']}")
         if order["number"] not in self.browser.text():
             raise Misbehaves(f"{self.browser.path()} does not show order {order['number']}")
 
     def capture(self, order):
-        self.open_order(order)
+        self.open_order(order, DASHBOARD, "dashboard: waiting for capture")
         self.submit(self.form(r"/capture$", "capture"), {}, "capture")
 
     def fulfil(self, order, tracking):
         from browser_flow import Misbehaves
-        self.open_order(order)
+        self.open_order(order, DASHBOARD, "dashboard: waiting for fulfilment")
         form = self.form(r"/fulfil", "fulfilment")
         field = next((e.get_attribute("name") for e in form.find_elements("css selector", "input")
                       if "tracking" in (e.get_attribute("name") or "")), None)
@@ -173,7 +240,8 @@ class AdminPages:
         """`amount` in minor units; the form takes it as the page shows money (5.00)."""
         self.open_order(order)
         form = self.form(r"/refund", "refund")
-        self.submit(form, {"amount": f"{amount // 100}.{amount % 100:02d}"}, "refund", enter_in="amount")
+        self.submit(form, {"amount": f"{amount // 100}.{amount % 100:02d}", "reason": "scratched on arrival"}, "refund",
+                    enter_in="amount")
 
 
 def _stale(element):

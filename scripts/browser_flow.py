@@ -114,7 +114,8 @@ class Flow:
     # The back office, step by step.
 
     def dashboard_before_order(self):
-        self.dashboard_before = self.admin.dashboard_numbers("dashboard before")
+        self.dashboard_before = self.admin.dashboard_figures("dashboard before")
+        print(f"   sales figures before: {self.dashboard_before or 'none'}", flush=True)
 
     def create_product(self):
         try:
@@ -169,12 +170,19 @@ class Flow:
             raise Misbehaves(f"after fulfilling every line the order is {order['status']}, not fulfilled")
 
     def dashboard_after_order(self):
-        after = self.admin.dashboard_numbers("dashboard after")
+        """Today's EUR orders went up by one and the revenue figures moved."""
         if self.dashboard_before is None:
-            raise Misbehaves("the dashboard was not read before the order")
-        if after == self.dashboard_before:
-            raise Misbehaves(f"the dashboard shows the same figures as before the order: {after}")
-        print(f"   figures before: {self.dashboard_before}\n   figures after:  {after}", flush=True)
+            raise Skipped("the dashboard was not read before the order")
+        after = self.admin.dashboard_figures("dashboard after")
+        print(f"   sales figures after: {after}", flush=True)
+        before = self.dashboard_before.get("EUR", ["0", "", "0", ""])
+        now = after.get("EUR")
+        if now is None:
+            raise Misbehaves(f"the dashboard has no EUR row after an order in EUR: {after}")
+        if _count(now[0]) != _count(before[0]) + 1 or _count(now[2]) != _count(before[2]) + 1:
+            raise Misbehaves(f"EUR orders today/this week went from {before[0]}/{before[2]} to {now[0]}/{now[2]}, not up by one")
+        if now[1] == before[1] or now[3] == before[3]:
+            raise Misbehaves(f"EUR revenue today/this week did not change: {before} -> {now}")
 
     def _in_pages_or_api(self, page, api):
         try:
@@ -182,3 +190,8 @@ class Flow:
         except Skipped as why:
             api()
             raise Skipped(f"{why}; done through the API instead") from None
+
+
+def _count(text):
+    digits = "".join(c for c in text if c.isdigit())
+    return int(digits) if digits else 0
