@@ -251,8 +251,13 @@ def prune(cluster, keep, dry_run=False):
     segment = wal_file(oldest["timeline"], oldest["start_lsn"])
     argv = [cluster.pg("pg_archivecleanup")] + (["-n"] if dry_run else []) + ["-x", ".gz", cluster.path(ARCHIVE), segment]
     out = run(as_owner(argv), "pg_archivecleanup")
+    # pg_archivecleanup leaves backup history files (SEGMENT.OFFSET.backup); those of the
+    # removed base backups go too.
+    history = [n for n in os.listdir(cluster.path(ARCHIVE)) if n.endswith(".backup.gz") and n[:24] < segment]
+    for name in history if not dry_run else []:
+        os.remove(cluster.path(ARCHIVE, name))
     log(f"archived WAL before {segment} (the start of {oldest['label']}) "
-        f"{'would go: ' + str(len(out.split())) + ' files' if dry_run else 'removed'}")
+        f"{'would go: ' + str(len(out.split()) + len(history)) + ' files' if dry_run else 'removed'}")
     if not dry_run:  # points before the oldest kept backup can no longer be restored to
         points = [p for p in load_points(cluster) if lsn_value(p["lsn"]) >= lsn_value(oldest["end_lsn"])]
         save_points(cluster, points)

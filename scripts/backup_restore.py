@@ -6,6 +6,7 @@ library; the backups and the archive are backup_pg.py's.
 
 import datetime
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -35,8 +36,9 @@ def choose(cluster, target_time=None, target_name=None, label=None):
         if not before:
             raise ClusterError(f"restore point {target_name!r} ({point[-1]['lsn']}) is older than every base backup")
         return before[-1]
-    log(f"restore point {target_name!r} was not made with `scripts/backup mark`: trying the newest base backup "
-        "(pass --backup LABEL for an older one if recovery says the target was not reached)")
+    log(f"restore point {target_name!r} is not among those `scripts/backup mark` made (or prune has dropped it): "
+        "trying the newest base backup (pass --backup LABEL for an older one if recovery says the target was not "
+        "reached)")
     return found[-1]
 
 
@@ -81,17 +83,22 @@ def restore(cluster, into, target_time=None, target_name=None, port=None, label=
                                       "-o", f"-p {port} -c unix_socket_directories='' -c listen_addresses=127.0.0.1",
                                       "start"]),
                             capture_output=True, text=True)
+    failure = None
     if result.returncode != 0:
-        raise ClusterError(f"the restored server did not start: {result.stdout}{result.stderr}\n{tail(logfile)}\n"
-                           + advice())
-    pid = server_pid(into)
-    deadline = time.monotonic() + timeout
-    while not promoted(cluster, port):
-        if not pid_alive(pid) or time.monotonic() > deadline:
-            stop(into)
-            raise ClusterError(f"recovery did not reach its target and promote:\n{tail(logfile)}\n"
-                               + advice())
-        time.sleep(0.05)
+        failure = f"the restored server did not start: {result.stdout}{result.stderr}"
+    else:
+        pid = server_pid(into)
+        deadline = time.monotonic() + timeout
+        while not promoted(cluster, port):
+            if not pid_alive(pid) or time.monotonic() > deadline:
+                failure = "recovery did not reach its target and promote"
+                break
+            time.sleep(0.05)
+    if failure:
+        # The half-restored folder is of no use; its log says what happened.
+        stop(into)
+        shutil.rmtree(into, ignore_errors=True)
+        raise ClusterError(f"{failure}\n{tail(logfile)}\n{advice(target_time)}\nThe log is kept: {logfile}")
     done = time.monotonic()
     return {"port": port, "pid": pid, "into": into, "log": logfile, "backup": chosen["label"],
             "seconds": {"copy": round(copied - started, 2), "recovery": round(done - copied, 2),
@@ -107,10 +114,15 @@ def promoted(cluster, port):
         return False
 
 
-def advice():
-    return ("If the target is later than the last archived segment, end the primary's segment first "
-            "(SELECT pg_switch_wal()) and wait for `scripts/backup list` to show it archived; if it is earlier than "
-            "the base backup, pass an older one with --backup LABEL. Remove the folder before trying again.")
+def advice(target_time):
+    text = ("If the target is later than the last archived segment, end the primary's segment first "
+            "(SELECT pg_switch_wal(), or `scripts/backup mark NAME`) and wait for `scripts/backup list` to show it "
+            "archived; if it is earlier than the base backup, pass an older one with --backup LABEL.")
+    if target_time:
+        # Recovery to a time stops at the first commit after it: it needs one in the archive.
+        text += (" A restore to a time ends at the first transaction committed after it, so the archive must hold "
+                 "one: on a quiet database make a change on the primary, then archive its segment.")
+    return text
 
 
 def server_pid(data):
