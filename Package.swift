@@ -116,7 +116,17 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            resources: [.embedInCode("Platform/openapi.yaml")],
+            resources: [
+                .embedInCode("Platform/openapi.yaml"),
+                // The back office's templates and style sheet, one line each (Admin/BackOffice.swift).
+                .embedInCode("Admin/Assets/admin.css"),
+                .embedInCode("Admin/Templates/admin_layout.mustache"),
+                .embedInCode("Admin/Templates/admin_sign_in.mustache"),
+                .embedInCode("Admin/Templates/admin_error.mustache"),
+                .embedInCode("Admin/Templates/admin_dashboard.mustache"),
+                .embedInCode("Admin/Templates/admin_orders.mustache"),
+                .embedInCode("Admin/Templates/admin_order.mustache"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -110,6 +110,13 @@ extension TestApp {
         .keyWithoutScope: .forbidden, .keyWithScope: .forbidden,
     ]
 
+    /// Back-office pages (`/admin`): a bearer token opens no session, so every caller is sent
+    /// to the sign-in page.
+    static let adminPage: [Caller: HTTPResponse.Status?] = [
+        .anonymous: .seeOther, .customer: .seeOther, .anotherCustomer: .seeOther, .staff: .seeOther, .admin: .seeOther,
+        .keyWithoutScope: .seeOther, .keyWithScope: .seeOther,
+    ]
+
     /// `{address}` is an address of `.customer`, `{customer}` their user id, `{key}` a fresh API
     /// key, `{product}`/`{variant}`/`{category}` fresh catalog rows, `{handle}` an active product,
     /// `{location}` a stock location. `{caller}` in a body is the caller's name (so that
@@ -242,6 +249,21 @@ extension TestApp {
         .init(method: .post, path: "/v1/admin/webhooks/{webhook}/rotate-secret", body: nil, statuses: adminOnly),
         .init(method: .get, path: "/v1/admin/webhooks/{webhook}/deliveries", body: nil, statuses: adminOnly),
         .init(method: .post, path: "/v1/admin/webhooks/{webhook}/deliveries/{delivery}/redeliver", body: nil, statuses: adminOnly),
+        // The back office answers to its session cookie alone: a bearer token is no session, so
+        // every caller is sent to sign in (303), and the sign-in form refuses a post without its
+        // form token (403). AdminAuthorizationTests checks the pages with sessions of each role.
+        .init(method: .get, path: "/admin", body: nil, scope: .reportsRead, statuses: adminPage),
+        .init(method: .get, path: "/admin/sign-in", body: nil, statuses: everyone),
+        .init(method: .post, path: "/admin/sign-in", body: nil, statuses: bodyCredentials.mapValues { _ in .some(.forbidden) }),
+        .init(method: .post, path: "/admin/sign-out", body: nil, statuses: adminPage),
+        .init(method: .post, path: "/admin/sign-out-everywhere", body: nil, statuses: adminPage),
+        .init(method: .get, path: "/admin/assets/admin.css", body: nil, statuses: everyone),
+        .init(method: .get, path: "/admin/orders", body: nil, scope: .ordersRead, statuses: adminPage),
+        .init(method: .get, path: "/admin/orders/{order}", body: nil, scope: .ordersRead, statuses: adminPage),
+        .init(method: .post, path: "/admin/orders/{order}/capture", body: nil, scope: .ordersWrite, statuses: adminPage),
+        .init(method: .post, path: "/admin/orders/{order}/refunds", body: nil, scope: .ordersWrite, statuses: adminPage),
+        .init(method: .post, path: "/admin/orders/{order}/cancel", body: nil, scope: .ordersWrite, statuses: adminPage),
+        .init(method: .post, path: "/admin/orders/{order}/fulfillments", body: nil, scope: .ordersWrite, statuses: adminPage),
         // Last: it ends the caller's tokens, so no row may come after it.
         .init(method: .post, path: "/v1/auth/logout-everywhere", body: nil, statuses: signedIn),
     ]

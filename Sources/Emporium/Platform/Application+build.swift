@@ -175,6 +175,7 @@ public func buildApplication(
     core.commerce.register(on: registrar, reports: reads.reports)
     core.webhooks.register(on: registrar)
     JobRoutes(database: database, store: core.jobs, audit: audit, clock: dependencies.clock).register(on: registrar)
+    try BackOffice.register(on: registrar, core: core, accounts: accounts, reads: reads, configuration: configuration, dependencies: dependencies)
     dependencies.onBackground?(core.control)
     dependencies.customRoutes?(registrar)
 

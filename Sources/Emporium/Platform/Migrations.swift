@@ -337,5 +337,7 @@ enum Migrations {
         Migration(version: 19, name: "grants by person", [
             "CREATE INDEX oauth_grants_user ON oauth_grants (user_id) WHERE revoked_at IS NULL",
         ]),
+        // Back-office sessions (Admin/AdminSessionStore.swift).
+        Migration(version: 20, name: "back-office sessions", AdminSessionStore.schema),
     ]
 }

@@ -1,0 +1,10 @@
+/// Every part of the back office, in the order their routes are added. A new section adds
+/// its line here (see `BackOffice` for how to write one).
+extension BackOffice {
+    static var sections: [any AdminSection.Type] {
+        [
+            AdminDashboardPage.self,
+            AdminOrderPages.self,
+        ]
+    }
+}
