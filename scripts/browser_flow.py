@@ -58,6 +58,7 @@ class Flow:
         number = len(self.results) + 1
         print(f"== step {number}: {name}", flush=True)
         started = time.monotonic()
+        faulty_pages = len(self.browser.problems)
         try:
             action()
         except Skipped as why:
@@ -67,6 +68,10 @@ class Flow:
         except (PageProblem, Misbehaves, AssertionError) as problem:
             self.results.append((name, "FAILED", time.monotonic() - started))
             raise type(problem)(f"step {number} ({name}): {problem}") from None
+        if len(self.browser.problems) > faulty_pages:
+            self.results.append((name, "PAGES: done, but its pages failed their checks", time.monotonic() - started))
+            print(f"   done, but {len(self.browser.problems) - faulty_pages} of its pages failed their checks", flush=True)
+            return
         self.results.append((name, "passed", time.monotonic() - started))
         print(f"   ok ({time.monotonic() - started:.1f} s)", flush=True)
 
@@ -74,7 +79,7 @@ class Flow:
         print("== browser-test: steps")
         for name, outcome, seconds in self.results:
             print(f"     {outcome.split(':')[0]:8} {seconds:5.1f} s  {name}" + (
-                f"  ({outcome.split(': ', 1)[1]})" if outcome.startswith("SKIPPED") else ""))
+                f"  ({outcome.split(': ', 1)[1]})" if ": " in outcome else ""))
 
     # The pages that are there without the back office.
 

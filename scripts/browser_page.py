@@ -40,6 +40,9 @@ class Browser:
         self.base = base
         self.count = 0
         self.pages = []  # (file name, url, title) of each screenshot
+        # Pages whose checks failed, with why: the flow goes on, so that one run lists every
+        # page's faults, and the run fails at the end.
+        self.problems = []
         options = webdriver.ChromeOptions()
         options.binary_location = _find(["chromium", "chromium-browser"], "CHROMIUM")
         for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
@@ -80,11 +83,12 @@ class Browser:
         self.driver.get(self.base + path)
         return self.landed(name, keyboard=keyboard, expected_status=expected_status)
 
-    def landed(self, name, keyboard=True, expected_status=False):
+    def landed(self, name, keyboard=True, expected_status=False, collect=True):
         """The browser has arrived on a page (after a get, a link or a form): wait for it, shoot
         it, and check its console and accessibility. Raises PageProblem with every problem.
         `expected_status`: the page itself answers a 4xx on purpose (a form sent back with
-        why), which Chromium logs as a failed load of the document; that one line is allowed."""
+        why), which Chromium logs as a failed load of the document; that one line is allowed.
+        `collect`: the problems are kept in `problems` and the run goes on (raised otherwise)."""
         self._accept_dialogs()
         WebDriverWait(self.driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
         shot = self.screenshot(name)
@@ -106,7 +110,11 @@ class Browser:
             summary.append(f"{len(focus)} focus problems" if focus else "focus visible")
         print(f"     page {self.path()[:70]} ({self.driver.title!r}) -> {shot}; {'; '.join(summary)}", flush=True)
         if problems:
-            raise PageProblem(f"{self.path()} ({name}):\n  - " + "\n  - ".join(problems))
+            report = f"{self.path()} ({name}, {shot}):\n  - " + "\n  - ".join(problems)
+            if not collect:
+                raise PageProblem(report)
+            print("     PAGE PROBLEMS (the run will fail at the end):\n  - " + "\n  - ".join(problems), flush=True)
+            self.problems.append(report)
         return self
 
     def console_problems(self, allow_document_status=False):
