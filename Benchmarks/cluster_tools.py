@@ -78,14 +78,25 @@ def cache_counts(c):
     return hits, misses
 
 
+def machine_busy_ms():
+    """CPU time the whole machine has spent busy, all cores (/proc/stat: not idle, not iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) * TICK_MS
+
+
 def snapshot(c):
     hits, misses = cache_counts(c)
     return {
+        "machine": machine_busy_ms(),
+        # Benchmarks/cluster's own finished children (wrk, curl, these tools) sum up in its cutime.
+        "load": cpu_ms(os.getppid(), children=True) - cpu_ms(os.getppid()),
         "nodes": sum(cpu_ms(c.running(n["name"])) for n in c.nodes if c.running(n["name"])),
         "haproxy": cpu_ms(c.running("haproxy")) if c.running("haproxy") else 0.0,
         "primary": postgres_ms(c, "pg-primary"),
         "replica": postgres_ms(c, "pg-replica"),
         "hits": hits, "misses": misses,
+        "wal": int(c.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")),
     }
 
 
@@ -115,6 +126,7 @@ def count(c, offset):
 def sizes(c):
     tables = c.psql("SELECT string_agg(relname || '=' || pg_total_relation_size(relid), ' ') FROM pg_stat_user_tables")
     return {"database": int(c.psql("SELECT pg_database_size(current_database())")),
+            "wal": int(c.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")),
             "orders": int(c.psql("SELECT count(*) FROM orders")),
             "tables": {name: int(size) for name, size in (pair.split("=") for pair in tables.split())}}
 
@@ -123,7 +135,8 @@ def growth(before, after):
     orders = after["orders"] - before["orders"]
     grown = sorted(((after["tables"].get(n, 0) - before["tables"].get(n, 0), n) for n in after["tables"]), reverse=True)
     top = ", ".join(f"{n} {size / orders / 1024:.1f}" for size, n in grown[:6] if size > 0)
-    return (f"{(after['database'] - before['database']) / orders / 1024:.1f} KiB of database per order "
+    return (f"{(after['database'] - before['database']) / orders / 1024:.1f} KiB of database and "
+            f"{(after['wal'] - before['wal']) / orders / 1024:.1f} KiB of WAL per order, all loads included "
             f"({orders} orders; tables and their indexes, most first, KiB per order: {top})")
 
 
@@ -136,27 +149,37 @@ def report(path):
     with open(path) as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
-            row = dict(zip(["scenario", "route", "nodes", "conns", "rate", "avg", "p50", "p99", "units", "before", "after"],
-                           parts))
+            row = dict(zip(["scenario", "route", "nodes", "conns", "rate", "avg", "p50", "p99", "units", "before", "after",
+                            "seconds"], parts))
             before, after = json.loads(row["before"]), json.loads(row["after"])
             units = float(row["units"]) or 1
-            row["cpu"] = {k: (after[k] - before[k]) / units for k in ("nodes", "haproxy", "primary", "replica")}
+            parts = ("nodes", "haproxy", "primary", "replica", "load")
+            row["cpu"] = {k: (after[k] - before[k]) / units for k in parts}
+            # What other processes on the machine used meanwhile, in cores: a busy neighbour
+            # shows here, and its row's rate is not to be trusted.
+            seconds = float(row["units"]) / float(row["rate"]) if float(row["rate"]) > 0 else 0
+            if row["scenario"].startswith("checkouts"):
+                seconds = float(row["seconds"])
+            others = (after["machine"] - before["machine"]) - sum(after[k] - before[k] for k in parts)
+            # (Clamped at 0: the parts' clock ticks are rounded, the machine's a little later.)
+            row["others"] = max(0.0, others / 1000 / seconds) if seconds else 0
             looked = (after["hits"] - before["hits"]) + (after["misses"] - before["misses"])
+            row["wal"] = (after["wal"] - before["wal"]) / units / 1024
             row["hit"] = 100 * (after["hits"] - before["hits"]) / looked if looked > 0 else None
             rows.append(row)
 
-    out = ["| load | path | nodes | -c | rate | mean ms | p50 ms | p99 ms | CPU ms per unit: nodes · HAProxy · primary · replica | cache hits |",
-           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+    out = ["| load | path | nodes | -c | rate | mean ms | p50 ms | p99 ms | CPU ms per unit: nodes · HAProxy · primary · replica · wrk | WAL KiB per unit | cache hits | other processes, cores |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
     for r in rows:
         cpu = r["cpu"]
         hit = "" if r["hit"] is None else f"{r['hit']:.0f} %"
         out.append(f"| {r['scenario']} | {r['route']} | {r['nodes']} | {r['conns']} | {fmt(float(r['rate']))} | "
                    f"{float(r['avg']):.2f} | {float(r['p50']):.2f} | {float(r['p99']):.2f} | "
-                   f"{cpu['nodes']:.2f} · {cpu['haproxy']:.2f} · {cpu['primary']:.2f} · {cpu['replica']:.2f} | "
-                   f"{hit} |")
+                   f"{cpu['nodes']:.2f} · {cpu['haproxy']:.2f} · {cpu['primary']:.2f} · {cpu['replica']:.2f} · {cpu['load']:.2f} | "
+                   f"{r['wal']:.2f} | {hit} | {r['others']:.2f} |")
 
     # The hop: the same load, the same single node, through HAProxy and straight at it.
-    out += ["", "| load | -c | mean ms, balancer | mean ms, direct | the hop, ms per request | rate, balancer | rate, direct |",
+    out += ["", "| load | -c | mean ms, balancer · direct | the hop: mean | p50 ms, balancer · direct | the hop: p50 | rate, balancer · direct |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         if r["route"] != "balancer" or r["nodes"] != "1":
@@ -164,8 +187,9 @@ def report(path):
         twin = next((d for d in rows if d["route"] == "direct" and d["scenario"] == r["scenario"]
                      and d["conns"] == r["conns"]), None)
         if twin:
-            out.append(f"| {r['scenario']} | {r['conns']} | {float(r['avg']):.3f} | {float(twin['avg']):.3f} | "
-                       f"{float(r['avg']) - float(twin['avg']):+.3f} | {fmt(float(r['rate']))} | {fmt(float(twin['rate']))} |")
+            out.append(f"| {r['scenario']} | {r['conns']} | {float(r['avg']):.2f} · {float(twin['avg']):.2f} | "
+                       f"{float(r['avg']) - float(twin['avg']):+.2f} | {float(r['p50']):.2f} · {float(twin['p50']):.2f} | "
+                       f"{float(r['p50']) - float(twin['p50']):+.2f} | {fmt(float(r['rate']))} · {fmt(float(twin['rate']))} |")
     print("\n".join(out))
 
 
