@@ -92,9 +92,9 @@ class AdminPages:
 
     def follow(self, link, name):
         """Follows `link` with the keyboard (Enter on it) and checks the page it leads to."""
-        page = self.browser.find("html")
+        page, text = self.browser.find("html"), link.text
         link.send_keys(Keys.ENTER)
-        self.browser.wait_for(lambda: _stale(page), what=f"the page behind the link {link.text!r}")
+        self.browser.wait_for(lambda: _stale(page), what=f"the page behind the link {text!r}")
         return self.browser.landed(name)
 
     def link(self, css, text, where):
@@ -191,14 +191,14 @@ class AdminPages:
             self.browser.visit(self.product_path, f"product, to the stock of {sku}")
             self.follow(self.link("main a", f"Stock of {sku}", "the product page"), f"stock of {sku}")
             form = self.form(r"/adjustments$", "stock adjustment")
-            locations = Select(form.find_element("css selector", "[name=location_id]")).options
-            main = next((o.get_attribute("value") for o in locations if "(main)" in o.text or o.text.strip() == "main"), None)
-            if main is None:
-                raise Misbehaves(f"the adjustment form offers no location `main`: {[o.text for o in locations]}")
+            main = self.api.main_location()
+            offered = [o.get_attribute("value") for o in Select(form.find_element("css selector", "[name=location_id]")).options]
+            if main not in offered:
+                raise Misbehaves(f"the adjustment form does not offer the location `main` ({main}): {offered}")
             self.submit(form, {"location_id": main, "mode": "count", "quantity": str(count), "reason": "count"},
                         f"set stock of {sku}", enter_in="quantity")
             levels = self.browser.find_all("main table")[0].text
-            if not re.search(rf"\(main\)\s+{count}\b", levels):
+            if not re.search(rf"\(main\) {count} ", levels):
                 raise Misbehaves(f"after counting {count}, the stock page of {sku} shows: {levels}")
         self.browser.visit("/admin/inventory", "inventory")
 
@@ -230,7 +230,7 @@ class AdminPages:
                       if "tracking" in (e.get_attribute("name") or "")), None)
         if field is None:
             raise Misbehaves("the fulfilment form has no tracking number field")
-        self.submit(form, {field: tracking}, "fulfil", enter_in=field)
+        self.submit(form, {"carrier": "DHL", field: tracking}, "fulfil", enter_in=field)
         if tracking not in self.browser.text():
             self.open_order(order)
             if tracking not in self.browser.text():

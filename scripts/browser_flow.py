@@ -8,6 +8,7 @@ import secrets
 import time
 import urllib.parse
 
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.keys import Keys
 
 import browser_a11y
@@ -68,6 +69,12 @@ class Flow:
         except (PageProblem, Misbehaves, AssertionError) as problem:
             self.results.append((name, "FAILED", time.monotonic() - started))
             raise type(problem)(f"step {number} ({name}): {problem}") from None
+        except WebDriverException as problem:
+            # The browser could not do what the step asked (an element gone, a page that
+            # never came): the page misbehaves; the driver's stack trace says nothing more.
+            self.results.append((name, "FAILED", time.monotonic() - started))
+            raise Misbehaves(f"step {number} ({name}) at {self.browser.path()}: {type(problem).__name__}: "
+                             f"{(problem.msg or '').splitlines()[0] if problem.msg else problem}") from None
         if len(self.browser.problems) > faulty_pages:
             self.results.append((name, "PAGES: done, but its pages failed their checks", time.monotonic() - started))
             print(f"   done, but {len(self.browser.problems) - faulty_pages} of its pages failed their checks", flush=True)

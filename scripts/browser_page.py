@@ -2,6 +2,7 @@
 checked on every page it lands on: no console error (a CSP violation is one), the
 accessibility basics of browser_a11y, and a screenshot of the whole page in the folder."""
 
+import base64
 import os
 import re
 import shutil
@@ -144,16 +145,15 @@ class Browser:
         self.count += 1
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         file = f"{self.count:02d}-{slug}.png"
-        height = self.driver.execute_script(
-            "return Math.max(document.body ? document.body.scrollHeight : 0, document.documentElement.scrollHeight)")
-        tall = min(max(int(height or HEIGHT), HEIGHT), SCREENSHOT_MAX_HEIGHT)
-        if tall != HEIGHT:
-            self.driver.set_window_size(WIDTH, tall)
-        try:
-            self.driver.save_screenshot(os.path.join(self.screenshots, file))
-        finally:
-            if tall != HEIGHT:
-                self.driver.set_window_size(WIDTH, HEIGHT)
+        # The whole page, not only the window: Chromium's own capture beyond the viewport.
+        metrics = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+        size = metrics.get("cssContentSize") or metrics["contentSize"]
+        clip = {"x": 0, "y": 0, "width": max(int(size["width"]), 1),
+                "height": min(max(int(size["height"]), 1), SCREENSHOT_MAX_HEIGHT), "scale": 1}
+        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot",
+                                           {"format": "png", "captureBeyondViewport": True, "clip": clip})
+        with open(os.path.join(self.screenshots, file), "wb") as out:
+            out.write(base64.b64decode(shot["data"]))
         self.pages.append((file, self.path(), self.driver.title))
         return file
 
