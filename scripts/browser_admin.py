@@ -133,6 +133,11 @@ class AdminPages:
         for box in form.find_elements("css selector", "input[type=checkbox][name=confirm]"):
             if not box.is_selected():
                 box.send_keys(Keys.SPACE)
+        invalid = self.browser.driver.execute_script(
+            "const f = arguments[0]; return f.checkValidity() ? [] :"
+            " [...f.elements].filter(e => !e.checkValidity()).map(e => `${e.name}: ${e.validationMessage}`)", form)
+        if invalid:
+            raise Misbehaves(f"the browser will not send the {name} form: {'; '.join(invalid)}")
         page = self.browser.find("html")
         if enter_in:
             form.find_element("css selector", f"[name='{enter_in}']").send_keys(Keys.ENTER)
@@ -176,6 +181,9 @@ class AdminPages:
         missing = [sku for sku, _ in skus if sku not in shown]
         if missing:
             raise Misbehaves(f"the product page does not list the variants {missing}")
+        heading = self.browser.find("main h1").text
+        if heading != title:
+            raise Misbehaves(f"the product page's heading is {heading!r}, not the title as typed, {title!r}")
 
     def set_stock(self, handle, counts):
         """Each variant's stock set to a count at the location `main`, from the product page's
@@ -201,6 +209,39 @@ class AdminPages:
             if not re.search(rf"\(main\) {count} ", levels):
                 raise Misbehaves(f"after counting {count}, the stock page of {sku} shows: {levels}")
         self.browser.visit("/admin/inventory", "inventory")
+
+    # Customers and the rest of the navigation.
+
+    def find_customer(self, email, name, order):
+        """The customer through the list's search form (sent with Enter), then their page,
+        which shows their name as typed (markup escaped) and the order."""
+        from browser_flow import Misbehaves
+        self.require_signed_in()
+        self.require("/admin/customers", "customers page")
+        self.browser.visit("/admin/customers", "customers")
+        form = self.form(r"/admin/customers$", "customer search")
+        field = form.find_element("css selector", "input[type=search], input[name=email], input[name=q]")
+        self.submit(form, {field.get_attribute("name"): email}, "customer search", enter_in=field.get_attribute("name"))
+        links = [a for a in self.browser.find_all("main a") if a.text.strip() == email]
+        if not links:
+            raise Misbehaves(f"searching the customers for {email} does not list them")
+        self.follow(links[0], "customer")
+        text = self.browser.text()
+        if name not in text:
+            raise Misbehaves(f"the customer page does not show the name {name!r} as typed")
+        if order["number"] not in text:
+            raise Misbehaves(f"the customer page does not show their order {order['number']}")
+
+    def sections(self):
+        """Every page linked from the navigation, each checked like the rest; answers their paths."""
+        self.require_signed_in()
+        self.browser.visit(DASHBOARD, "dashboard, for the navigation")
+        links = [(a.get_attribute("href"), a.text) for a in self.browser.find_all("nav[aria-label=Sections] a")]
+        for href, label in links:
+            path = "/" + href.split("/", 3)[3]
+            if path != DASHBOARD:
+                self.browser.visit(path, f"section {label}")
+        return [label for _, label in links]
 
     # Orders: found from the order list, worked with the forms on the order's page.
 

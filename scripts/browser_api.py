@@ -110,12 +110,12 @@ class API:
 
     # The customer's side.
 
-    def place_order(self, sku, quantity=2):
+    def place_order(self, sku, quantity=2, name="Ada Lovelace"):
         """A new customer signs up and checks out `quantity` of `sku` in EUR, shipped to Berlin,
         paid with the test provider's approving token. Answers the order."""
         email = f"shopper-{secrets.token_hex(4)}@example.com"
         token = self.call("POST", "/v1/auth/register", {
-            "email": email, "password": "browser test shopper password", "name": "Ada Lovelace"})["access_token"]
+            "email": email, "password": "browser test shopper password", "name": name})["access_token"]
         cart = self.call("POST", "/v1/carts", {"currency": "EUR"}, token=token)
         cart_id = cart["id"]
         self.call("POST", f"/v1/carts/{cart_id}/items", {"sku": sku, "quantity": quantity}, token=token)

@@ -34,6 +34,10 @@ class Flow:
         self.admin = browser_admin.AdminPages(browser, self.api)
         self.results = []  # (step, "passed" | "SKIPPED: why", seconds)
         self.handle = f"browser-test-tee-{secrets.token_hex(3)}"
+        # Markup in what staff and customers type must come back as text, never as markup
+        # (were it markup, the CSP would refuse the handler and the console would say so).
+        self.title = 'Browser test tee <b>&</b> <img src=x onerror="alert(1)">'
+        self.customer = "Ada <i>Lovelace</i>"
         self.skus = [(f"BT-{secrets.token_hex(3).upper()}-{size}", size) for size in ("S", "M")]
         self.order = None
         self.dashboard_before = None
@@ -53,6 +57,8 @@ class Flow:
         self.step("fulfil the order with a tracking number", self.fulfil)
         self.step("refund part of the order", self.refund)
         self.step("dashboard numbers changed", self.dashboard_after_order)
+        self.step("find the customer and their order", self.find_customer)
+        self.step("every section in the navigation", self.sections)
         self.step("sign out", self.admin.sign_out)
 
     def step(self, name, action):
@@ -131,9 +137,9 @@ class Flow:
 
     def create_product(self):
         try:
-            self.admin.create_product(self.handle, "Browser test tee", self.skus, 2500)
+            self.admin.create_product(self.handle, self.title, self.skus, 2500)
         except Skipped as why:
-            self.api.create_product(self.handle, "Browser test tee", self.skus, 2500)
+            self.api.create_product(self.handle, self.title, self.skus, 2500)
             raise Skipped(f"{why}; made through the API instead") from None
         product = self.api.product_by_handle(self.handle)
         if product is None:
@@ -155,7 +161,7 @@ class Flow:
                 raise Misbehaves(f"{sku} has {self.api.stock_of(sku)} on hand, not {count}")
 
     def place_order(self):
-        self.order = self.api.place_order(self.skus[0][0], quantity=2)
+        self.order = self.api.place_order(self.skus[0][0], quantity=2, name=self.customer)
         print(f"   order {self.order['number']} ({self.order['id']}), {self.order['status']}, "
               f"total {self.order['totals']['total']} {self.order['currency']}", flush=True)
         if self.order["status"] != "authorized":
@@ -195,6 +201,14 @@ class Flow:
             raise Misbehaves(f"EUR orders today/this week went from {before[0]}/{before[2]} to {now[0]}/{now[2]}, not up by one")
         if now[1] == before[1] or now[3] == before[3]:
             raise Misbehaves(f"EUR revenue today/this week did not change: {before} -> {now}")
+
+    def find_customer(self):
+        if self.order is None:
+            raise Skipped("no order was placed")
+        self.admin.find_customer(self.order["email"], self.customer, self.order)
+
+    def sections(self):
+        print(f"   sections: {', '.join(self.admin.sections())}", flush=True)
 
     def _in_pages_or_api(self, page, api):
         try:
