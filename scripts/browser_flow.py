@@ -81,6 +81,9 @@ class Flow:
             self.results.append((name, "FAILED", time.monotonic() - started))
             raise Misbehaves(f"step {number} ({name}) at {self.browser.path()}: {type(problem).__name__}: "
                              f"{(problem.msg or '').splitlines()[0] if problem.msg else problem}") from None
+        except BaseException:
+            self.results.append((name, "FAILED", time.monotonic() - started))
+            raise
         if len(self.browser.problems) > faulty_pages:
             self.results.append((name, "PAGES: done, but its pages failed their checks", time.monotonic() - started))
             print(f"   done, but {len(self.browser.problems) - faulty_pages} of its pages failed their checks", flush=True)

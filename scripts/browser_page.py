@@ -128,8 +128,11 @@ class Browser:
             if allow_document_status and message.startswith(document + " ") and "Failed to load resource" in message:
                 continue
             if entry.get("level") == "SEVERE":
-                kind = "CSP violation" if "Content Security Policy" in entry.get("message", "") else "console error"
-                problems.append(f"{kind}: {entry['message']}")
+                kind = "CSP violation" if "Content Security Policy" in message else "console error"
+                hint = ""
+                if "/favicon.ico " in message:
+                    hint = " (browsers ask every site for /favicon.ico: answer it, or link an icon from the page)"
+                problems.append(f"{kind}: {message}{hint}")
         return problems
 
     def _accept_dialogs(self):
