@@ -44,6 +44,9 @@ class Browser:
         # Pages whose checks failed, with why: the flow goes on, so that one run lists every
         # page's faults, and the run fails at the end.
         self.problems = []
+        # (path, ms) from the request's start to the answer's first byte, per page: the
+        # server's render time plus loopback.
+        self.timings = []
         options = webdriver.ChromeOptions()
         options.binary_location = _find(["chromium", "chromium-browser"], "CHROMIUM")
         for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
@@ -93,13 +96,19 @@ class Browser:
         self._accept_dialogs()
         WebDriverWait(self.driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
         shot = self.screenshot(name)
+        waited = self.driver.execute_script(
+            "const n = performance.getEntriesByType('navigation')[0];"
+            "return n ? n.responseStart - n.requestStart : null")
         problems = self.console_problems(allow_document_status=expected_status)
         console = len(problems)
         labels = browser_a11y.labels(self.driver)
         contrast, checked, unknown = browser_a11y.contrast(self.driver)
         focus = browser_a11y.keyboard(self.driver) if keyboard else []
         problems += labels + [f"contrast below {browser_a11y.MINIMUM_CONTRAST}:1: {p}" for p in contrast] + focus
-        summary = [
+        summary = [f"first byte {waited:.1f} ms"] if waited is not None else []
+        if waited is not None and self.driver.current_url.startswith(self.base + "/"):
+            self.timings.append((self.path(), waited))
+        summary += [
             f"{console} console errors" if console else "console clean",
             f"{len(labels)} unlabelled" if labels else "labels ok",
             f"{len(contrast)} of {checked} texts under {browser_a11y.MINIMUM_CONTRAST}:1" if contrast
