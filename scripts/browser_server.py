@@ -3,7 +3,9 @@ and a free port on 127.0.0.1, with a demo shop (`emporium seed`) and one admin
 (`emporium create-admin`, the password on standard input as the README does it). It is
 stopped by its pid, whatever happened."""
 
+import base64
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,10 +28,11 @@ def free_port():
 
 
 class Server:
-    def __init__(self, binary, work):
+    def __init__(self, binary, work, database=None):
         self.binary = binary
         self.work = work
-        self.database = f"sqlite://{work}/shop.sqlite"
+        # A throwaway SQLite file unless the caller gives an empty database (PostgreSQL, say).
+        self.database = database or f"sqlite://{work}/shop.sqlite"
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(work, "server.log")
@@ -54,6 +57,19 @@ class Server:
         self._command(["create-admin", "--email", ADMIN_EMAIL, "--name", "Shop owner", "--bcrypt-cost", "4"],
                       stdin=ADMIN_PASSWORD + "\n")
 
+    def _postgres_options(self):
+        """PostgreSQL is for several nodes, so a node must be given the keys they share: the token
+        signing key and the field encryption key."""
+        if not self.database.startswith("postgres"):
+            return []
+        key = os.path.join(self.work, "jwt.pem")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key], check=True, capture_output=True, timeout=30)
+        os.chmod(key, 0o600)
+        fields = os.path.join(self.work, "fields.key")
+        with open(os.open(fields, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(f"k1 {base64.b64encode(secrets.token_bytes(32)).decode()}\n")
+        return ["--jwt-key-file", key, "--encryption-key-file", fields]
+
     def start(self, ready_seconds=60):
         log = open(self.log_path, "wb")
         # Rate limiting off: one address signs in and browses quickly. Manual capture, so that
@@ -61,7 +77,7 @@ class Server:
         self.process = subprocess.Popen(
             [self.binary, "serve", "--database-url", self.database, "--host", "127.0.0.1", "--port", str(self.port),
              "--rate-limit", "0", "--bcrypt-cost", "4", "--test-payments", "true", "--payment-capture", "manual",
-             "--mail-folder", os.path.join(self.work, "mail"), "--log-level", "warning"],
+             "--mail-folder", os.path.join(self.work, "mail"), "--log-level", "warning", *self._postgres_options()],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.work, env=self._env())
         log.close()
         deadline = time.monotonic() + ready_seconds
