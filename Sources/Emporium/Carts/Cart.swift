@@ -26,6 +26,9 @@ struct Cart: Sendable, Equatable {
     var version: Int64
     let createdAt: Date
     var updatedAt: Date
+    /// The lines as `CartStore.find` read them with the cart, in the same statement: those of
+    /// `version`, so a change made conditional on it may plan from them. Nil when not read.
+    var itemsAsRead: [CartItem]? = nil
 }
 
 /// A line of a cart. Title, SKU and unit price are copied when the line is added, so that the

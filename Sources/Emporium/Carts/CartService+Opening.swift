@@ -59,7 +59,7 @@ extension CartService {
 
     private func reread(_ id: ID<Cart>, on db: any SQLExecutor) async throws -> PricedCart {
         guard let cart = try await store.find(id, on: db) else { throw Self.notFound }
-        let items = try await store.items(of: cart, on: db)
+        let items = try await store.items(asReadWith: cart, on: db)
         return PricedCart(cart: cart, quote: try await pricer.quote(cart, items: items, on: db))
     }
 

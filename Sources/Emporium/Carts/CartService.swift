@@ -79,7 +79,7 @@ struct CartService: Sendable {
     }
 
     private func priced(_ cart: Cart, on db: any SQLExecutor) async throws -> PricedCart {
-        let items = try await store.items(of: cart, on: db)
+        let items = try await store.items(asReadWith: cart, on: db)
         return PricedCart(cart: cart, quote: try await pricer.quote(cart, items: items, on: db))
     }
 
@@ -91,7 +91,7 @@ struct CartService: Sendable {
         var current = cart
         for _ in 0..<Self.optimisticAttempts {
             try Self.checkChangeable(current, expectedVersion: expectedVersion)
-            let items = try await store.items(of: current, on: database)
+            let items = try await store.items(asReadWith: current, on: database)
             let plan = try await plan(change, cart: current, items: items, on: database)
             let quote = try await checkedQuote(plan, for: change, on: database)
             let readVersion = current.version
@@ -243,7 +243,7 @@ struct CartService: Sendable {
         guard total <= CartStore.maximumQuantity else {
             throw Problem.validation([.init(pointer: "/quantity", detail: "the line would exceed \(CartStore.maximumQuantity)")])
         }
-        try await checkAvailability(of: variant.id, sku: variant.sku, quantity: total, backorder: variant.backorder, on: db)
+        try Self.checkAvailability(of: variant.id, sku: variant.sku, quantity: total, available: variant.available, backorder: variant.backorder)
         return CartItem(
             id: existing?.id ?? ids.make(), variantID: variant.id, quantity: total, sku: variant.sku, title: variant.title,
             unitPrice: price, productID: variant.productID, weightGrams: variant.weightGrams, backorder: variant.backorder,
@@ -255,7 +255,12 @@ struct CartService: Sendable {
         of variant: ID<Variant>, sku: String, quantity: Int64, backorder: Bool, on db: any SQLExecutor
     ) async throws {
         guard !backorder else { return }
-        let available = try await inventory.available(of: variant, on: db)
+        try Self.checkAvailability(
+            of: variant, sku: sku, quantity: quantity, available: try await inventory.available(of: variant, on: db), backorder: backorder)
+    }
+
+    private static func checkAvailability(of variant: ID<Variant>, sku: String, quantity: Int64, available: Int64, backorder: Bool) throws {
+        guard !backorder else { return }
         guard quantity <= available else {
             throw Problem(.conflict, slug: "out-of-stock", title: "Out of stock",
                           detail: "Only \(available) of \(sku) (variant \(variant)) are available; \(quantity) were asked for.",

@@ -105,29 +105,68 @@ struct CartStore: Sendable {
         try await db.execute("UPDATE carts SET version = version + 1, updated_at = \(now) WHERE id = \(id)")
     }
 
+    /// The cart with its lines (`itemsAsRead`).
     func find(_ id: ID<Cart>, on db: any SQLExecutor) async throws -> Cart? {
-        try await db.queryFirst("SELECT * FROM carts WHERE id = \(id)").map(decode)
+        try await findWithItems("c.id = \(id)", on: db)
     }
 
+    /// The customer's open cart with its lines (`itemsAsRead`).
     func openCart(of user: ID<User>, on db: any SQLExecutor) async throws -> Cart? {
-        try await db.queryFirst("SELECT * FROM carts WHERE user_id = \(user) AND status = 'open'").map(decode)
+        try await findWithItems("c.user_id = \(user) AND c.status = 'open'", on: db)
     }
 
+    /// A cart and its lines in one statement: a row per line, the cart's columns first and the
+    /// line's after the `item_columns` marker. Nearly every cart request reads both, and on
+    /// PostgreSQL two statements were two round trips.
+    private func findWithItems(_ match: SQL, on db: any SQLExecutor) async throws -> Cart? {
+        let rows = try await db.query("""
+            SELECT c.*, NULL AS item_columns, \(Self.itemColumns)
+            FROM carts c
+            LEFT JOIN cart_items i ON i.cart_id = c.id
+            LEFT JOIN variants v ON v.id = i.variant_id
+            LEFT JOIN products p ON p.id = v.product_id
+            LEFT JOIN prices pr ON pr.variant_id = i.variant_id AND pr.currency = c.currency
+            WHERE \(match) ORDER BY i.id
+            """)
+        guard let first = rows.first else { return nil }
+        var cart = try decode(first)
+        cart.itemsAsRead = try rows.compactMap { row in
+            let columns = try row.columns(from: "item_columns")
+            // A cart without lines is one row whose line columns are all NULL.
+            guard try columns.decode("id", as: String?.self) != nil else { return nil }
+            return try Self.decodeItem(columns)
+        }
+        return cart
+    }
+
+    /// The cart's lines as they are now.
     func items(of cart: Cart, on db: any SQLExecutor) async throws -> [CartItem] {
         try await db.query("""
-            SELECT i.*, v.product_id, v.weight_grams, v.backorder, p.status AS product_status, pr.amount AS current_price
+            SELECT \(Self.itemColumns)
             FROM cart_items i JOIN variants v ON v.id = i.variant_id JOIN products p ON p.id = v.product_id
             LEFT JOIN prices pr ON pr.variant_id = i.variant_id AND pr.currency = \(cart.currency.code)
             WHERE i.cart_id = \(cart.id) ORDER BY i.id
-            """).map { row in
-            let status: String = try row.decode("product_status")
-            return CartItem(
-                id: try row.decode("id"), variantID: try row.decode("variant_id"), quantity: try row.decode("quantity"),
-                sku: try row.decode("sku"), title: try row.decode("title"), unitPrice: try row.decode("unit_price"),
-                productID: try row.decode("product_id"), weightGrams: try row.decode("weight_grams"),
-                backorder: try row.decode("backorder", as: String.self) == "allow",
-                currentPrice: status == "active" ? try row.decode("current_price") : nil)
-        }
+            """).map(Self.decodeItem)
+    }
+
+    /// The lines read with the cart (`itemsAsRead`), else as they are now. For a change made
+    /// conditional on the cart's version, which the lines read with it belong to.
+    func items(asReadWith cart: Cart, on db: any SQLExecutor) async throws -> [CartItem] {
+        if let items = cart.itemsAsRead { return items }
+        return try await items(of: cart, on: db)
+    }
+
+    private static let itemColumns: SQL =
+        "i.*, v.product_id, v.weight_grams, v.backorder, p.status AS product_status, pr.amount AS current_price"
+
+    private static func decodeItem(_ row: SQLRow) throws -> CartItem {
+        let status: String = try row.decode("product_status")
+        return CartItem(
+            id: try row.decode("id"), variantID: try row.decode("variant_id"), quantity: try row.decode("quantity"),
+            sku: try row.decode("sku"), title: try row.decode("title"), unitPrice: try row.decode("unit_price"),
+            productID: try row.decode("product_id"), weightGrams: try row.decode("weight_grams"),
+            backorder: try row.decode("backorder", as: String.self) == "allow",
+            currentPrice: status == "active" ? try row.decode("current_price") : nil)
     }
 
     /// A variant as a cart line needs it: nil when no variant matches, `price` nil when it has
@@ -141,6 +180,8 @@ struct CartStore: Sendable {
         let backorder: Bool
         let forSale: Bool
         let price: Int64?
+        /// Units that can be sold now, over all locations (read in the same statement).
+        let available: Int64
     }
 
     enum VariantKey: Sendable {
@@ -154,7 +195,8 @@ struct CartStore: Sendable {
         case .sku(let sku): "v.sku = \(sku)"
         }
         guard let row = try await db.queryFirst("""
-            SELECT v.id, v.sku, v.title AS variant_title, v.backorder, v.product_id, v.weight_grams, p.title, p.status, pr.amount
+            SELECT v.id, v.sku, v.title AS variant_title, v.backorder, v.product_id, v.weight_grams, p.title, p.status, pr.amount,
+                \(InventoryStore.available(ofVariantColumn: "v.id")) AS available
             FROM variants v JOIN products p ON p.id = v.product_id
             LEFT JOIN prices pr ON pr.variant_id = v.id AND pr.currency = \(currency.code)
             WHERE \(selector)
@@ -167,7 +209,8 @@ struct CartStore: Sendable {
             title: variantTitle.isEmpty ? productTitle : "\(productTitle) – \(variantTitle)",
             productID: try row.decode("product_id"), weightGrams: try row.decode("weight_grams"),
             backorder: try row.decode("backorder", as: String.self) == "allow",
-            forSale: try row.decode("status", as: String.self) == "active", price: try row.decode("amount"))
+            forSale: try row.decode("status", as: String.self) == "active", price: try row.decode("amount"),
+            available: try row.decode("available"))
     }
 
     /// Adds a line, or sets the quantity of the line that already holds the variant.

@@ -17,8 +17,7 @@ extension CatalogStore {
         let match: SQL = if let id = ID<Product>(key) { "p.id = \(id)" } else { "p.handle = \(key)" }
         let rows = try await db.query("""
             SELECT p.*, NULL AS variant_columns, v.*, pr.currency AS price_currency, pr.amount AS price_amount,
-                (SELECT CAST(COALESCE(SUM(l.on_hand - l.reserved), 0) AS BIGINT)
-                 FROM inventory_levels l WHERE l.variant_id = v.id) AS available
+                \(InventoryStore.available(ofVariantColumn: "v.id")) AS available
             FROM products p
             LEFT JOIN variants v ON v.product_id = p.id
             LEFT JOIN prices pr ON pr.variant_id = v.id

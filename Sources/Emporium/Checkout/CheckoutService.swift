@@ -146,7 +146,7 @@ struct CheckoutService: Sendable {
         var current = cart
         for _ in 0..<CartService.optimisticAttempts {
             try Self.checkOpen(current, expectedVersion: expectedVersion)
-            let priced = try await check(current, items: try await carts.items(of: current, on: database), on: database)
+            let priced = try await check(current, items: try await carts.items(asReadWith: current, on: database), on: database)
             let placed = try await database.transaction { db -> Placed? in
                 // Converting the cart first serialises checkouts of one cart: the losers stop here.
                 guard try await carts.convert(current.id, ifAt: current.version, at: clock.now(), on: db) else { return nil }

@@ -180,10 +180,14 @@ struct InventoryStore: Sendable {
 
     /// Available stock of one variant, over all locations.
     func available(of variant: ID<Variant>, on db: any SQLExecutor) async throws -> Int64 {
-        try await db.queryFirst("""
-            SELECT CAST(COALESCE(SUM(on_hand - reserved), 0) AS BIGINT) AS available FROM inventory_levels
-            WHERE variant_id = \(variant)
-            """)?.decode("available") ?? 0
+        try await db.queryFirst("SELECT \(Self.available(ofVariantColumn: "\(variant)")) AS available")?.decode("available") ?? 0
+    }
+
+    /// Units of a variant that can be sold now, over all locations, as a scalar subquery that
+    /// other reads embed (the cart's variant lookup, the product page) so that they stay one
+    /// statement. `column` is SQL naming the variant id.
+    static func available(ofVariantColumn column: SQL) -> SQL {
+        "(SELECT CAST(COALESCE(SUM(l.on_hand - l.reserved), 0) AS BIGINT) FROM inventory_levels l WHERE l.variant_id = \(column))"
     }
 
     static func decodeMovement(_ row: SQLRow) throws -> InventoryMovement {
