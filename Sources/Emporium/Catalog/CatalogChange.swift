@@ -104,15 +104,15 @@ enum CatalogChanges {
         let payload = change.bounded.json
         // Informational only (operators reading the table); nothing orders by it.
         let now = Date()
-        let seq: Int64 = try await db.queryFirst("""
-            INSERT INTO catalog_changes (payload, created_at) VALUES (\(payload), \(now)) RETURNING seq
+        let insert: SQL = "INSERT INTO catalog_changes (payload, created_at) VALUES (\(payload), \(now)) RETURNING seq"
+        guard db.dialect == .postgres else { return try await db.queryFirst(insert)?.decode("seq") ?? 0 }
+        // The notice ({"seq":N,"change":{…}}) goes out with the insert, in one round trip. A
+        // payload over PostgreSQL's 8000-byte limit would fail the transaction: then only the seq.
+        let change: SQL = payload.utf8.count < 7_000 ? "',\"change\":' || \(payload)" : "''"
+        return try await db.queryFirst("""
+            WITH inserted AS (\(insert))
+            SELECT seq, pg_notify(\(channel), '{"seq":' || seq || \(change) || '}') FROM inserted
             """)?.decode("seq") ?? 0
-        if db.dialect == .postgres {
-            // A payload over PostgreSQL's 8000-byte limit would fail the transaction.
-            let notice = payload.utf8.count < 7_000 ? #"{"seq":\#(seq),"change":\#(payload)}"# : #"{"seq":\#(seq)}"#
-            try await db.execute("SELECT pg_notify(\(channel), \(notice))")
-        }
-        return seq
     }
 
     /// The hook for stock writes: call it in the transaction that changes the available stock

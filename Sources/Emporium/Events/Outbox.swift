@@ -15,15 +15,20 @@ struct Outbox: Sendable {
     ) async throws -> String {
         let eventID = "evt_" + ids.makeUUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         // The upsert also serialises concurrent events of one aggregate on its sequence row.
-        let sequence: Int64 = try await db.queryFirst("""
+        let nextSequence: SQL = """
             INSERT INTO outbox_sequences (aggregate_type, aggregate_id, last) VALUES (\(aggregate), \(id), 1)
             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET last = outbox_sequences.last + 1
             RETURNING last
-            """)?.decode("last") ?? 1
-        try await db.execute("""
-            INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, payload, created_at, sequence)
-            VALUES (\(eventID), \(aggregate), \(id), \(event), \(CatalogStore.json(payload)), \(now), \(sequence))
-            """)
+            """
+        let columns: SQL = "outbox (id, aggregate_type, aggregate_id, event_type, payload, created_at, sequence)"
+        let values: SQL = "\(eventID), \(aggregate), \(id), \(event), \(CatalogStore.json(payload)), \(now)"
+        if db.dialect == .postgres {
+            // One statement, one round trip. SQLite has no data-changing CTEs, and no round trips.
+            try await db.execute("WITH sequence AS (\(nextSequence)) INSERT INTO \(columns) SELECT \(values), last FROM sequence")
+        } else {
+            let sequence: Int64 = try await db.queryFirst(nextSequence)?.decode("last") ?? 1
+            try await db.execute("INSERT INTO \(columns) VALUES (\(values), \(sequence))")
+        }
         return eventID
     }
 
