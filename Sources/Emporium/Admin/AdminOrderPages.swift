@@ -45,8 +45,12 @@ enum AdminOrderPages: AdminSection {
             guard let key = form["refund_key"], (16...64).contains(key.utf8.count) else {
                 throw Problem.validation([.init(pointer: "/refund_key", detail: "is missing; reload the page")])
             }
+            let requestKey = "admin:\(context.member.id):\(key)"
+            if try await services.orders.payments.refund(requestKey: requestKey, of: order.id, on: services.database) != nil {
+                return try await context.redirect(to: page(context), error: "This refund form was already sent; nothing more was refunded.")
+            }
             let refund = try await services.orders.refund(
-                order, amount: input.amount ?? 0, reason: input.reason, requestKey: "admin:\(context.member.id):\(key)")
+                order, amount: input.amount ?? 0, reason: input.reason, requestKey: requestKey)
             try await services.audit.record(
                 .init(actor: context.actor, action: "order.refunded", target: "\(order.displayNumber) \(refund.amount)", origin: context.origin),
                 on: services.database)

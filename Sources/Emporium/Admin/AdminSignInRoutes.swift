@@ -72,7 +72,7 @@ enum AdminSignInRoutes {
 
     /// Where to go after signing in: a back-office path, never another site.
     static func next(_ value: (some StringProtocol)?) -> String {
-        guard let value, value.hasPrefix("/admin"), !value.contains("//"), !value.contains("\\"),
+        guard let value, value == "/admin" || value.hasPrefix("/admin/") || value.hasPrefix("/admin?"), !value.contains("//"), !value.contains("\\"),
             value.utf8.count <= 200
         else { return "/admin" }
         return String(value)
