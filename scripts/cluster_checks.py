@@ -6,7 +6,8 @@
 (d) each order's confirmation e-mail and order.placed webhook happen once across the nodes;
 (e) the shared rate limit at the balancer holds per client address, whatever the node count;
 (f) the login throttle, kept in the database, locks out failures spread over the nodes;
-(g) storefront catalog reads go to the streaming replica (cluster_replica.py).
+(g) storefront catalog reads go to the streaming replica (cluster_replica.py);
+(h) TLS ends at the balancer: verified, TLS 1.2+, HTTP/2 or HTTP/1.1 by ALPN, HSTS (cluster_tls.py).
 """
 
 import threading
@@ -15,6 +16,7 @@ import uuid
 
 from cluster_http import Api, ConnError, short, slug
 from cluster_replica import replica_reads
+from cluster_tls import tls_at_balancer
 from cluster_ledger import Receiver, jobs_run_more_than_once, mails_for, now_text, stock_against_orders, wait_for_queue
 
 BUYERS = 50
@@ -135,7 +137,7 @@ def run_all(cluster):
     def step(function, *args):
         try:
             return function(cluster, *args, checks)
-        except (RuntimeError, ConnError, KeyError, TypeError, ValueError) as error:
+        except (RuntimeError, ConnError, OSError, KeyError, TypeError, ValueError) as error:
             checks.check(f"{function.__name__.replace('_', ' ')} ran", [f"{type(error).__name__}: {error}"])
 
     try:
@@ -143,6 +145,7 @@ def run_all(cluster):
         orders += step(one_key_three_nodes, shop) or []
         step(price_change, shop)
         step(replica_reads, shop)
+        step(tls_at_balancer, shop)
         step(once_across_nodes, receiver, orders, since)
         step(shared_rate_limit)
         step(login_throttle)

@@ -37,13 +37,14 @@ def up(binary, folder=None, rate=100, burst=200, drain=2):
                 ports.add(p)
                 return p
 
-    primary_port, replica_port, balancer_port = port(), port(), port()
+    primary_port, replica_port, balancer_port, balancer_tls_port = port(), port(), port(), port()
     nodes = [{"name": f"node{i}", "port": port()} for i in range(1, NODES + 1)]
     database_url = f"postgres://emporium@127.0.0.1:{primary_port}/emporium?sslmode=disable"
     window = max(1, round(burst / rate)) if rate > 0 else 1
     state = {
         "binary": binary, "pg_bin": pg_bin, "primary_port": primary_port, "replica_port": replica_port,
-        "balancer_port": balancer_port, "nodes": nodes, "rate_limit": rate, "rate_window": window,
+        "balancer_port": balancer_port, "balancer_tls_port": balancer_tls_port,
+        "balancer_certificate": os.path.join(folder, "balancer.pem"), "nodes": nodes, "rate_limit": rate, "rate_window": window,
         "rate_burst": window * rate if rate > 0 else 10**9,
         "admin": {"email": "owner@example.com", "password": secrets.token_urlsafe(18)},
         "database_url": database_url,
@@ -135,7 +136,9 @@ def start_everything(c):
     for node in c.nodes:
         c.wait_node_ready(node)
 
-    log(f"HAProxy on 127.0.0.1:{s['balancer_port']}, health checks on /health/ready")
+    make_balancer_certificate(c)
+    log(f"HAProxy on 127.0.0.1:{s['balancer_port']} and https://127.0.0.1:{s['balancer_tls_port']}, "
+        "health checks on /health/ready")
     c.write_haproxy_config()
     c.start_haproxy()
     for node in c.nodes:
@@ -210,5 +213,22 @@ def status(c):
         seen = stats.get(node["name"], {}).get("status", "?")
         line(node["name"], bool(npid) and ready,
              f"pid {npid}, 127.0.0.1:{node['port']}, ready {ready}, balancer sees {seen}" if npid else "not running")
-    line("haproxy", bool(pid), f"pid {pid}, http://127.0.0.1:{s['balancer_port']}" if pid else "not running")
+    line("haproxy", bool(pid), f"pid {pid}, http://127.0.0.1:{s['balancer_port']}, https://127.0.0.1:{s['balancer_tls_port']}" if pid else "not running")
     return healthy
+
+
+def make_balancer_certificate(c):
+    """A self-signed certificate for 127.0.0.1 and localhost, two days long: HAProxy terminates
+    TLS with it (the certificate and key in one PEM file, as HAProxy reads them), and the checks
+    trust it as their only CA, so a handshake that passes also proves the name matched."""
+    s = c.state
+    key, certificate = c.path("balancer-key.pem"), c.path("balancer-cert.pem")
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", key, "-out", certificate, "-days", "2", "-subj", "/CN=emporium-cluster",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], "making the balancer's certificate")
+    with open(s["balancer_certificate"], "w") as out:
+        for part in (certificate, key):
+            with open(part) as f:
+                out.write(f.read())
+    os.chmod(s["balancer_certificate"], 0o600)
+    os.remove(key)

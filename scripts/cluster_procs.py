@@ -228,7 +228,8 @@ class Cluster:
         servers = "\n".join(f"    server {n['name']} 127.0.0.1:{n['port']} check" for n in self.nodes)
         with open(TEMPLATE) as f:
             text = string.Template(f.read()).substitute(
-                balancer_port=s["balancer_port"], socket=self.path("haproxy.sock"), servers=servers,
+                balancer_port=s["balancer_port"], balancer_tls_port=s["balancer_tls_port"],
+                certificate=s["balancer_certificate"], socket=self.path("haproxy.sock"), servers=servers,
                 rate_window=s["rate_window"], rate_burst=s["rate_burst"])
         with open(self.path("haproxy.cfg"), "w") as f:
             f.write(text)
