@@ -102,6 +102,37 @@ return {element: el, tag: el.tagName.toLowerCase(), name: el.name || '', text, s
 """
 
 
+# Every link and control past the first tab stops: focused in turn (after real Tab presses,
+# so Chromium treats focus as keyboard focus and :focus-visible applies) and checked for a
+# visible focus, and for what takes it out of the Tab order or reorders it.
+_ALL_FOCUS = r"""
+const problems = [];
+const items = [...document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, [tabindex]')]
+  .filter(e => e.getClientRects().length > 0 && !e.disabled && getComputedStyle(e).visibility !== 'hidden');
+function describe(e) {
+  const text = (e.getAttribute('aria-label') || e.textContent || e.value || e.name || '').trim().replace(/\s+/g, ' ').slice(0, 30);
+  return `<${e.tagName.toLowerCase()}> "${text}"`;
+}
+let checked = 0;
+for (const e of items) {
+  const index = e.getAttribute('tabindex');
+  if (index !== null && parseInt(index, 10) > 0) problems.push(`${describe(e)} has tabindex ${index}, which reorders the Tab order`);
+  if (index !== null && parseInt(index, 10) < 0 && e.matches('a[href], button, input, select, textarea'))
+    { problems.push(`${describe(e)} is taken out of the Tab order (tabindex ${index})`); continue; }
+  if (checked >= arguments[0]) continue;
+  e.focus({preventScroll: true});
+  if (document.activeElement !== e) continue;
+  checked++;
+  const style = getComputedStyle(e);
+  const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+  const shadow = style.boxShadow && style.boxShadow !== 'none';
+  if (!outline && !shadow) problems.push(`keyboard focus on ${describe(e)} is not visible (no outline or box-shadow)`);
+}
+if (document.activeElement) document.activeElement.blur();
+return problems;
+"""
+
+
 def labels(driver):
     return driver.execute_script(_LABELS)
 
@@ -148,4 +179,8 @@ def keyboard(driver, limit=12):
     for stop in stops:
         if not stop["shown"]:
             problems.append(f"keyboard focus on <{stop['tag']}> \"{stop['text']}\" is not visible (no outline or box-shadow)")
+    if stops:
+        # The rest of the page's links and controls (at most 300: the API reference has
+        # hundreds of links of the same kind), focused in turn.
+        problems += [p for p in driver.execute_script(_ALL_FOCUS, 300) if p not in problems]
     return problems

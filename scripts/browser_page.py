@@ -57,6 +57,10 @@ class Browser:
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         service = Service(_find(["chromedriver"], "CHROMEDRIVER"))
         self.driver = webdriver.Chrome(service=service, options=options)
+        # A page counts as focused even when the headless window has not been given focus yet:
+        # without this, :focus does not match for a moment after a navigation and a visible
+        # focus ring reads as none.
+        self.driver.execute_cdp_cmd("Emulation.setFocusEmulationEnabled", {"enabled": True})
         self.driver.set_page_load_timeout(30)
         self.driver.set_script_timeout(30)
 
