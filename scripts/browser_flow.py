@@ -13,6 +13,7 @@ from selenium.webdriver.common.keys import Keys
 
 import browser_a11y
 import browser_admin
+import browser_crosssite
 import browser_selfcheck
 from browser_api import API
 from browser_page import PageProblem
@@ -59,6 +60,7 @@ class Flow:
         self.step("dashboard numbers changed", self.dashboard_after_order)
         self.step("find the customer and their order", self.find_customer)
         self.step("every section in the navigation", self.sections)
+        self.step("a form on another site cannot use the session", lambda: browser_crosssite.run(self.browser, self.admin))
         self.step("sign out", self.admin.sign_out)
 
     def step(self, name, action):
