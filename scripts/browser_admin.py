@@ -125,8 +125,11 @@ class AdminPages:
         for field, value in fields.items():
             element = form.find_element("css selector", f"[name='{field}']")
             if element.tag_name == "select":
-                Select(element).select_by_visible_text(value) if value in [o.text for o in Select(element).options] \
-                    else Select(element).select_by_value(value)
+                choice = Select(element)
+                if value in [option.text for option in choice.options]:
+                    choice.select_by_visible_text(value)
+                else:
+                    choice.select_by_value(value)
             else:
                 element.clear()
                 element.send_keys(value)
