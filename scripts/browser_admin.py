@@ -236,7 +236,8 @@ class AdminPages:
             raise Misbehaves(f"the customer page does not show their order {order['number']}")
 
     def sections(self):
-        """Every page linked from the navigation, each checked like the rest; answers their paths."""
+        """Every page linked from the navigation and the first entry each lists, each checked
+        like the rest; answers the sections' labels."""
         self.require_signed_in()
         self.browser.visit(DASHBOARD, "dashboard, for the navigation")
         links = [(a.get_attribute("href"), a.text) for a in self.browser.find_all("nav[aria-label=Sections] a")]
@@ -244,6 +245,10 @@ class AdminPages:
             path = "/" + href.split("/", 3)[3]
             if path != DASHBOARD:
                 self.browser.visit(path, f"section {label}")
+                # And the first thing the section lists (a product, a job, a member of staff).
+                details = [a.get_attribute("href") for a in self.browser.find_all(f"main table a[href^='{path}/']")]
+                if details:
+                    self.browser.visit("/" + details[0].split("/", 3)[3], f"section {label}, first entry")
         return [label for _, label in links]
 
     # Orders: found from the order list, worked with the forms on the order's page.
