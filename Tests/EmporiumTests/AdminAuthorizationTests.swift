@@ -30,6 +30,11 @@ import Testing
     static func staffAction(_ path: String) -> Row { Row(method: .post, path: path, anonymous: .seeOther, staff: .seeOther, admin: .seeOther) }
     static func adminAction(_ path: String) -> Row { Row(method: .post, path: path, anonymous: .seeOther, staff: .forbidden, admin: .seeOther) }
 
+    /// Form targets that show an incomplete form again with its messages (422).
+    static func formAgain(_ path: String) -> Row {
+        Row(method: .post, path: path, anonymous: .seeOther, staff: .unprocessableContent, admin: .unprocessableContent)
+    }
+
     static let rows: [Row] = [
         staffPage("/admin"),
         Row(method: .get, path: "/admin/sign-in", anonymous: .ok, staff: .seeOther, admin: .seeOther),
@@ -42,6 +47,34 @@ import Testing
         staffAction("/admin/orders/{order}/refunds"),
         staffAction("/admin/orders/{order}/cancel"),
         staffAction("/admin/orders/{order}/fulfillments"),
+        // Catalogue, inventory, customers, audit log. An empty form is shown again with its
+        // messages (422); a destructive one without its ticked box goes back to its page (303).
+        staffPage("/admin/products"),
+        formAgain("/admin/products"),
+        staffPage("/admin/products/new"),
+        staffPage("/admin/products/import"),
+        formAgain("/admin/products/import"),
+        staffPage("/admin/products/export"),
+        staffPage("/admin/products/{product}"),
+        formAgain("/admin/products/{product}"),
+        staffPage("/admin/products/{product}/archive"),
+        staffAction("/admin/products/{product}/archive"),
+        staffPage("/admin/products/{product}/variants/new"),
+        formAgain("/admin/products/{product}/variants"),
+        staffPage("/admin/products/{product}/variants/{variant}"),
+        formAgain("/admin/products/{product}/variants/{variant}"),
+        staffAction("/admin/products/{product}/variants/{variant}/delete"),
+        staffPage("/admin/categories"),
+        formAgain("/admin/categories"),
+        staffPage("/admin/categories/new"),
+        staffPage("/admin/categories/{category}"),
+        formAgain("/admin/categories/{category}"),
+        staffPage("/admin/inventory"),
+        staffPage("/admin/inventory/variants/{variant}"),
+        formAgain("/admin/inventory/variants/{variant}/adjustments"),
+        staffPage("/admin/customers"),
+        staffPage("/admin/customers/{customer}"),
+        adminPage("/admin/audit-log"),
         // Last: they end the session.
         staffAction("/admin/sign-out-everywhere"),
         staffAction("/admin/sign-out"),

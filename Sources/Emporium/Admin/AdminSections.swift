@@ -5,6 +5,13 @@ extension BackOffice {
         [
             AdminDashboardPage.self,
             AdminOrderPages.self,
+            CatalogProductPages.self,
+            CatalogVariantPages.self,
+            CatalogCategoryPages.self,
+            CatalogTransferPages.self,
+            InventoryPages.self,
+            CustomersPages.self,
+            AuditPages.self,
         ]
     }
 }
