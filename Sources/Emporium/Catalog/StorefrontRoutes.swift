@@ -62,7 +62,12 @@ struct StorefrontRoutes {
             entry = hit
         } else {
             let read = try await compute()
-            entry = CatalogCache.makeEntry(ByteBuffer(bytes: try Self.encoder.encode(read.body)))
+            let body: [UInt8] = if let product = read.body as? ProductResponse {
+                try product.storefrontJSON()
+            } else {
+                try JSONText.foundation(read.body)
+            }
+            entry = CatalogCache.makeEntry(ByteBuffer(bytes: body))
             cache.store(entry, for: key, dependsOn: read.dependencies, computedAt: generation)
         }
         var headers: HTTPFields = [
@@ -75,14 +80,6 @@ struct StorefrontRoutes {
         headers[.contentLength] = String(entry.body.readableBytes)
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: entry.body))
     }
-
-    /// Sorted keys: the ETag is a digest of the body, so equal content must give equal bytes
-    /// (Foundation's key order is not stable from one encoding to the next).
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
 
     static func matches(_ header: String, _ etag: String) -> Bool {
         header.split(separator: ",").contains { tag in
