@@ -47,6 +47,17 @@ import Testing
         staffAction("/admin/orders/{order}/refunds"),
         staffAction("/admin/orders/{order}/cancel"),
         staffAction("/admin/orders/{order}/fulfillments"),
+        // Webhooks and jobs, administrators only. An order's id names no endpoint and no job:
+        // the pages answer 404 to an administrator, the forms go back with the message.
+        adminPage("/admin/webhooks"),
+        adminAction("/admin/webhooks"),
+        Row(method: .get, path: "/admin/webhooks/{order}", anonymous: .seeOther, staff: .forbidden, admin: .notFound),
+        adminAction("/admin/webhooks/{order}/active"),
+        adminAction("/admin/webhooks/{order}/delete"),
+        adminAction("/admin/webhooks/{order}/deliveries/{order}/redeliver"),
+        adminPage("/admin/jobs"),
+        Row(method: .get, path: "/admin/jobs/{order}", anonymous: .seeOther, staff: .forbidden, admin: .notFound),
+        adminAction("/admin/jobs/{order}/retry"),
         // Catalogue, inventory, customers, audit log. An empty form is shown again with its
         // messages (422); a destructive one without its ticked box goes back to its page (303).
         staffPage("/admin/products"),

@@ -5,6 +5,8 @@ extension BackOffice {
         [
             AdminDashboardPage.self,
             AdminOrderPages.self,
+            WebhookPages.self,
+            JobPages.self,
             CatalogProductPages.self,
             CatalogVariantPages.self,
             CatalogCategoryPages.self,

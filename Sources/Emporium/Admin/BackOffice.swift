@@ -77,7 +77,9 @@ struct BackOffice {
             catalog: CatalogService(
                 database: core.database, store: CatalogStore(), audit: core.audit, outbox: Outbox(ids: ids),
                 cache: core.catalogCache, clock: clock, ids: ids),
-            catalogCache: core.catalogCache, idempotency: core.idempotency, clock: clock, ids: ids)
+            catalogCache: core.catalogCache, idempotency: core.idempotency, clock: clock, ids: ids,
+            jobs: core.jobs, webhookStore: core.webhooks.store,
+            webhookPolicy: AddressPolicy(allowPrivateAddresses: configuration.webhookAllowPrivateAddresses))
         let sessions = AdminSessions(
             database: core.database, store: AdminSessionStore(), accounts: accounts, accountStore: core.accountStore,
             audit: core.audit, clock: clock, ids: ids)
@@ -112,4 +114,8 @@ struct BackOfficeServices: Sendable {
     let idempotency: Idempotency
     let clock: any WallClock
     let ids: any IDGenerator
+    let jobs: JobStore
+    let webhookStore: WebhookStore
+    /// The webhook routes' address rules, with the same allowance.
+    let webhookPolicy: AddressPolicy
 }

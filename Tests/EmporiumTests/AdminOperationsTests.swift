@@ -1,0 +1,162 @@
+@testable import Emporium
+import EmporiumCore
+import EmporiumStorage
+import Crypto
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+
+/// The back office's webhook and job pages: their HTML, redirects, CSRF refusal, the admin
+/// role they need, escaping, a webhook secret shown once, and the audit entries of the JSON routes.
+@Suite struct AdminOperationsTests {
+    @Test func adminsCreateWebhooksAndSeeTheSecretOnce() async throws {
+        try await withApp { app in
+            let admin = try await AdminTestBrowser.signedIn(app, "boss@example.com", as: .admin)
+            #expect(try await admin.get("/admin/webhooks").text.contains("No webhook endpoints yet."))
+            let created = try await admin.post("/admin/webhooks", [
+                ("url", "http://127.0.0.1:9/hooks"), ("event_types", "order.paid, order.created"),
+                ("description", "<script>alert(1)</script>"),
+            ])
+            #expect(created.status == .created)
+            #expect(created.headers[.cacheControl] == "no-store")
+            let secret = try #require(created.text.range(of: "id=\"webhook-secret\" value=\"").map { range in
+                String(created.text[range.upperBound...].prefix { $0 != "\"" })
+            })
+            #expect(secret.hasPrefix(WebhookSignature.secretPrefix) && secret.count > 20)
+            let id = try #require(try await app.database.queryFirst("SELECT id FROM webhook_endpoints")?.decode("id", as: String.self))
+
+            let list = try await admin.get("/admin/webhooks")
+            #expect(list.status == .ok && list.text.contains("http://127.0.0.1:9/hooks") && list.text.contains("order.created order.paid"))
+            #expect(!list.text.contains("<script>alert") && list.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+            let page = try await admin.get("/admin/webhooks/\(id)")
+            #expect(page.status == .ok && page.text.contains("No deliveries yet."))
+            // Shown once: neither the list nor the endpoint's page has it.
+            #expect(!list.text.contains(secret) && !page.text.contains(secret))
+            #expect(try await Self.audited(app, "webhook.created") == 1)
+
+            // The JSON route's rules: a bad event type and a URL that is no URL change nothing.
+            let refused = try await admin.post("/admin/webhooks", [("url", "not a url"), ("event_types", "order.nope")])
+            #expect(refused.status == .seeOther && refused.headers[.location] == "/admin/webhooks")
+            let message = try await admin.get("/admin/webhooks")
+            #expect(message.text.contains("event_types/0") && message.text.contains("url:"))
+            #expect(try await Self.count(app, "webhook_endpoints") == 1)
+
+            // Disable and enable, each audited as PATCH is.
+            #expect(try await admin.post("/admin/webhooks/\(id)/active", [("active", "no")]).status == .seeOther)
+            #expect(try await admin.get("/admin/webhooks/\(id)").text.contains("<button type=\"submit\">Enable</button>"))
+            #expect(try await admin.post("/admin/webhooks/\(id)/active", [("active", "yes")]).status == .seeOther)
+            #expect(try await admin.get("/admin/webhooks/\(id)").text.contains("Enabled."))
+            #expect(try await Self.audited(app, "webhook.updated") == 2)
+
+            // Deleting asks first.
+            #expect(try await admin.post("/admin/webhooks/\(id)/delete").status == .seeOther)
+            #expect(try await admin.get("/admin/webhooks/\(id)").text.contains("Tick the box to confirm"))
+            #expect(try await Self.count(app, "webhook_endpoints") == 1)
+            let deleted = try await admin.post("/admin/webhooks/\(id)/delete", [("confirm", "yes")])
+            #expect(deleted.status == .seeOther && deleted.headers[.location] == "/admin/webhooks")
+            #expect(try await Self.count(app, "webhook_endpoints") == 0)
+            #expect(try await Self.audited(app, "webhook.deleted") == 1)
+            #expect(try await admin.get("/admin/webhooks/\(id)").status == .notFound)
+        }
+    }
+
+    @Test func theDeliveryLogIsShownAndAnExpiredEventIsNotSentAgain() async throws {
+        try await withApp { app in
+            let admin = try await AdminTestBrowser.signedIn(app, "boss@example.com", as: .admin)
+            _ = try await admin.post("/admin/webhooks", [("url", "http://127.0.0.1:9/hooks"), ("event_types", "*")])
+            let endpoint = try #require(try await app.database.queryFirst("SELECT id FROM webhook_endpoints")?.decode("id", as: String.self))
+            let ids = TimeOrderedIDGenerator(clock: app.clock)
+            let delivery = WebhookDeliveryRecord(
+                id: ids.make(), endpointID: try #require(ID(endpoint)), eventID: "evt_gone", eventType: "order.paid", attempt: 3,
+                statusCode: 502, succeeded: false, durationMS: 41, error: "<b>bad gateway</b>", createdAt: app.clock.now())
+            try await WebhookStore(cipher: FieldCipher(keys: [.init(id: "k1", key: SymmetricKey(size: .bits256))]), ids: ids)
+                .record(delivery, on: app.database)
+            let page = try await admin.get("/admin/webhooks/\(endpoint)")
+            #expect(page.text.contains("order.paid") && page.text.contains(">502<") && page.text.contains(">41<"))
+            #expect(!page.text.contains("<b>bad") && page.text.contains("&lt;b&gt;bad gateway&lt;/b&gt;"))
+            let redeliver = "/admin/webhooks/\(endpoint)/deliveries/\(delivery.id)/redeliver"
+            #expect(page.text.contains("action=\"\(redeliver)\""))
+            let answer = try await admin.post(redeliver)
+            #expect(answer.status == .seeOther && answer.headers[.location] == "/admin/webhooks/\(endpoint)")
+            #expect(try await admin.get("/admin/webhooks/\(endpoint)").text.contains("can no longer be sent"))
+            #expect(try await Self.audited(app, "webhook.redelivered") == 0)
+            #expect(try await Self.count(app, "jobs") == 0)
+        }
+    }
+
+    @Test func adminsSeeDeadJobsFirstAndRetryThem() async throws {
+        try await withApp { app in
+            let admin = try await AdminTestBrowser.signedIn(app, "boss@example.com", as: .admin)
+            let id = try await Self.deadJob(app, error: "<img src=x onerror=alert(1)>")
+            let list = try await admin.get("/admin/jobs")
+            #expect(list.status == .ok && list.text.contains("<h2>Dead jobs</h2>") && list.text.contains("href=\"/admin/jobs/\(id)\""))
+            #expect(list.text.contains("test.admin_operations"))
+            #expect(!list.text.contains("<img src=x") && list.text.contains("&lt;img src=x"))
+            #expect(try await admin.get("/admin/jobs?state=done").text.contains("No jobs match."))
+            #expect(try await admin.get("/admin/jobs?state=dead&kind=test.admin_operations").text.contains(id))
+            #expect(try await admin.get("/admin/jobs?state=buried").status == .badRequest)
+            let detail = try await admin.get("/admin/jobs/\(id)")
+            #expect(detail.status == .ok && detail.text.contains("&lt;img src=x onerror=alert(1)&gt;"))
+            #expect(detail.text.contains("action=\"/admin/jobs/\(id)/retry\""))
+
+            let retried = try await admin.post("/admin/jobs/\(id)/retry")
+            #expect(retried.status == .seeOther && retried.headers[.location] == "/admin/jobs/\(id)")
+            #expect(try await Self.state(app, id) == "pending")
+            #expect(try await Self.audited(app, "job.retried") == 1)
+            #expect(try await admin.get("/admin/jobs/\(id)").text.contains("The job will run again shortly."))
+            #expect(try await admin.get("/admin/jobs/\(UUID().uuidString)").status == .notFound)
+        }
+    }
+
+    @Test func staffAndForgedFormsChangeNothing() async throws {
+        try await withApp { app in
+            let admin = try await AdminTestBrowser.signedIn(app, "boss@example.com", as: .admin)
+            let staff = try await AdminTestBrowser.signedIn(app, "staff@example.com", as: .staff)
+            let id = try await Self.deadJob(app, error: "boom")
+            _ = try await admin.post("/admin/webhooks", [("url", "http://127.0.0.1:9/hooks"), ("event_types", "*")])
+            let endpoint = try #require(try await app.database.queryFirst("SELECT id FROM webhook_endpoints")?.decode("id", as: String.self))
+
+            for path in ["/admin/webhooks", "/admin/webhooks/\(endpoint)", "/admin/jobs", "/admin/jobs/\(id)"] {
+                #expect(try await staff.get(path).status == .forbidden, "\(path)")
+            }
+            #expect(!(try await staff.get("/admin/orders").text.contains("href=\"/admin/webhooks\"")))
+            #expect(try await admin.get("/admin/orders").text.contains("href=\"/admin/jobs\""))
+            #expect(try await staff.post("/admin/jobs/\(id)/retry").status == .forbidden)
+            #expect(try await staff.post("/admin/webhooks/\(endpoint)/delete", [("confirm", "yes")]).status == .forbidden)
+            #expect(try await staff.post("/admin/webhooks", [("url", "http://127.0.0.1:9/other"), ("event_types", "*")]).status == .forbidden)
+
+            // The admin's own session, without its form token or with a forged one.
+            #expect(try await admin.post("/admin/jobs/\(id)/retry", csrf: .some(nil)).status == .forbidden)
+            #expect(try await admin.post("/admin/webhooks/\(endpoint)/delete", [("confirm", "yes")], csrf: "forged").status == .forbidden)
+            #expect(try await admin.post("/admin/webhooks/\(endpoint)/active", [("active", "no")], csrf: .some(nil)).status == .forbidden)
+            #expect(try await Self.state(app, id) == "dead")
+            #expect(try await Self.count(app, "webhook_endpoints") == 1)
+            #expect(try await app.database.queryFirst("SELECT active FROM webhook_endpoints")?.decode("active", as: Bool.self) == true)
+            #expect(try await Self.audited(app, "job.retried") == 0)
+            #expect(try await Self.audited(app, "webhook.deleted") == 0)
+        }
+    }
+
+    /// A dead job of a kind nothing runs, with `error` as its last error; its id.
+    static func deadJob(_ app: TestApp, error: String) async throws -> String {
+        let store = JobStore(ids: TimeOrderedIDGenerator(clock: app.clock))
+        let request = try JobRequest(kind: "test.admin_operations", payload: ["n": 1], runAt: app.clock.now().addingTimeInterval(86_400))
+        _ = try await store.enqueue(request, maxAttempts: 1, at: app.clock.now(), on: app.database)
+        let id = try #require(try await app.database.queryFirst("SELECT id FROM jobs WHERE kind = 'test.admin_operations'")?.decode("id", as: String.self))
+        try await app.database.execute("UPDATE jobs SET state = 'dead', attempts = 1, last_error = \(error) WHERE id = \(id)")
+        return id
+    }
+
+    static func state(_ app: TestApp, _ id: String) async throws -> String? {
+        try await app.database.queryFirst("SELECT state FROM jobs WHERE id = \(id)")?.decode("state", as: String.self)
+    }
+
+    static func count(_ app: TestApp, _ table: String) async throws -> Int64 {
+        try await app.database.queryFirst("SELECT COUNT(*) AS n FROM \(unsafeRaw: table)")?.decode("n", as: Int64.self) ?? -1
+    }
+
+    static func audited(_ app: TestApp, _ action: String) async throws -> Int64 {
+        try await app.database.queryFirst("SELECT COUNT(*) AS n FROM audit_log WHERE action = \(action)")?.decode("n", as: Int64.self) ?? -1
+    }
+}
