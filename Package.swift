@@ -126,6 +126,7 @@ let package = Package(
                 .embedInCode("Admin/Templates/admin_dashboard.mustache"),
                 .embedInCode("Admin/Templates/admin_orders.mustache"),
                 .embedInCode("Admin/Templates/admin_order.mustache"),
+                .embedInCode("Admin/Templates/admin_staff.mustache"),
                 .embedInCode("Admin/Templates/admin_webhooks.mustache"),
                 .embedInCode("Admin/Templates/admin_webhook.mustache"),
                 .embedInCode("Admin/Templates/admin_webhook_created.mustache"),

@@ -13,7 +13,7 @@ import Testing
 @Suite struct AdminAuthorizationTests {
     struct Row {
         let method: HTTPRequest.Method
-        /// `{order}`, `{product}`, `{variant}`, `{category}`, `{customer}`, `{location}` are filled in.
+        /// `{order}`, `{product}`, `{variant}`, `{category}`, `{customer}`, `{location}`, `{key}` are filled in.
         let path: String
         let anonymous: HTTPResponse.Status
         let staff: HTTPResponse.Status
@@ -47,6 +47,8 @@ import Testing
         staffAction("/admin/orders/{order}/refunds"),
         staffAction("/admin/orders/{order}/cancel"),
         staffAction("/admin/orders/{order}/fulfillments"),
+        adminPage("/admin/staff"),
+        adminAction("/admin/api-keys/{key}/revoke"),
         // Webhooks and jobs, administrators only. An order's id names no endpoint and no job:
         // the pages answer 404 to an administrator, the forms go back with the message.
         adminPage("/admin/webhooks"),
@@ -110,8 +112,10 @@ import Testing
             let product = try #require(try await app.database.queryFirst("SELECT product_id FROM variants")?.decode("product_id", as: String.self))
             let category = try await app.send(.post, "/v1/admin/categories", token: fixture.admin, json: #"{"slug":"cups","name":"Cups"}"#)
             let customerID = try #require(try await app.send(.get, "/v1/me", token: customer).jsonObject()["id"] as? String)
+            let secret = try await app.createAPIKey(scopes: [.catalogRead], adminToken: fixture.admin)
+            let keyID = try #require(try await app.database.queryFirst("SELECT id FROM api_keys")?.decode("id", as: String.self), "\(secret.prefix(4))")
             let values = [
-                "{order}": orderID, "{product}": product, "{variant}": fixture.variantID, "{location}": fixture.location,
+                "{key}": keyID, "{order}": orderID, "{product}": product, "{variant}": fixture.variantID, "{location}": fixture.location,
                 "{category}": try #require(try category.jsonObject()["id"] as? String), "{customer}": customerID,
             ]
             let staff = try await AdminTestBrowser.signedIn(app, "staff@example.com", as: .staff)
@@ -135,11 +139,12 @@ import Testing
     /// A fingerprint of what pages could change: orders, payments, stock, the catalog, users.
     static func changes(_ app: TestApp) async throws -> [String] {
         var fingerprint: [String] = []
-        for table in ["orders", "payments", "refunds", "fulfillments", "inventory_levels", "products", "variants", "categories", "users", "api_keys"] {
+        for table in ["orders", "payments", "refunds", "fulfillments", "inventory_levels", "products", "variants", "categories", "users"] {
             let row = try await app.database.queryFirst("SELECT COUNT(*) AS n FROM \(unsafeRaw: table)")
             fingerprint.append("\(table) \(try row?.decode("n", as: Int64.self) ?? -1)")
         }
         let status = try await app.database.query("SELECT status FROM orders ORDER BY id").map { try $0.decode("status", as: String.self) }
-        return fingerprint + status
+        let revoked = try await app.database.query("SELECT id FROM api_keys WHERE revoked_at IS NOT NULL").count
+        return fingerprint + status + ["revoked keys \(revoked)"]
     }
 }

@@ -276,6 +276,8 @@ extension TestApp {
         .init(method: .post, path: "/admin/orders/{order}/refunds", body: nil, scope: .ordersWrite, statuses: adminPage, apps: adminPageApps),
         .init(method: .post, path: "/admin/orders/{order}/cancel", body: nil, scope: .ordersWrite, statuses: adminPage, apps: adminPageApps),
         .init(method: .post, path: "/admin/orders/{order}/fulfillments", body: nil, scope: .ordersWrite, statuses: adminPage, apps: adminPageApps),
+        .init(method: .get, path: "/admin/staff", body: nil, statuses: adminPage),
+        .init(method: .post, path: "/admin/api-keys/{key}/revoke", body: nil, statuses: adminPage),
         .init(method: .get, path: "/admin/products", body: nil, scope: .catalogRead, statuses: adminPage, apps: adminPageApps),
         .init(method: .post, path: "/admin/products", body: nil, scope: .catalogWrite, statuses: adminPage, apps: adminPageApps),
         .init(method: .get, path: "/admin/products/new", body: nil, scope: .catalogWrite, statuses: adminPage, apps: adminPageApps),

@@ -5,6 +5,7 @@ extension BackOffice {
         [
             AdminDashboardPage.self,
             AdminOrderPages.self,
+            AdminStaffPages.self,
             WebhookPages.self,
             JobPages.self,
             CatalogProductPages.self,
