@@ -46,6 +46,35 @@ import Testing
         }
     }
 
+    /// Staff pressing capture several times at once (or a client retrying): the provider takes
+    /// the money once, the order is paid once, and the audit log and the outbox say so once.
+    @Test func capturesSentAtOnceTakeTheMoneyOnceAndAreRecordedOnce() async throws {
+        let provider = TestPaymentProvider()
+        try await withApp(configure: { $0.paymentCapture = .manual }, paymentProviders: [provider]) { app in
+            let fixture = try await CommerceFixture(app)
+            let order = try await app.placeOrder(fixture)
+            let id = try #require(order["id"] as? String)
+            let total = try #require((order["totals"] as? [String: Any])?["total"] as? Int)
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { try await app.send(.post, "/v1/admin/orders/\(id)/capture", token: fixture.admin, json: nil).status }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == .ok || $0 == .conflict }, "\(statuses)")
+            #expect(statuses.contains(.ok))
+            let paid = try await app.send(.get, "/v1/admin/orders/\(id)", token: fixture.admin, json: nil).jsonObject()
+            #expect(paid["status"] as? String == "paid")
+            #expect((paid["payment"] as? [String: Any])?["captured"] as? Int == total)
+            #expect(provider.effects(of: .capture) == 1)
+            let audited = try await app.database.queryFirst(
+                "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'order.captured' AND target = \(order["number"] as? String ?? "")")
+            let events = try await app.database.queryFirst("SELECT COUNT(*) AS n FROM outbox WHERE event_type = 'order.paid'")
+            #expect(try audited?.decode("n", as: Int64.self) == 1)
+            #expect(try events?.decode("n", as: Int64.self) == 1)
+        }
+    }
+
     @Test func amountsOutsideTheAuthorizationAreRefusedAndNothingMoves() async throws {
         let provider = TestPaymentProvider()
         try await withApp(configure: { $0.paymentCapture = .manual }, paymentProviders: [provider]) { app in

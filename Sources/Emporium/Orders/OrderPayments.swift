@@ -157,7 +157,11 @@ extension OrderService {
     /// (a partial capture; the provider releases the rest). Safe to repeat: the amount is in
     /// the job recorded before the provider is asked, the provider sees one idempotency key per
     /// payment and amount, and only one request moves the order to paid.
-    func capture(_ id: ID<Order>, amount requested: Int64? = nil) async throws -> Order {
+    /// `author`, when given, is audited as `order.captured` in the transaction that records the
+    /// capture, so a capture asked for twice (a resent form, a retried request) is audited once.
+    func capture(
+        _ id: ID<Order>, amount requested: Int64? = nil, author: (actor: AuditLog.Actor, origin: RequestOrigin)? = nil
+    ) async throws -> Order {
         guard let order = try await store.find(id, on: database), let payment = try await payments.payment(of: id, on: database) else {
             throw OrderStore.notFound
         }
@@ -189,7 +193,7 @@ extension OrderService {
         } catch {
             throw Self.providerProblem(error)
         }
-        try await recordCaptured(payment, amount: amount, of: order)
+        try await recordCaptured(payment, amount: amount, of: order, author: author)
         return try await reread(id)
     }
 
@@ -200,13 +204,19 @@ extension OrderService {
 
     /// Records a capture the provider confirmed: the order becomes paid, or, when it was
     /// cancelled meanwhile, the captured money is refunded.
-    func recordCaptured(_ payment: Payment, amount: Int64, of order: Order) async throws {
+    func recordCaptured(
+        _ payment: Payment, amount: Int64, of order: Order, author: (actor: AuditLog.Actor, origin: RequestOrigin)? = nil
+    ) async throws {
         try await database.transaction { db in
             let now = clock.now()
             // The order first, as cancelling takes it, then its payment: never the other way round.
             try await store.lock(order.id, on: db)
             _ = try await payments.recordCapture(payment.id, amount: amount, at: now, on: db)
             if try await store.transition(order.id, from: .authorized, by: .captured, at: now, on: db) {
+                if let author {
+                    try await audit.record(
+                        .init(actor: author.actor, action: "order.captured", target: order.displayNumber, origin: author.origin), on: db)
+                }
                 try await event("order.paid", order, status: .paid, amount: amount, on: db)
             } else if try await store.find(order.id, on: db)?.status == .cancelled {
                 try await refundCapture(of: order.id, on: db)

@@ -141,8 +141,7 @@ struct AdminOrderRoutes {
         routes.on(.post, "/v1/admin/orders/:id/capture", access: .staff, orScope: .ordersWrite) { request, context in
             let order = try await find(context)
             let input = try await request.decodeOptionalStrictJSON(as: CaptureInput.self, absent: CaptureInput(), context: context.base)
-            let captured = try await service.capture(order.id, amount: input.amount)
-            try await audit.record(.init(actor: context.actor, action: "order.captured", target: order.displayNumber, origin: context.origin), on: database)
+            let captured = try await service.capture(order.id, amount: input.amount, author: (context.actor, context.origin))
             return try await service.response(for: captured)
         }
         routes.on(.post, "/v1/admin/orders/:id/cancel", access: .staff, orScope: .ordersWrite) { request, context in
