@@ -103,6 +103,8 @@ import Testing
             #expect(try await browser.post("\(path)/capture", [("amount", ""), ("confirm", "yes")]).status == .seeOther)
             let captured = try await browser.get(path)
             #expect(captured.text.contains("Order #1001 is paid.") && captured.text.contains("(paid)"), "\(captured.text)")
+            // Sent again (a resent form): still one capture in the audit log.
+            #expect(try await browser.post("\(path)/capture", [("amount", ""), ("confirm", "yes")]).status == .seeOther)
 
             let lineID = try #require(try await app.database.queryFirst("SELECT id FROM order_lines")?.decode("id", as: String.self))
             let fulfil = [

@@ -30,10 +30,8 @@ enum AdminOrderPages: AdminSection {
             var input = AdminOrderRoutes.CaptureInput()
             input.amount = try amount(form["amount"], in: order.currency)
             try check(input)
-            let captured = try await services.orders.capture(order.id, amount: input.amount)
-            try await services.audit.record(
-                .init(actor: context.actor, action: "order.captured", target: order.displayNumber, origin: context.origin),
-                on: services.database)
+            // The service audits the capture in the transaction that records it, once however often it is asked.
+            let captured = try await services.orders.capture(order.id, amount: input.amount, author: (context.actor, context.origin))
             return try await context.redirect(to: page(context), notice: "Order \(order.displayNumber) is \(captured.status.rawValue).")
         }
         routes.action("/admin/orders/:id/refunds", access: write, returnTo: back) { _, context, form in
