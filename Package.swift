@@ -132,6 +132,8 @@ let package = Package(
                 .embedInCode("Admin/Templates/admin_webhook_created.mustache"),
                 .embedInCode("Admin/Templates/admin_jobs.mustache"),
                 .embedInCode("Admin/Templates/admin_job.mustache"),
+                .embedInCode("Admin/Templates/admin_tax_rates.mustache"),
+                .embedInCode("Admin/Templates/admin_tax_rate.mustache"),
                 .embedInCode("Admin/Templates/admin_catalog_products.mustache"),
                 .embedInCode("Admin/Templates/admin_catalog_product.mustache"),
                 .embedInCode("Admin/Templates/admin_catalog_archive.mustache"),

@@ -60,6 +60,11 @@ import Testing
         adminPage("/admin/jobs"),
         Row(method: .get, path: "/admin/jobs/{order}", anonymous: .seeOther, staff: .forbidden, admin: .notFound),
         adminAction("/admin/jobs/{order}/retry"),
+        adminPage("/admin/tax-rates"),
+        adminAction("/admin/tax-rates"),
+        Row(method: .get, path: "/admin/tax-rates/{order}", anonymous: .seeOther, staff: .forbidden, admin: .notFound),
+        adminAction("/admin/tax-rates/{order}"),
+        adminAction("/admin/tax-rates/{order}/delete"),
         // Catalogue, inventory, customers, audit log. An empty form is shown again with its
         // messages (422); a destructive one without its ticked box goes back to its page (303).
         staffPage("/admin/products"),

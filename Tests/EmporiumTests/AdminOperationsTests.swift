@@ -7,7 +7,7 @@ import HTTPTypes
 import HummingbirdTesting
 import Testing
 
-/// The back office's webhook and job pages: their HTML, redirects, CSRF refusal, the admin
+/// The back office's webhook, job and tax rate pages: their HTML, redirects, CSRF refusal, the admin
 /// role they need, escaping, a webhook secret shown once, and the audit entries of the JSON routes.
 @Suite struct AdminOperationsTests {
     @Test func adminsCreateWebhooksAndSeeTheSecretOnce() async throws {
@@ -135,6 +135,49 @@ import Testing
             #expect(try await app.database.queryFirst("SELECT active FROM webhook_endpoints")?.decode("active", as: Bool.self) == true)
             #expect(try await Self.audited(app, "job.retried") == 0)
             #expect(try await Self.audited(app, "webhook.deleted") == 0)
+        }
+    }
+
+    @Test func adminsKeepTaxRatesWithTheJSONRoutesRules() async throws {
+        try await withApp { app in
+            let admin = try await AdminTestBrowser.signedIn(app, "boss@example.com", as: .admin)
+            let staff = try await AdminTestBrowser.signedIn(app, "staff@example.com", as: .staff)
+            #expect(try await admin.get("/admin/tax-rates").text.contains("No tax rates yet."))
+            let added = try await admin.post("/admin/tax-rates", [("country", "de"), ("name", "<b>MwSt</b>"), ("rate", "19")])
+            #expect(added.status == .seeOther && added.headers[.location] == "/admin/tax-rates")
+            let list = try await admin.get("/admin/tax-rates")
+            #expect(list.text.contains(">DE<") && list.text.contains("19%") && list.text.contains("&lt;b&gt;MwSt&lt;/b&gt;"))
+            #expect(!list.text.contains("<b>MwSt"))
+            let id = try #require(try await app.database.queryFirst("SELECT id FROM tax_rates")?.decode("id", as: String.self))
+            #expect(try await app.database.queryFirst("SELECT rate_ppm FROM tax_rates")?.decode("rate_ppm", as: Int64.self) == 190_000)
+
+            // The JSON routes' rules and conflict; a rate that is no percentage; nothing changes.
+            _ = try await admin.post("/admin/tax-rates", [("country", "Germany"), ("name", ""), ("rate", "101")])
+            let refused = try await admin.get("/admin/tax-rates")
+            #expect(refused.text.contains("country:") && refused.text.contains("name:") && refused.text.contains("rate_ppm:"))
+            _ = try await admin.post("/admin/tax-rates", [("country", "DE"), ("name", "Again"), ("rate", "7")])
+            #expect(try await admin.get("/admin/tax-rates").text.contains("already have a rate"))
+            _ = try await admin.post("/admin/tax-rates", [("country", "FR"), ("name", "TVA"), ("rate", "twenty")])
+            #expect(try await admin.get("/admin/tax-rates").text.contains("rate: must be a percentage"))
+            #expect(try await Self.count(app, "tax_rates") == 1)
+
+            let edit = try await admin.get("/admin/tax-rates/\(id)")
+            #expect(edit.status == .ok && edit.text.contains("value=\"19\""))
+            let saved = try await admin.post("/admin/tax-rates/\(id)", [("country", "DE"), ("name", "MwSt"), ("rate", "7.5")])
+            #expect(saved.status == .seeOther)
+            #expect(try await app.database.queryFirst("SELECT rate_ppm FROM tax_rates")?.decode("rate_ppm", as: Int64.self) == 75_000)
+
+            // Staff may not; a forged form may not; deleting asks first.
+            #expect(try await staff.get("/admin/tax-rates").status == .forbidden)
+            #expect(try await staff.post("/admin/tax-rates/\(id)/delete", [("confirm", "yes")]).status == .forbidden)
+            #expect(try await admin.post("/admin/tax-rates/\(id)/delete", [("confirm", "yes")], csrf: "forged").status == .forbidden)
+            #expect(try await admin.post("/admin/tax-rates/\(id)/delete").status == .seeOther)
+            #expect(try await Self.count(app, "tax_rates") == 1)
+            #expect(try await admin.post("/admin/tax-rates/\(id)/delete", [("confirm", "yes")]).status == .seeOther)
+            #expect(try await Self.count(app, "tax_rates") == 0)
+            #expect(try await Self.audited(app, "tax_rate.created") == 1)
+            #expect(try await Self.audited(app, "tax_rate.updated") == 1)
+            #expect(try await Self.audited(app, "tax_rate.deleted") == 1)
         }
     }
 

@@ -8,6 +8,7 @@ extension BackOffice {
             AdminStaffPages.self,
             WebhookPages.self,
             JobPages.self,
+            TaxRatePages.self,
             CatalogProductPages.self,
             CatalogVariantPages.self,
             CatalogCategoryPages.self,
