@@ -65,6 +65,11 @@ import Testing
         Row(method: .get, path: "/admin/tax-rates/{order}", anonymous: .seeOther, staff: .forbidden, admin: .notFound),
         adminAction("/admin/tax-rates/{order}"),
         adminAction("/admin/tax-rates/{order}/delete"),
+        adminPage("/admin/shipping-methods"),
+        adminAction("/admin/shipping-methods"),
+        Row(method: .get, path: "/admin/shipping-methods/{order}", anonymous: .seeOther, staff: .forbidden, admin: .notFound),
+        adminAction("/admin/shipping-methods/{order}"),
+        adminAction("/admin/shipping-methods/{order}/delete"),
         // Catalogue, inventory, customers, audit log. An empty form is shown again with its
         // messages (422); a destructive one without its ticked box goes back to its page (303).
         staffPage("/admin/products"),

@@ -7,7 +7,7 @@ import HTTPTypes
 import HummingbirdTesting
 import Testing
 
-/// The back office's webhook, job and tax rate pages: their HTML, redirects, CSRF refusal, the admin
+/// The back office's webhook, job, tax rate and shipping method pages: their HTML, redirects, CSRF refusal, the admin
 /// role they need, escaping, a webhook secret shown once, and the audit entries of the JSON routes.
 @Suite struct AdminOperationsTests {
     @Test func adminsCreateWebhooksAndSeeTheSecretOnce() async throws {
@@ -178,6 +178,52 @@ import Testing
             #expect(try await Self.audited(app, "tax_rate.created") == 1)
             #expect(try await Self.audited(app, "tax_rate.updated") == 1)
             #expect(try await Self.audited(app, "tax_rate.deleted") == 1)
+        }
+    }
+
+    @Test func adminsKeepShippingMethodsWithTheJSONRoutesRules() async throws {
+        try await withApp { app in
+            let admin = try await AdminTestBrowser.signedIn(app, "boss@example.com", as: .admin)
+            let staff = try await AdminTestBrowser.signedIn(app, "staff@example.com", as: .staff)
+            let before = try await Self.count(app, "shipping_methods")
+            let added = try await admin.post("/admin/shipping-methods", [
+                ("name", "<i>Parcel</i>"), ("currency", "EUR"), ("flat_amount", "4.90"), ("free_over", "50"), ("countries", "de, at"),
+                ("active", "yes"),
+            ])
+            #expect(added.status == .seeOther && added.headers[.location] == "/admin/shipping-methods")
+            let list = try await admin.get("/admin/shipping-methods")
+            #expect(list.text.contains("&lt;i&gt;Parcel&lt;/i&gt;") && !list.text.contains("<i>Parcel"))
+            #expect(list.text.contains(">4.90<") && list.text.contains(">50.00<") && list.text.contains("AT DE"))
+            let row = try #require(try await app.database.queryFirst("SELECT id, flat_amount FROM shipping_methods WHERE name = '<i>Parcel</i>'"))
+            let id = try row.decode("id", as: String.self)
+            #expect(try row.decode("flat_amount", as: Int64.self) == 490)
+
+            // The JSON routes' rules; an amount that is none; nothing changes.
+            _ = try await admin.post("/admin/shipping-methods", [("name", "X"), ("currency", "eur"), ("countries", "Germany")])
+            let refused = try await admin.get("/admin/shipping-methods")
+            #expect(refused.text.contains("currency:") && refused.text.contains("countries/0:"))
+            _ = try await admin.post("/admin/shipping-methods", [("name", "X"), ("currency", "EUR"), ("flat_amount", "lots")])
+            #expect(try await admin.get("/admin/shipping-methods").text.contains("flat_amount: must be an amount"))
+            #expect(try await Self.count(app, "shipping_methods") == before + 1)
+
+            let edit = try await admin.get("/admin/shipping-methods/\(id)")
+            #expect(edit.status == .ok && edit.text.contains("value=\"4.90\""))
+            let saved = try await admin.post("/admin/shipping-methods/\(id)", [("name", "Parcel"), ("currency", "EUR"), ("flat_amount", "5.50")])
+            #expect(saved.status == .seeOther)
+            let changed = try #require(try await app.database.queryFirst("SELECT flat_amount, active FROM shipping_methods WHERE id = \(id)"))
+            #expect(try changed.decode("flat_amount", as: Int64.self) == 550)
+            #expect(try changed.decode("active", as: Bool.self) == false)
+
+            #expect(try await staff.get("/admin/shipping-methods").status == .forbidden)
+            #expect(try await staff.post("/admin/shipping-methods/\(id)/delete", [("confirm", "yes")]).status == .forbidden)
+            #expect(try await admin.post("/admin/shipping-methods/\(id)/delete", [("confirm", "yes")], csrf: .some(nil)).status == .forbidden)
+            #expect(try await admin.post("/admin/shipping-methods/\(id)/delete").status == .seeOther)
+            #expect(try await Self.count(app, "shipping_methods") == before + 1)
+            #expect(try await admin.post("/admin/shipping-methods/\(id)/delete", [("confirm", "yes")]).status == .seeOther)
+            #expect(try await Self.count(app, "shipping_methods") == before)
+            #expect(try await Self.audited(app, "shipping_method.created") == 1)
+            #expect(try await Self.audited(app, "shipping_method.updated") == 1)
+            #expect(try await Self.audited(app, "shipping_method.deleted") == 1)
         }
     }
 

@@ -9,6 +9,7 @@ extension BackOffice {
             WebhookPages.self,
             JobPages.self,
             TaxRatePages.self,
+            ShippingPages.self,
             CatalogProductPages.self,
             CatalogVariantPages.self,
             CatalogCategoryPages.self,
