@@ -136,6 +136,8 @@ let package = Package(
                 .embedInCode("Admin/Templates/admin_tax_rate.mustache"),
                 .embedInCode("Admin/Templates/admin_shipping_methods.mustache"),
                 .embedInCode("Admin/Templates/admin_shipping_method.mustache"),
+                .embedInCode("Admin/Templates/admin_discounts.mustache"),
+                .embedInCode("Admin/Templates/admin_discount.mustache"),
                 .embedInCode("Admin/Templates/admin_catalog_products.mustache"),
                 .embedInCode("Admin/Templates/admin_catalog_product.mustache"),
                 .embedInCode("Admin/Templates/admin_catalog_archive.mustache"),

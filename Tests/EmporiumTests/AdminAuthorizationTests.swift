@@ -70,6 +70,11 @@ import Testing
         Row(method: .get, path: "/admin/shipping-methods/{order}", anonymous: .seeOther, staff: .forbidden, admin: .notFound),
         adminAction("/admin/shipping-methods/{order}"),
         adminAction("/admin/shipping-methods/{order}/delete"),
+        staffPage("/admin/discounts"),
+        staffAction("/admin/discounts"),
+        Row(method: .get, path: "/admin/discounts/{order}", anonymous: .seeOther, staff: .notFound, admin: .notFound),
+        staffAction("/admin/discounts/{order}"),
+        staffAction("/admin/discounts/{order}/delete"),
         // Catalogue, inventory, customers, audit log. An empty form is shown again with its
         // messages (422); a destructive one without its ticked box goes back to its page (303).
         staffPage("/admin/products"),

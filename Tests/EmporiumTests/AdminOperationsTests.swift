@@ -7,7 +7,7 @@ import HTTPTypes
 import HummingbirdTesting
 import Testing
 
-/// The back office's webhook, job, tax rate and shipping method pages: their HTML, redirects, CSRF refusal, the admin
+/// The back office's webhook, job, discount, shipping method and tax rate pages: their HTML, redirects, CSRF refusal, the admin
 /// role they need, escaping, a webhook secret shown once, and the audit entries of the JSON routes.
 @Suite struct AdminOperationsTests {
     @Test func adminsCreateWebhooksAndSeeTheSecretOnce() async throws {
@@ -224,6 +224,54 @@ import Testing
             #expect(try await Self.audited(app, "shipping_method.created") == 1)
             #expect(try await Self.audited(app, "shipping_method.updated") == 1)
             #expect(try await Self.audited(app, "shipping_method.deleted") == 1)
+        }
+    }
+
+    @Test func staffKeepDiscountsWithTheJSONRoutesRules() async throws {
+        try await withApp { app in
+            let staff = try await AdminTestBrowser.signedIn(app, "staff@example.com", as: .staff)
+            let added = try await staff.post("/admin/discounts", [
+                ("code", "summer-10"), ("kind", "percentage"), ("percentage", "12.5"), ("minimum_subtotals", "EUR 20.00"),
+                ("usage_limit", "100"), ("active", "yes"),
+            ])
+            #expect(added.status == .seeOther && added.headers[.location] == "/admin/discounts")
+            let list = try await staff.get("/admin/discounts")
+            #expect(list.status == .ok && list.text.contains("SUMMER-10") && list.text.contains("12.5 %"))
+            let row = try #require(try await app.database.queryFirst("SELECT id, percentage_ppm FROM discounts"))
+            let id = try row.decode("id", as: String.self)
+            #expect(try row.decode("percentage_ppm", as: Int64.self) == 125_000)
+
+            // The JSON routes' rules: markup in a code is refused, as are a fixed code without
+            // an amount and amounts that are none; the message comes back escaped.
+            _ = try await staff.post("/admin/discounts", [("code", "<script>x</script>"), ("kind", "fixed")])
+            let refused = try await staff.get("/admin/discounts")
+            #expect(refused.text.contains("code: must be 3 to 40") && refused.text.contains("amounts: a fixed discount needs"))
+            #expect(!refused.text.contains("<script>x"))
+            _ = try await staff.post("/admin/discounts", [("code", "FIVE"), ("kind", "fixed"), ("amounts", "five euros")])
+            #expect(try await staff.get("/admin/discounts").text.contains("amounts: must be amounts such as"))
+            _ = try await staff.post("/admin/discounts", [("code", "summer-10"), ("kind", "percentage"), ("percentage", "5")])
+            #expect(try await staff.get("/admin/discounts").text.contains("Another discount has this code."))
+            #expect(try await Self.count(app, "discounts") == 1)
+
+            let edit = try await staff.get("/admin/discounts/\(id)")
+            #expect(edit.status == .ok && edit.text.contains("value=\"12.5\"") && edit.text.contains("value=\"EUR 20.00\""))
+            let saved = try await staff.post("/admin/discounts/\(id)", [("code", "SUMMER-10"), ("kind", "fixed"), ("amounts", "EUR 5.00, usd 6")])
+            #expect(saved.status == .seeOther)
+            let changed = try #require(try await app.database.queryFirst("SELECT kind, active FROM discounts WHERE id = \(id)"))
+            #expect(try changed.decode("kind", as: String.self) == "fixed")
+            #expect(try changed.decode("active", as: Bool.self) == false)
+            #expect(try await staff.get("/admin/discounts/\(id)").text.contains("value=\"EUR 5.00, USD 6.00\""))
+
+            // A visitor without a session is sent to sign in; staff is the least role that gets in.
+            #expect(try await AdminTestBrowser(app).get("/admin/discounts").status == .seeOther)
+            #expect(try await staff.post("/admin/discounts/\(id)/delete", [("confirm", "yes")], csrf: .some(nil)).status == .forbidden)
+            #expect(try await staff.post("/admin/discounts/\(id)/delete").status == .seeOther)
+            #expect(try await Self.count(app, "discounts") == 1)
+            #expect(try await staff.post("/admin/discounts/\(id)/delete", [("confirm", "yes")]).status == .seeOther)
+            #expect(try await Self.count(app, "discounts") == 0)
+            #expect(try await Self.audited(app, "discount.created") == 1)
+            #expect(try await Self.audited(app, "discount.updated") == 1)
+            #expect(try await Self.audited(app, "discount.deleted") == 1)
         }
     }
 

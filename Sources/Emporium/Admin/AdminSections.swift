@@ -10,6 +10,7 @@ extension BackOffice {
             JobPages.self,
             TaxRatePages.self,
             ShippingPages.self,
+            DiscountPages.self,
             CatalogProductPages.self,
             CatalogVariantPages.self,
             CatalogCategoryPages.self,
