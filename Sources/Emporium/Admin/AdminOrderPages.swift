@@ -79,10 +79,13 @@ enum AdminOrderPages: AdminSection {
             }
             try check(input)
             guard let location = input.locationID.flatMap(ID<StockLocation>.init) else { throw Problem.internalError }
-            let record = try await services.orders.fulfil(
-                order.id,
-                .init(location: location, lines: input.requested, carrier: input.carrier, trackingNumber: input.trackingNumber),
-                actor: context.actor, origin: context.origin)
+            guard let version = form["order_version"].flatMap({ Int64($0) }) else {
+                throw Problem.validation([.init(pointer: "/order_version", detail: "is missing; reload the page")])
+            }
+            var request = OrderService.FulfillmentRequest(
+                location: location, lines: input.requested, carrier: input.carrier, trackingNumber: input.trackingNumber)
+            request.expectedVersion = version
+            let record = try await services.orders.fulfil(order.id, request, actor: context.actor, origin: context.origin)
             // As the JSON route does: the storefront shows the shipped variants' stock at once.
             await services.catalogCache.catchUp(on: services.database)
             return try await context.redirect(

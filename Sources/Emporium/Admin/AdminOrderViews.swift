@@ -128,6 +128,8 @@ extension AdminOrderPages {
                 let locations = try await services.inventory.locations(on: database)
                 values["can_fulfil"] = [
                     "locations": locations.map { ["id": $0.id.description, "name": $0.name, "code": $0.code] },
+                    // The form ships from this version only: sent twice, the second finds the order moved on.
+                    "order_version": order.version,
                 ] as [String: Any]
             }
         }

@@ -18,6 +18,9 @@ extension OrderService {
         var buyLabel = false
         /// The carrier service to buy it for; by default the one of the quote the order was placed with.
         var labelService: String? = nil
+        /// The order's version the request was made from (a form shows it): when the order has
+        /// moved on since, nothing ships. A form sent twice would otherwise ship twice.
+        var expectedVersion: Int64? = nil
     }
 
     struct FulfillmentRecord: Sendable {
@@ -44,6 +47,10 @@ extension OrderService {
         if request.buyLabel, labels == nil { throw ShippingRateProblems.carrierOff }
         var record = try await database.transaction { db in
             guard let current = try await store.findLocked(id, on: db) else { throw OrderStore.notFound }
+            if let expected = request.expectedVersion, expected != current.version {
+                throw Problem(.conflict, slug: "order-changed", title: "The order changed",
+                              detail: "The order changed since this was asked for (a form sent twice, or someone else shipped or changed it); nothing was shipped. Look at the order again.")
+            }
             guard [.paid, .partiallyFulfilled].contains(current.status) else {
                 throw Problem(.conflict, slug: "order-not-fulfillable", title: "Order cannot be fulfilled",
                               detail: "Only a paid order can be fulfilled; this one is \(current.status.rawValue).")
