@@ -19,6 +19,15 @@ final class AdminTestBrowser: @unchecked Sendable {
         self.app = app
     }
 
+    /// A second tab of the same session: its own cookie jar with the same cookies, so that
+    /// tabs can send forms at once without sharing mutable state.
+    func tab() -> AdminTestBrowser {
+        let tab = AdminTestBrowser(app)
+        tab.cookies = cookies
+        tab.csrfToken = csrfToken
+        return tab
+    }
+
     /// A browser signed in as a new member of `role` (registered through the API).
     static func signedIn(_ app: TestApp, _ email: String, as role: Role, name: String = "Ada") async throws -> AdminTestBrowser {
         _ = try await app.register(email, name: name)
@@ -50,6 +59,23 @@ final class AdminTestBrowser: @unchecked Sendable {
         return try await send(.post, path, body: Self.encode(fields))
     }
 
+    /// Posts `fields` as `multipart/form-data`, as a browser sends a form with a file input
+    /// (`files` are name, file name and content), with the page's CSRF token.
+    @discardableResult
+    func postMultipart(_ path: String, _ fields: [(String, String)], files: [(String, String, String)] = []) async throws -> TestResponse {
+        let boundary = "----EmporiumTest\(UInt32.random(in: 0...UInt32.max))"
+        var body = ""
+        for (name, value) in fields + (csrfToken.map { [("csrf_token", $0)] } ?? []) {
+            body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n"
+        }
+        for (name, filename, content) in files {
+            body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"; filename=\"\(filename)\"\r\n"
+            body += "Content-Type: text/csv\r\n\r\n\(content)\r\n"
+        }
+        body += "--\(boundary)--\r\n"
+        return try await send(.post, path, body: body, contentType: "multipart/form-data; boundary=\(boundary)")
+    }
+
     /// The sign-in form, filled in and sent.
     func signIn(email: String, password: String = "correct horse battery", otp: String? = nil) async throws -> TestResponse {
         let form = try await get("/admin/sign-in")
@@ -59,16 +85,21 @@ final class AdminTestBrowser: @unchecked Sendable {
         return try await send(.post, "/admin/sign-in", body: Self.encode(fields))
     }
 
+    /// The `Cookie` header this browser sends.
+    var cookieHeader: String { cookies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; ") }
+
     func setCookie(_ name: String, _ value: String?) {
         cookies[name] = value
     }
 
-    private func send(_ method: HTTPRequest.Method, _ path: String, body: String?) async throws -> TestResponse {
+    private func send(
+        _ method: HTTPRequest.Method, _ path: String, body: String?, contentType: String = "application/x-www-form-urlencoded"
+    ) async throws -> TestResponse {
         var headers = HTTPFields()
         if !cookies.isEmpty {
-            headers[.cookie] = cookies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; ")
+            headers[.cookie] = cookieHeader
         }
-        if body != nil { headers[.contentType] = "application/x-www-form-urlencoded" }
+        if body != nil { headers[.contentType] = contentType }
         let response = try await app.http.execute(uri: path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
         for field in response.headers[values: .setCookie] {
             let pair = field.split(separator: ";")[0].split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -76,10 +107,13 @@ final class AdminTestBrowser: @unchecked Sendable {
             cookies[name] = field.contains("Max-Age=0") ? nil : value
         }
         if let token = Self.field("csrf_token", in: response.text) { csrfToken = token }
-        // Every back-office answer is a page that allows no script, no inline style and no framing.
-        if path.hasPrefix("/admin"), !path.hasPrefix("/admin/assets") {
+        // Every back-office answer (its assets and error answers too) allows no script, no inline
+        // style and no framing.
+        if path.hasPrefix("/admin") {
             #expect(response.headers[.contentSecurityPolicy]?.hasPrefix("default-src 'none'; style-src 'self'") == true, "\(path)")
             #expect(response.headers[.xFrameOptions] == "DENY", "\(path)")
+        }
+        if path.hasPrefix("/admin"), !path.hasPrefix("/admin/assets") {
             #expect(!response.text.contains("<script"), "\(path)")
             #expect(!response.text.contains("style=\""), "\(path)")
         }

@@ -12,13 +12,12 @@ enum AdminOrderPages: AdminSection {
     static let write = Access.roleOrScope(.staff, .ordersWrite)
 
     static func register(on routes: AdminRoutes, services: BackOfficeServices) {
-        let history = AdminOrderHistory()
         routes.page("/admin/orders", access: read, menu: .init(label: "Orders", order: 10)) { request, context in
             try await list(request, context, services)
         }
         routes.page("/admin/orders/:id", access: read) { _, context in
             let order = try await order(context, services)
-            return try await detail(order, context, services, history)
+            return try await detail(order, context, services)
         }
         let page: @Sendable (AdminContext) -> String = { context in
             "/admin/orders/\(context.parameters.get("id") ?? "")"
@@ -47,11 +46,10 @@ enum AdminOrderPages: AdminSection {
             if try await services.orders.payments.refund(requestKey: requestKey, of: order.id, on: services.database) != nil {
                 return try await context.redirect(to: page(context), error: "This refund form was already sent; nothing more was refunded.")
             }
+            // The service audits the refund in the transaction that reserves it, once however often it is asked.
             let refund = try await services.orders.refund(
-                order, amount: input.amount ?? 0, reason: input.reason, requestKey: requestKey)
-            try await services.audit.record(
-                .init(actor: context.actor, action: "order.refunded", target: "\(order.displayNumber) \(refund.amount)", origin: context.origin),
-                on: services.database)
+                order, amount: input.amount ?? 0, reason: input.reason, requestKey: requestKey,
+                author: (context.actor, context.origin))
             let amount = Money(minorUnits: refund.amount, currency: order.currency)
             return try await context.redirect(to: page(context), notice: "Refund of \(amount) is \(refund.status.rawValue).")
         }

@@ -63,14 +63,14 @@ extension AdminOrderPages {
     }
 
     static func detail(
-        _ order: Order, _ context: AdminContext, _ services: BackOfficeServices, _ history: AdminOrderHistory
+        _ order: Order, _ context: AdminContext, _ services: BackOfficeServices
     ) async throws -> Response {
         let database = services.database
         let lines = try await services.orders.store.lines(of: order.id, on: database)
         let payment = try await services.orders.payments.payment(of: order.id, on: database)
         let refunds = try await services.orders.payments.refunds(of: order.id, on: database)
-        let shipments = try await history.shipments(of: order.id, on: database)
-        let events = try await history.events(of: order.id, on: database)
+        let shipments = try await services.orders.store.shipments(of: order.id, on: database)
+        let events = try await Outbox(ids: services.ids).history(ofOrder: order.id, on: database)
         func money(_ amount: Int64) -> String { Money(minorUnits: amount, currency: order.currency).description }
         func decimal(_ amount: Int64) -> String { Money(minorUnits: amount, currency: order.currency).decimalString }
         let skus = Dictionary(lines.map { ($0.id.description, $0.sku) }, uniquingKeysWith: { first, _ in first })
@@ -78,9 +78,8 @@ extension AdminOrderPages {
         var values: [String: Any] = [
             "id": order.id.description, "number": order.displayNumber, "status": order.status.rawValue, "email": order.email,
             "currency": order.currency.code, "created": Timestamp.string(from: order.createdAt),
-            "placed": order.placedAt.map(Timestamp.string) ?? "", "cancel_reason": order.cancelReason ?? "",
             "subtotal": money(order.subtotal), "discount": money(order.discount), "shipping": money(order.shipping),
-            "tax": money(order.tax), "total": money(order.total), "discount_code": order.discountCode ?? "",
+            "tax": money(order.tax), "total": money(order.total),
             "shipping_method": order.shippingMethodName,
             "address": [
                 address.recipient, address.line1, address.line2 ?? "",
@@ -102,20 +101,26 @@ extension AdminOrderPages {
             },
             "shipments": shipments.map { shipment -> [String: Any] in
                 [
-                    "created": shipment.createdAt, "carrier": shipment.carrier ?? "", "tracking": shipment.trackingNumber ?? "",
+                    "created": Timestamp.string(from: shipment.createdAt), "carrier": shipment.carrier ?? "", "tracking": shipment.trackingNumber ?? "",
                     "location": shipment.locationID,
                     "lines": shipment.lines.map { ["sku": skus[$0.lineID] ?? $0.lineID, "quantity": $0.quantity] as [String: Any] },
                 ]
             },
-            "events": events.map { ["type": $0.type, "created": $0.createdAt, "published": $0.published] as [String: Any] },
+            "events": events.map { ["type": $0.type, "created": Timestamp.string(from: $0.createdAt), "published": $0.published] as [String: Any] },
         ]
+        // Set only when there is one: Mustache shows a section for any string, even an empty one.
         if let payment {
-            values["payment"] = [
+            var shown: [String: Any] = [
                 "provider": payment.provider, "status": payment.status.rawValue, "amount": money(payment.amount),
                 "authorized": money(payment.authorized), "captured": money(payment.captured),
-                "refunded": money(payment.refunded), "failure": payment.failureCode ?? "",
-            ] as [String: Any]
+                "refunded": money(payment.refunded),
+            ]
+            if let failure = payment.failureCode { shown["failure"] = failure }
+            values["payment"] = shown
         }
+        if let placed = order.placedAt { values["placed"] = Timestamp.string(from: placed) }
+        if let reason = order.cancelReason, !reason.isEmpty { values["cancel_reason"] = reason }
+        if let code = order.discountCode, !code.isEmpty { values["discount_code"] = code }
         if context.may(write) {
             if order.status == .authorized, payment?.status == .authorized, let payment {
                 values["can_capture"] = ["authorized": decimal(payment.authorized)]

@@ -61,16 +61,9 @@ enum JobPages: AdminSection {
         }
         routes.action("/admin/jobs/:id/retry", access: access, returnTo: back) { request, context, _ in
             // As POST /v1/admin/jobs/:id/retry, in one transaction with its audit entry.
-            guard let id = context.parameters.get("id"), UUID(uuidString: id) != nil else { throw JobRoutes.notFound }
-            try await services.database.transaction { db in
-                guard try await services.jobs.retry(id, at: services.clock.now(), on: db) else {
-                    guard let job = try await services.jobs.find(id, on: db) else { throw JobRoutes.notFound }
-                    throw Problem(
-                        .conflict, slug: "job-not-retryable", title: "Job cannot be retried",
-                        detail: "Only a dead or waiting job can be run again; this one is \(job.state.rawValue).")
-                }
-                try await services.audit.record(.init(actor: context.actor, action: "job.retried", target: id, origin: context.origin), on: db)
-            }
+            _ = try await JobRoutes.retry(
+                context.parameters.get("id") ?? "", store: services.jobs, audit: services.audit, at: services.clock.now(),
+                by: context.actor, origin: context.origin, on: services.database)
             return try await context.redirect(to: back(request, context), notice: "The job will run again shortly.")
         }
     }

@@ -33,14 +33,14 @@ enum WebhookPages: AdminSection {
         let list: @Sendable (Request, AdminContext) -> String = { _, _ in "/admin/webhooks" }
         routes.action("/admin/webhooks", access: access, returnTo: list) { _, context, form in
             var errors = FieldErrors()
-            let url = checkURL(errors.required(form["url"], "/url"), policy: services.webhookPolicy, into: &errors)
+            let url = services.webhookPolicy.checkedURL(errors.required(form["url"], "/url"), into: &errors)
             let eventTypes = WebhookRoutes.checkEventTypes(
                 (form["event_types"] ?? WebhookEndpoint.allEvents).split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init),
                 into: &errors)
             errors.text(form["description"], "/description", maximum: WebhookRoutes.maximumDescription, required: false)
             try errors.check()
             guard let url, let eventTypes else { throw Problem.internalError }
-            try await checkAddress(url, policy: services.webhookPolicy)
+            try await services.webhookPolicy.checkAddress(url)
             let now = services.clock.now()
             let endpoint = WebhookEndpoint(
                 id: services.ids.make(), url: url, description: form["description"] ?? "", eventTypes: eventTypes,
@@ -117,55 +117,16 @@ enum WebhookPages: AdminSection {
     /// queued again for this endpoint; answers the event's type.
     static func redeliver(_ context: AdminContext, _ services: BackOfficeServices) async throws -> String {
         let id: ID<WebhookEndpoint> = try context.base.pathID(notFound: WebhookRoutes.notFoundDetail)
-        let deliveryID: ID<WebhookDeliveryRecord> = try context.base.pathID(
-            "delivery_id", notFound: "This endpoint has no delivery with this id.")
-        let outbox = Outbox(ids: services.ids)
-        return try await services.database.transaction { db in
-            guard let endpoint = try await services.webhookStore.find(id, on: db) else { throw WebhookRoutes.notFound }
-            guard let delivery = try await services.webhookStore.delivery(deliveryID, of: id, on: db) else {
-                throw Problem.notFound("This endpoint has no delivery with this id.")
-            }
-            guard endpoint.active else {
-                throw Problem(
-                    .conflict, slug: "webhook-inactive", title: "Endpoint inactive",
-                    detail: "The endpoint gets no deliveries while it is disabled; enable it first.")
-            }
-            guard let event = try await outbox.event(delivery.eventID, on: db) else {
-                throw Problem(
-                    .conflict, slug: "event-expired", title: "Event no longer kept",
-                    detail: "The event is older than the event retention period and can no longer be sent.")
-            }
-            let request = try WebhookDeliveryJob.request(endpoint: id, event: event, redelivery: services.ids.makeUUID())
-            _ = try await services.jobs.enqueue(request, maxAttempts: WebhookDelivery.maxAttempts, at: services.clock.now(), on: db)
-            try await services.audit.record(
-                .init(actor: context.actor, action: "webhook.redelivered", target: id.description, origin: context.origin), on: db)
-            return event.type
-        }
+        let deliveryID: ID<WebhookDeliveryRecord> = try context.base.pathID("delivery_id", notFound: WebhookRedelivery.noDelivery)
+        let redelivery = WebhookRedelivery(
+            store: services.webhookStore, outbox: Outbox(ids: services.ids), jobs: services.jobs, audit: services.audit,
+            clock: services.clock, ids: services.ids)
+        return try await redelivery.redeliver(deliveryID, of: id, by: context.actor, origin: context.origin, on: services.database).event.type
     }
 
     static func endpoint(_ context: AdminContext, _ services: BackOfficeServices) async throws -> WebhookEndpoint {
         let id: ID<WebhookEndpoint> = try context.base.pathID(notFound: WebhookRoutes.notFoundDetail)
         guard let endpoint = try await services.webhookStore.find(id, on: services.database) else { throw WebhookRoutes.notFound }
         return endpoint
-    }
-
-    /// The URL as the JSON route stores it (`AddressPolicy`'s form rule), or nil with the problem noted.
-    static func checkURL(_ url: String?, policy: AddressPolicy, into errors: inout FieldErrors) -> String? {
-        guard let url else { return nil }
-        let trimmed = url.trimmingCharacters(in: .whitespaces)
-        if let problem = policy.formProblem(trimmed) {
-            errors.add("/url", problem)
-            return nil
-        }
-        return policy.normalized(trimmed)
-    }
-
-    /// Refuses a host that resolves to an address webhooks must not reach, as the JSON route does.
-    static func checkAddress(_ url: String, policy: AddressPolicy) async throws {
-        switch await policy.vet(url) {
-        case .allowed: return
-        case .refused(let reason), .unresolvable(let reason):
-            throw Problem.validation([.init(pointer: "/url", detail: reason)], detail: "The webhook URL is not allowed.")
-        }
     }
 }

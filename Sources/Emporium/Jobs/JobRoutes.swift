@@ -67,17 +67,27 @@ struct JobRoutes {
             return Page(jobs.map(JobResponse.init), limit: page.limit, id: \.id)
         }
         routes.on(.post, "/v1/admin/jobs/:id/retry", access: .admin) { _, context in
-            guard let id = context.base.parameters.get("id"), UUID(uuidString: id) != nil else { throw Self.notFound }
-            return try await database.transaction { db in
-                guard try await store.retry(id, at: clock.now(), on: db) else {
-                    guard let job = try await store.find(id, on: db) else { throw Self.notFound }
-                    throw Problem(.conflict, slug: "job-not-retryable", title: "Job cannot be retried",
-                                  detail: "Only a dead or waiting job can be run again; this one is \(job.state.rawValue).")
-                }
-                try await audit.record(.init(actor: context.actor, action: "job.retried", target: id, origin: context.origin), on: db)
-                guard let job = try await store.find(id, on: db) else { throw Self.notFound }
-                return JobResponse(job)
+            guard let id = context.base.parameters.get("id") else { throw Self.notFound }
+            return JobResponse(try await Self.retry(
+                id, store: store, audit: audit, at: clock.now(), by: context.actor, origin: context.origin, on: database))
+        }
+    }
+
+    /// Runs a dead or waiting job again soon, audited in the same transaction; answers the job.
+    static func retry(
+        _ id: String, store: JobStore, audit: AuditLog, at now: Date, by actor: AuditLog.Actor, origin: RequestOrigin,
+        on database: any Database
+    ) async throws -> Job {
+        guard UUID(uuidString: id) != nil else { throw notFound }
+        return try await database.transaction { db in
+            guard try await store.retry(id, at: now, on: db) else {
+                guard let job = try await store.find(id, on: db) else { throw notFound }
+                throw Problem(.conflict, slug: "job-not-retryable", title: "Job cannot be retried",
+                              detail: "Only a dead or waiting job can be run again; this one is \(job.state.rawValue).")
             }
+            try await audit.record(.init(actor: actor, action: "job.retried", target: id, origin: origin), on: db)
+            guard let job = try await store.find(id, on: db) else { throw notFound }
+            return job
         }
     }
 

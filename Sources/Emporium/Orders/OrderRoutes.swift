@@ -163,8 +163,7 @@ struct AdminOrderRoutes {
             ) {
                 let refund = try await service.refund(
                     order, amount: body.value.amount ?? 0, reason: body.value.reason,
-                    requestKey: Idempotency.requestKey(caller: caller, key: key))
-                try await audit.record(.init(actor: context.actor, action: "order.refunded", target: "\(order.displayNumber) \(refund.amount)", origin: context.origin), on: database)
+                    requestKey: Idempotency.requestKey(caller: caller, key: key), author: (context.actor, context.origin))
                 // A pending refund is not a final answer: a retry with the key asks again.
                 return refund.status == .pending
                     ? try Idempotency.Stored(status: .accepted, json: RefundResponse(refund)).provisional

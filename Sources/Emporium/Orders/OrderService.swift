@@ -248,8 +248,12 @@ struct OrderService: Sendable {
     /// refundable balance first, with a pending refund and its job, in one transaction; then
     /// the provider is asked. A refund the provider refuses gives its amount back; one it did
     /// not answer stays pending (answered 202) and its job finishes it. A retry with the same
-    /// `requestKey` resumes the same refund, so it can never pay out twice.
-    func refund(_ order: Order, amount: Int64, reason: String?, requestKey: String) async throws -> Refund {
+    /// `requestKey` resumes the same refund, so it can never pay out twice. `author` is audited
+    /// as `order.refunded` in the transaction that reserves the refund, so a refund asked for
+    /// twice at once (a resent form, a retried request) is audited once.
+    func refund(
+        _ order: Order, amount: Int64, reason: String?, requestKey: String, author: (actor: AuditLog.Actor, origin: RequestOrigin)
+    ) async throws -> Refund {
         if let earlier = try await payments.refund(requestKey: requestKey, of: order.id, on: database) {
             return earlier.status == .pending ? try await settle(earlier, of: order) : earlier
         }
@@ -257,7 +261,7 @@ struct OrderService: Sendable {
         let refundID: ID<Refund> = ids.make()
         let refund: Refund
         do {
-            refund = try await reserve(refundID, of: order, amount: amount, reason: reason, requestKey: requestKey, at: now)
+            refund = try await reserve(refundID, of: order, amount: amount, reason: reason, requestKey: requestKey, author: author, at: now)
         } catch DatabaseError.uniqueViolation {
             // An overlapping attempt with the same key made it first: resume that one.
             guard let earlier = try await payments.refund(requestKey: requestKey, of: order.id, on: database) else { throw OrderStore.changed }
@@ -267,7 +271,8 @@ struct OrderService: Sendable {
     }
 
     private func reserve(
-        _ refundID: ID<Refund>, of order: Order, amount: Int64, reason: String?, requestKey: String, at now: Date
+        _ refundID: ID<Refund>, of order: Order, amount: Int64, reason: String?, requestKey: String,
+        author: (actor: AuditLog.Actor, origin: RequestOrigin), at now: Date
     ) async throws -> Refund {
         try await database.transaction { db -> Refund in
             guard let (_, refund) = try await payments.reserveRefund(
@@ -283,6 +288,9 @@ struct OrderService: Sendable {
                               detail: "At most \(refundable) minor units of this order can still be refunded.")
             }
             try await follow(Self.refundKind, id: refundID.description, on: db)
+            try await audit.record(
+                .init(actor: author.actor, action: "order.refunded", target: "\(order.displayNumber) \(refund.amount)", origin: author.origin),
+                on: db)
             return refund
         }
     }

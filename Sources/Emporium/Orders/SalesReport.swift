@@ -7,9 +7,8 @@ import Hummingbird
 /// 30 days by default): per bucket (UTC; weeks
 /// start on Monday) and currency, the orders placed (payment authorized), their gross revenue
 /// and discounts, refunds paid out in the bucket, net revenue (gross − refunds) and the average
-/// order value (gross ÷ orders, rounded down). Orders cancelled before their payment was
-/// captured took no money and are left out. The database groups by day; days are folded into
-/// weeks and months here.
+/// order value (gross ÷ orders, rounded down), as `SalesFigures` counts them. The database
+/// groups by day; days are folded into weeks and months here.
 struct SalesReportRoutes {
     let clock: any WallClock
 
@@ -82,32 +81,15 @@ struct SalesReportRoutes {
         guard errors.isEmpty, let interval else { throw Problem.validation(errors, detail: "The query has invalid parameters.") }
 
         var buckets: [String: Bucket] = [:]
-        func bucket(_ day: String, _ currency: String) -> String {
-            let start = Self.bucketStart(day: day, interval: interval)
-            let key = start + " " + currency
-            if buckets[key] == nil { buckets[key] = Bucket(start: start, currency: currency) }
-            return key
-        }
-        for row in try await database.query("""
-            SELECT substr(o.placed_at, 1, 10) AS day, o.currency, COUNT(*) AS orders,
-                   CAST(SUM(o.total) AS BIGINT) AS gross, CAST(SUM(o.discount) AS BIGINT) AS discounts
-            FROM orders o JOIN payments p ON p.order_id = o.id
-            WHERE o.placed_at >= \(from) AND o.placed_at < \(to) AND NOT (o.status = 'cancelled' AND p.captured = 0)
-            GROUP BY substr(o.placed_at, 1, 10), o.currency
-            """) {
-            let key = bucket(try row.decode("day"), try row.decode("currency"))
-            buckets[key]?.orders += try row.decode("orders")
-            buckets[key]?.grossRevenue += try row.decode("gross")
-            buckets[key]?.discounts += try row.decode("discounts")
-        }
-        for row in try await database.query("""
-            SELECT substr(r.created_at, 1, 10) AS day, p.currency, CAST(SUM(r.amount) AS BIGINT) AS refunds
-            FROM refunds r JOIN payments p ON p.id = r.payment_id
-            WHERE r.status = 'succeeded' AND r.created_at >= \(from) AND r.created_at < \(to)
-            GROUP BY substr(r.created_at, 1, 10), p.currency
-            """) {
-            let key = bucket(try row.decode("day"), try row.decode("currency"))
-            buckets[key]?.refunds += try row.decode("refunds")
+        for day in try await SalesFigures().days(from: from, to: to, on: database) {
+            let start = Self.bucketStart(day: day.day, interval: interval)
+            let key = start + " " + day.currency
+            var bucket = buckets[key] ?? Bucket(start: start, currency: day.currency)
+            bucket.orders += day.orders
+            bucket.grossRevenue += day.gross
+            bucket.discounts += day.discounts
+            bucket.refunds += day.refunds
+            buckets[key] = bucket
         }
         return Report(
             from: Timestamp.string(from: from), to: Timestamp.string(from: to), interval: interval.rawValue,

@@ -130,12 +130,12 @@ struct WebhookRoutes {
         routes.on(.post, "/v1/admin/webhooks", access: .admin) { request, context in
             let input = try await request.decodeStrictJSON(as: Input.self, context: context.base).value
             var errors = FieldErrors()
-            let url = checkURL(errors.required(input.url, "/url"), into: &errors)
+            let url = policy.checkedURL(errors.required(input.url, "/url"), into: &errors)
             let eventTypes = Self.checkEventTypes(errors.required(input.eventTypes, "/event_types"), into: &errors)
             errors.text(input.description, "/description", maximum: Self.maximumDescription, required: false)
             try errors.check()
             guard let url, let eventTypes else { throw Problem.internalError }
-            try await checkAddress(url)
+            try await policy.checkAddress(url)
             let now = clock.now()
             let endpoint = WebhookEndpoint(
                 id: ids.make(), url: url, description: input.description ?? "", eventTypes: eventTypes,
@@ -164,12 +164,12 @@ struct WebhookRoutes {
             for member in ["url", "event_types", "active"] where body.nullMembers.contains(member) {
                 errors.add("/\(member)", "must not be null")
             }
-            let url = checkURL(input.url, into: &errors)
+            let url = policy.checkedURL(input.url, into: &errors)
             let eventTypes = Self.checkEventTypes(input.eventTypes, into: &errors)
             errors.text(input.description, "/description", maximum: Self.maximumDescription, required: false)
             try errors.check()
             // Before the transaction: resolving a name may take a while.
-            if let url { try await checkAddress(url) }
+            if let url { try await policy.checkAddress(url) }
             return try await database.transaction { db in
                 guard var endpoint = try await store.find(id, on: db) else { throw Self.notFound }
                 let now = clock.now()
@@ -228,56 +228,17 @@ struct WebhookRoutes {
         routes.on(.post, "/v1/admin/webhooks/:id/deliveries/:delivery_id/redeliver", access: .admin) { _, context in
             let id: ID<WebhookEndpoint> = try context.base.pathID(notFound: Self.notFoundDetail)
             let deliveryID: ID<WebhookDeliveryRecord> = try context.base.pathID(
-                "delivery_id", notFound: "This endpoint has no delivery with this id.")
-            let queued = try await database.transaction { db in
-                guard let endpoint = try await store.find(id, on: db) else { throw Self.notFound }
-                guard let delivery = try await store.delivery(deliveryID, of: id, on: db) else {
-                    throw Problem.notFound("This endpoint has no delivery with this id.")
-                }
-                guard endpoint.active else {
-                    throw Problem(
-                        .conflict, slug: "webhook-inactive", title: "Endpoint inactive",
-                        detail: "The endpoint gets no deliveries while it is inactive; re-activate it with PATCH {\"active\": true} first.")
-                }
-                guard let event = try await outbox.event(delivery.eventID, on: db) else {
-                    throw Problem(
-                        .conflict, slug: "event-expired", title: "Event no longer kept",
-                        detail: "The event is older than the event retention period and can no longer be sent.")
-                }
-                let now = clock.now()
-                let request = try WebhookDeliveryJob.request(endpoint: id, event: event, redelivery: ids.makeUUID())
-                try await jobs.enqueue(request, maxAttempts: WebhookDelivery.maxAttempts, at: now, on: db)
-                try await audit.record(
-                    .init(actor: context.actor, action: "webhook.redelivered", target: id.description, origin: context.origin), on: db)
-                return RedeliveryResponse(
-                    endpointID: id.description, eventID: event.id, eventType: event.type, queuedAt: Timestamp.string(from: now))
-            }
+                "delivery_id", notFound: WebhookRedelivery.noDelivery)
+            let (event, queuedAt) = try await WebhookRedelivery(
+                store: store, outbox: outbox, jobs: jobs, audit: audit, clock: clock, ids: ids
+            ).redeliver(deliveryID, of: id, by: context.actor, origin: context.origin, on: database)
+            let queued = RedeliveryResponse(
+                endpointID: id.description, eventID: event.id, eventType: event.type, queuedAt: Timestamp.string(from: queuedAt))
             return EditedResponse(status: .accepted, response: queued)
         }
     }
 
     // MARK: Input rules
-
-    /// The URL as stored when its form is right; else nil with the problem noted.
-    private func checkURL(_ url: String?, into errors: inout FieldErrors) -> String? {
-        guard let url else { return nil }
-        let trimmed = url.trimmingCharacters(in: .whitespaces)
-        if let problem = policy.formProblem(trimmed) {
-            errors.add("/url", problem)
-            return nil
-        }
-        return policy.normalized(trimmed)
-    }
-
-    /// Refuses, as a validation problem at `/url`, a host that resolves to an address
-    /// webhooks must not reach, or that does not resolve.
-    private func checkAddress(_ url: String) async throws {
-        switch await policy.vet(url) {
-        case .allowed: return
-        case .refused(let reason), .unresolvable(let reason):
-            throw Problem.validation([.init(pointer: "/url", detail: reason)], detail: "The webhook URL is not allowed.")
-        }
-    }
 
     /// Sorted, each once, `*` alone when it is among them; nil with problems noted otherwise.
     static func checkEventTypes(_ types: [String]?, into errors: inout FieldErrors) -> [String]? {
