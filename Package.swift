@@ -120,6 +120,7 @@ let package = Package(
                 .embedInCode("Platform/openapi.yaml"),
                 // The back office's templates and style sheet, one line each (Admin/BackOffice.swift).
                 .embedInCode("Admin/Assets/admin.css"),
+                .embedInCode("Admin/Assets/icon.svg"),
                 .embedInCode("Admin/Templates/admin_layout.mustache"),
                 .embedInCode("Admin/Templates/admin_sign_in.mustache"),
                 .embedInCode("Admin/Templates/admin_error.mustache"),
@@ -130,6 +131,9 @@ let package = Package(
                 .embedInCode("Admin/Templates/admin_webhooks.mustache"),
                 .embedInCode("Admin/Templates/admin_webhook.mustache"),
                 .embedInCode("Admin/Templates/admin_webhook_created.mustache"),
+                .embedInCode("Admin/Templates/admin_api_key_created.mustache"),
+                .embedInCode("Admin/Templates/admin_apps.mustache"),
+                .embedInCode("Admin/Templates/admin_app_created.mustache"),
                 .embedInCode("Admin/Templates/admin_jobs.mustache"),
                 .embedInCode("Admin/Templates/admin_job.mustache"),
                 .embedInCode("Admin/Templates/admin_tax_rates.mustache"),

@@ -41,6 +41,7 @@ import Testing
         // Without the sign-in form's token.
         Row(method: .post, path: "/admin/sign-in", anonymous: .forbidden, staff: .forbidden, admin: .forbidden),
         Row(method: .get, path: "/admin/assets/admin.css", anonymous: .ok, staff: .ok, admin: .ok),
+        Row(method: .get, path: "/admin/assets/icon.svg", anonymous: .ok, staff: .ok, admin: .ok),
         staffPage("/admin/orders"),
         staffPage("/admin/orders/{order}"),
         staffAction("/admin/orders/{order}/capture"),
@@ -48,7 +49,11 @@ import Testing
         staffAction("/admin/orders/{order}/cancel"),
         staffAction("/admin/orders/{order}/fulfillments"),
         adminPage("/admin/staff"),
+        adminAction("/admin/api-keys"),
         adminAction("/admin/api-keys/{key}/revoke"),
+        adminPage("/admin/apps"),
+        adminAction("/admin/apps"),
+        adminAction("/admin/apps/{order}/delete"),
         // Webhooks and jobs, administrators only. An order's id names no endpoint and no job:
         // the pages answer 404 to an administrator, the forms go back with the message.
         adminPage("/admin/webhooks"),

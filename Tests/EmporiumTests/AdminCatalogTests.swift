@@ -303,6 +303,23 @@ extension TestApp {
             let unusable = try await staff.submit("/admin/products/import", ["csv": "name,price\nx,1\n"], from: "/admin/products/import")
             #expect(unusable.status == .unprocessableContent && unusable.text.contains("Nothing was imported"))
 
+            // A file chosen in the form (multipart) wins over the text box; a broken body is a 400.
+            _ = try await staff.get("/admin/products/import")
+            let uploaded = try await staff.postMultipart(
+                "/admin/products/import", [("csv", "")],
+                files: [("csv_file", "hats.csv", "handle,title,status,sku,price,currency\nfelt-hat,Felt hat,active,FELT-1,20.00,EUR\n")])
+            #expect(uploaded.status == .ok && uploaded.text.contains("1 products created"), "\(uploaded.text)")
+            let broken = try await staff.postMultipart("/admin/products/import", [])
+            #expect(broken.status == .ok || broken.status == .unprocessableContent)
+            let truncated = try await app.http.execute(
+                uri: "/admin/products/import", method: .post,
+                headers: [.contentType: "multipart/form-data; boundary=xyz", .cookie: staff.cookieHeader],
+                body: ByteBuffer(string: "--xyz\r\nContent-Disposition: form-data; name=\"csv\"\r\n\r\nhandle"))
+            #expect(truncated.status == .badRequest)
+            #expect(truncated.headers[.contentSecurityPolicy]?.hasPrefix("default-src 'none'; style-src 'self'") == true)
+            let after = try await app.send(.get, "/v1/admin/products", token: api).jsonObject()
+            #expect((after["data"] as? [[String: Any]])?.count == 3)
+
             // The export downloads what an import reads back.
             let export = try await staff.get("/admin/products/export")
             #expect(export.status == .ok && export.headers[.contentType] == "text/csv; charset=utf-8")

@@ -41,7 +41,7 @@ struct AdminRoutes {
         let kit = kit
         registrar.on(.post, path, access: access) { request, base in
             guard let context = try await kit.context(request, base) else { return kit.signInRedirect(request) }
-            let form = try await OAuthForm.body(of: request, context: base)
+            let form = try await Self.form(of: request, context: base)
             guard let sent = form["csrf_token"], SecretToken.matches(sent, digest: SecretToken.digest(context.session.csrfToken))
             else {
                 try await kit.sessions.audit.record(
@@ -57,6 +57,16 @@ struct AdminRoutes {
                 return try await context.redirect(to: returnTo(request, context), error: problem.pageMessage)
             }
         }
+    }
+
+    /// A form as browsers send it: URL-encoded, or multipart when it carries a file.
+    static func form(of request: Request, context: AppRequestContext) async throws -> OAuthForm {
+        guard let boundary = request.headers[.contentType].flatMap(MultipartForm.boundary) else {
+            return try await OAuthForm.body(of: request, context: context)
+        }
+        var request = request
+        let body = try await request.collectBody(upTo: context.bodyLimit)
+        return try MultipartForm.fields(of: Array(buffer: body), boundary: boundary)
     }
 
     /// What every handler closure holds: no router, only what a request needs.

@@ -6,6 +6,7 @@ extension BackOffice {
             AdminDashboardPage.self,
             AdminOrderPages.self,
             AdminStaffPages.self,
+            OAuthAppPages.self,
             WebhookPages.self,
             JobPages.self,
             TaxRatePages.self,

@@ -58,16 +58,7 @@ enum AdminSignInRoutes {
             try await kit.sessions.signOutEverywhere(context.member, origin: context.origin)
             return signedOut(kit, request, context)
         }
-        let css = PackageResources.admin_css
-        let tag = "\"" + SecretToken.digest(String(decoding: css, as: UTF8.self)).prefix(16) + "\""
-        routes.registrar.on(.get, "/admin/assets/admin.css", access: .anonymous) { request, _ in
-            var headers = HTTPFields()
-            headers[.contentType] = "text/css; charset=utf-8"
-            headers[.eTag] = tag
-            headers[.cacheControl] = "no-cache"
-            if request.headers[.ifNoneMatch] == tag { return Response(status: .notModified, headers: headers) }
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: css)))
-        }
+        AdminAssets.register(on: routes.registrar)
     }
 
     /// Where to go after signing in: a back-office path, never another site.

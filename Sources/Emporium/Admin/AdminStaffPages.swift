@@ -4,20 +4,22 @@ import Foundation
 import Hummingbird
 
 /// `/admin/staff` and `/admin/api-keys`, for admins only as their JSON routes are: who runs
-/// the shop, and the API keys other systems use, which an admin may revoke. Keys are issued
-/// through `POST /v1/admin/api-keys` (its rules and its one-time secret live in `APIKeyRoutes`).
+/// the shop, and the API keys other systems use, which an admin issues (the secret is shown
+/// once) and revokes through the same `APIKeyService` as `/v1/admin/api-keys`.
 enum AdminStaffPages: AdminSection {
-    static let templates: [String: [UInt8]] = ["staff": PackageResources.admin_staff_mustache]
+    static let templates: [String: [UInt8]] = [
+        "staff": PackageResources.admin_staff_mustache, "api_key_created": PackageResources.admin_api_key_created_mustache,
+    ]
 
     static func register(on routes: AdminRoutes, services: BackOfficeServices) {
-        let keys = APIKeyStore()
         routes.page("/admin/staff", access: .role(.admin), menu: .init(label: "Staff & keys", order: 90)) { request, context in
             let page = try PageRequest(request)
             let members = try await services.accountStore.list(staff: true, after: page.after, limit: page.limit + 1, on: services.database)
             let shown = members.prefix(page.limit)
             var values: [String: Any] = [
                 "members": shown.map { ["name": $0.name, "email": $0.email, "role": $0.role.rawValue] },
-                "keys": try await keys.list(after: nil, limit: PageRequest.maximumLimit, on: services.database).map { key -> [String: Any] in
+                "scopes": Scope.allCases.map { ["scope": $0.rawValue, "field": scopeField($0)] },
+                "keys": try await services.apiKeys.keys(after: nil, limit: PageRequest.maximumLimit).map { key -> [String: Any] in
                     [
                         "id": key.id.description, "name": key.name, "prefix": key.prefix,
                         "scopes": key.scopes.sorted().map(\.rawValue).joined(separator: ", "),
@@ -32,19 +34,38 @@ enum AdminStaffPages: AdminSection {
             }
             return context.render("staff", title: "Staff and API keys", values)
         }
+        routes.action("/admin/api-keys", access: .role(.admin), returnTo: { _, _ in "/admin/staff" }) { _, context, form in
+            let expiry = try form["expires_on"].map(expiryTime)
+            let (key, secret) = try await services.apiKeys.issue(
+                .init(name: form["name"] ?? "", scopes: Scope.allCases.filter { form[scopeField($0)] != nil }.map(\.rawValue),
+                      expiresAt: expiry),
+                by: context.member, origin: context.origin)
+            // As with a webhook's secret: answered here, not after a redirect, so that it is
+            // never kept in the session, and marked not to be stored by the browser.
+            var response = context.render(
+                "api_key_created", title: "API key issued",
+                ["name": key.name, "prefix": key.prefix, "scopes": key.scopes.sorted().map(\.rawValue).joined(separator: ", "),
+                 "expires": key.expiresAt.map(Timestamp.string) ?? "never", "secret": secret],
+                status: .created)
+            response.headers[.cacheControl] = "no-store"
+            return response
+        }
         routes.action("/admin/api-keys/:id/revoke", access: .role(.admin), returnTo: { _, _ in "/admin/staff" }) { _, context, form in
             try context.requireConfirmation(form)
             let id: ID<APIKey> = try context.base.pathID(notFound: "There is no API key with this id.")
-            // As DELETE /v1/admin/api-keys/{id}: the store marks it revoked, the audit log says who.
-            let key = try await services.database.transaction { db -> APIKey in
-                guard let key = try await keys.revoke(id, at: services.clock.now(), on: db) else {
-                    throw Problem.notFound("There is no API key with this id.")
-                }
-                try await services.audit.record(
-                    .init(actor: context.actor, action: "api_key.revoked", target: key.id.description, origin: context.origin), on: db)
-                return key
-            }
+            let key = try await services.apiKeys.revoke(id, by: context.member, origin: context.origin)
             return try await context.redirect(to: "/admin/staff", notice: "The key \(key.name) (\(key.prefix)…) is revoked.")
         }
+    }
+
+    /// The form's checkbox for a scope: one field each, since a form field sent twice is refused.
+    static func scopeField(_ scope: Scope) -> String { "scope_" + scope.rawValue.replacingOccurrences(of: ":", with: "_") }
+
+    /// A date input's `YYYY-MM-DD` as the start of that day in UTC.
+    static func expiryTime(_ day: String) throws -> String {
+        guard day.utf8.count == 10, Timestamp.date(from: day + "T00:00:00Z") != nil else {
+            throw Problem.validation([.init(pointer: "/expires_on", detail: "must be a date, YYYY-MM-DD")])
+        }
+        return day + "T00:00:00Z"
     }
 }

@@ -29,10 +29,12 @@ enum CatalogTransferPages: AdminSection {
         }
 
         routes.action("/admin/products/import", access: write) { _, context, form in
-            let text = form.values["csv"] ?? ""
+            // A chosen file wins over pasted text; the text box is shown again with what was imported.
+            let file = form.values["csv_file"] ?? ""
+            let text = file.isEmpty ? form.values["csv"] ?? "" : file
             var values: [String: Any] = ["columns": ProductCSV.columns.joined(separator: ","), "csv": text]
             guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-                values["file_error"] = "Paste the CSV into the box first."
+                values["file_error"] = "Choose a CSV file or paste its text first."
                 return context.render("catalog_import", title: "Import products", values, status: .unprocessableContent)
             }
             let summary: ProductCSV.ImportSummary

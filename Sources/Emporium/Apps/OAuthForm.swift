@@ -9,6 +9,11 @@ struct OAuthForm: Sendable {
     let values: [String: String]
     let repeated: Set<String>
 
+    init(values: [String: String], repeated: Set<String> = []) {
+        self.values = values
+        self.repeated = repeated
+    }
+
     init(encoded text: Substring) {
         var values: [String: String] = [:]
         var repeated = Set<String>()

@@ -146,9 +146,9 @@ public func buildApplication(
         database: database, accounts: accountStore, hasher: hasher, audit: audit, clock: dependencies.clock,
         ids: dependencies.ids
     ).register(on: registrar)
-    APIKeyRoutes(
-        database: database, store: APIKeyStore(), audit: audit, clock: dependencies.clock, ids: dependencies.ids
-    ).register(on: registrar)
+    let apiKeys = APIKeyService(
+        database: database, store: APIKeyStore(), audit: audit, clock: dependencies.clock, ids: dependencies.ids)
+    APIKeyRoutes(service: apiKeys).register(on: registrar)
     OAuthAppRoutes(service: apps).register(on: registrar)
     OAuthRoutes(service: apps, page: try ConsentPage()).register(on: registrar)
     AddressRoutes(
@@ -175,7 +175,9 @@ public func buildApplication(
     core.commerce.register(on: registrar, reports: reads.reports)
     core.webhooks.register(on: registrar)
     JobRoutes(database: database, store: core.jobs, audit: audit, clock: dependencies.clock).register(on: registrar)
-    try BackOffice.register(on: registrar, core: core, accounts: accounts, reads: reads, configuration: configuration, dependencies: dependencies)
+    try BackOffice.register(
+        on: registrar, core: core, accounts: accounts, apiKeys: apiKeys, apps: apps, reads: reads,
+        configuration: configuration, dependencies: dependencies)
     dependencies.onBackground?(core.control)
     dependencies.customRoutes?(registrar)
 

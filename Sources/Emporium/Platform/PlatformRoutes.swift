@@ -48,6 +48,12 @@ struct PlatformRoutes {
                 body: .init(byteBuffer: ByteBuffer(bytes: document.json)))
         }
 
+        // Browsers ask every site for an icon; an API has none to give, and a 204 (unlike a
+        // 404) is not logged as an error. The back office links its own icon.
+        routes.get("/favicon.ico") { _, _ in
+            Response(status: .noContent, headers: [.cacheControl: "public, max-age=86400"])
+        }
+
         let reference = LazyAPIReferencePage(document: document)
         routes.get("/docs") { request, _ in try reference.get().response(for: request) }
         routes.get("/docs/reference.css") { _, _ in APIReferencePage.styleSheet() }
