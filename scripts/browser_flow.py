@@ -15,6 +15,7 @@ import browser_a11y
 import browser_admin
 import browser_crosssite
 import browser_selfcheck
+import browser_staff
 from browser_api import API
 from browser_page import PageProblem
 
@@ -59,6 +60,8 @@ class Flow:
         self.step("refund part of the order", self.refund)
         self.step("dashboard numbers changed", self.dashboard_after_order)
         self.step("find the customer and their order", self.find_customer)
+        self.step("import products from a CSV file", lambda: browser_staff.import_file(self.admin, self.handle + "-csv"))
+        self.step("issue an API key and call the API with it", self.issue_key)
         self.step("every section in the navigation", self.sections)
         self.step("a form on another site cannot use the session", lambda: browser_crosssite.run(self.browser, self.admin))
         self.step("sign out", self.admin.sign_out)
@@ -211,6 +214,13 @@ class Flow:
         if self.order is None:
             raise Skipped("no order was placed")
         self.admin.find_customer(self.order["email"], self.customer, self.order)
+
+    def issue_key(self):
+        secret = browser_staff.issue_key(self.admin)
+        listed = self.api.call("GET", "/v1/admin/products?limit=1", token=secret)
+        if "data" not in listed:
+            raise Misbehaves(f"the new key's call answered {listed}")
+        self.api.call("GET", "/v1/admin/orders?limit=1", token=secret, expect=(403,))
 
     def sections(self):
         print(f"   sections: {', '.join(self.admin.sections())}", flush=True)

@@ -109,6 +109,7 @@ class Browser:
         contrast, checked, unknown = browser_a11y.contrast(self.driver)
         focus = browser_a11y.keyboard(self.driver) if keyboard else []
         problems += labels + [f"contrast below {browser_a11y.MINIMUM_CONTRAST}:1: {p}" for p in contrast] + focus
+        problems += self.overflow()
         summary = [f"first byte {waited:.1f} ms"] if waited is not None else []
         if waited is not None and self.driver.current_url.startswith(self.base + "/"):
             self.timings.append((self.path(), waited))
@@ -140,10 +141,6 @@ class Browser:
             message = entry.get("message", "")
             if allow_document_status and message.startswith(document + " ") and "Failed to load resource" in message:
                 continue
-            # The browser's own request for a site icon, not one of the page's: the back office
-            # has no icon yet (noted as left to do), and its 404 says nothing about the page.
-            if "/favicon.ico " in message and "404" in message:
-                continue
             if entry.get("level") == "SEVERE":
                 kind = "CSP violation" if "Content Security Policy" in message else "console error"
                 hint = ""
@@ -151,6 +148,19 @@ class Browser:
                     hint = " (browsers ask every site for /favicon.ico: answer it, or link an icon from the page)"
                 problems.append(f"{kind}: {message}{hint}")
         return problems
+
+    def overflow(self):
+        """The page wider than the window, and which of its top-level parts stick out: staff
+        work in a normal window, and a page that scrolls sideways hides its edge."""
+        wide = self.driver.execute_script(
+            "const w = document.documentElement.clientWidth;"
+            "if (document.documentElement.scrollWidth <= w) return null;"
+            "return [document.documentElement.scrollWidth - w, [...document.querySelectorAll('body *')]"
+            ".filter(e => e.getBoundingClientRect().right > w + 0.5).slice(0, 5)"
+            ".map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '') + ' ' + (e.textContent || '').trim().slice(0, 30))]")
+        if not wide:
+            return []
+        return [f"the page is {wide[0]} px wider than the window ({WIDTH} px); sticking out: {wide[1]}"]
 
     def _accept_dialogs(self):
         # A confirmation in a dialog (window.confirm) is answered yes: the flow means it.
