@@ -49,6 +49,8 @@ import Testing
         staffAction("/admin/orders/{order}/cancel"),
         staffAction("/admin/orders/{order}/fulfillments"),
         adminPage("/admin/staff"),
+        adminAction("/admin/staff"),
+        adminAction("/admin/staff/{customer}/role"),
         adminAction("/admin/api-keys"),
         adminAction("/admin/api-keys/{key}/revoke"),
         adminPage("/admin/apps"),

@@ -41,4 +41,53 @@ import Testing
             #expect(try await admin.get("/admin/staff").text.contains("There is no API key with this id."))
         }
     }
+
+    @Test func adminsAddStaffAndChangeRolesButNeverLoseTheLastAdmin() async throws {
+        try await withApp { app in
+            let admin = try await AdminTestBrowser.signedIn(app, "boss@example.com", as: .admin, name: "Boss")
+            let staff = try await AdminTestBrowser.signedIn(app, "staff@example.com", as: .staff, name: "Sam")
+            let bossID = try #require(try await app.database.queryFirst("SELECT id FROM users WHERE email = 'boss@example.com'")?
+                .decode("id", as: String.self))
+            let samID = try #require(try await app.database.queryFirst("SELECT id FROM users WHERE email = 'staff@example.com'")?
+                .decode("id", as: String.self))
+            func role(_ email: String) async throws -> String? {
+                try await app.database.queryFirst("SELECT role FROM users WHERE email = \(email)")?.decode("role", as: String.self)
+            }
+
+            // Staff may do neither.
+            #expect(try await staff.post("/admin/staff/\(samID)/role", [("role", "admin"), ("confirm", "yes")]).status == .forbidden)
+            #expect(try await staff.post("/admin/staff", [
+                ("name", "Eve"), ("email", "eve@example.com"), ("role", "admin"), ("password", "correct horse battery"),
+            ]).status == .forbidden)
+            #expect(try await role("staff@example.com") == "staff" && (try await role("eve@example.com")) == nil)
+
+            // A new member with the API's rules: a short password is refused, a good form adds them.
+            _ = try await admin.get("/admin/staff")
+            _ = try await admin.post("/admin/staff", [("name", "Kim"), ("email", "kim@example.com"), ("role", "staff"), ("password", "short")])
+            #expect(try await admin.get("/admin/staff").text.contains("password: must be 12 to 128 characters"))
+            let added = try await admin.post("/admin/staff", [
+                ("name", "<b>Kim</b>"), ("email", "Kim@Example.com"), ("role", "staff"), ("password", "correct horse battery"),
+            ])
+            #expect(added.status == .seeOther)
+            let page = try await admin.get("/admin/staff").text
+            #expect(page.contains("&lt;b&gt;Kim&lt;/b&gt; &lt;kim@example.com&gt; can sign in as staff."))
+            #expect(try await role("kim@example.com") == "staff")
+            let login = try await app.send(.post, "/v1/auth/login", token: nil, json: #"{"email":"kim@example.com","password":"correct horse battery"}"#)
+            #expect(login.status == .ok)
+
+            // A role change asks first, then applies at once.
+            #expect(try await admin.post("/admin/staff/\(samID)/role", [("role", "admin")]).status == .seeOther)
+            #expect(try await role("staff@example.com") == "staff")
+            #expect(try await admin.post("/admin/staff/\(samID)/role", [("role", "customer"), ("confirm", "yes")]).status == .seeOther)
+            #expect(try await role("staff@example.com") == "customer")
+            #expect(try await staff.get("/admin/orders").status == .forbidden)
+
+            // The only admin cannot demote themselves.
+            _ = try await admin.post("/admin/staff/\(bossID)/role", [("role", "staff"), ("confirm", "yes")])
+            #expect(try await admin.get("/admin/staff").text.contains("This is the only administrator"))
+            #expect(try await role("boss@example.com") == "admin")
+            let audited = try await app.database.query("SELECT action FROM audit_log WHERE action IN ('staff.created', 'user.role_changed')")
+            #expect(audited.count == 2)
+        }
+    }
 }

@@ -46,6 +46,8 @@ extension AuthorizationMatrixTests {
         .init(method: .post, path: "/admin/orders/{order}/cancel", body: nil, scope: .ordersWrite, statuses: adminPage, apps: adminPageApps),
         .init(method: .post, path: "/admin/orders/{order}/fulfillments", body: nil, scope: .ordersWrite, statuses: adminPage, apps: adminPageApps),
         .init(method: .get, path: "/admin/staff", body: nil, statuses: adminPage),
+        .init(method: .post, path: "/admin/staff", body: nil, statuses: adminPage),
+        .init(method: .post, path: "/admin/staff/{customer}/role", body: nil, statuses: adminPage),
         .init(method: .post, path: "/admin/api-keys", body: nil, statuses: adminPage),
         .init(method: .post, path: "/admin/api-keys/{key}/revoke", body: nil, statuses: adminPage),
         .init(method: .get, path: "/admin/apps", body: nil, statuses: adminPage),

@@ -8,10 +8,8 @@ import Hummingbird
 struct AdminAccountRoutes {
     let database: any Database
     let accounts: AccountStore
-    let hasher: PasswordHasher
     let audit: AuditLog
-    let clock: any WallClock
-    let ids: any IDGenerator
+    let staff: StaffService
 
     struct StaffInput: Decodable {
         let email: String
@@ -40,30 +38,16 @@ struct AdminAccountRoutes {
 
         routes.on(.post, "/v1/admin/staff", access: .admin) { request, context in
             let input = try await request.decodeJSON(as: StaffInput.self, context: context.base)
-            return EditedResponse(status: .created, response: EncodableUser(UserResponse(try await createStaff(input, by: context))))
+            let user = try await staff.create(
+                .init(email: input.email, name: input.name, password: input.password, role: input.role),
+                by: context.actor, origin: context.origin)
+            return EditedResponse(status: .created, response: EncodableUser(UserResponse(user)))
         }
 
         routes.on(.put, "/v1/admin/users/:id/role", access: .admin) { request, context in
             let id: ID<User> = try context.base.pathID(notFound: "There is no user with this id.")
             let input = try await request.decodeJSON(as: RoleInput.self, context: context.base)
-            guard let role = Role(rawValue: input.role) else { throw Self.roleProblem }
-            let change = try await database.transaction { db in
-                let change = try await accounts.changeRole(of: id, to: role, at: clock.now(), on: db)
-                if case .changed(let user, let previous) = change, previous != role {
-                    try await audit.record(
-                        .init(actor: context.actor, action: "user.role_changed",
-                              target: "\(user.id): \(previous.rawValue) -> \(role.rawValue)", origin: context.origin),
-                        on: db)
-                }
-                return change
-            }
-            switch change {
-            case .changed(let user, _): return EncodableUser(UserResponse(user))
-            case .noSuchUser: throw Problem.notFound("There is no user with this id.")
-            case .lastAdmin:
-                throw Problem(.conflict, slug: "last-admin", title: "Last administrator",
-                              detail: "This is the only administrator; make someone else an admin first.")
-            }
+            return EncodableUser(UserResponse(try await staff.changeRole(of: id, to: input.role, by: context.actor, origin: context.origin)))
         }
 
         routes.on(.get, "/v1/admin/audit-log", access: .admin) { request, _ in
@@ -91,35 +75,5 @@ struct AdminAccountRoutes {
             guard errors.isEmpty else { throw Problem.validation(errors, detail: "The query has invalid parameters.") }
             return Page(try await audit.entries(filter, on: database), limit: page.limit, id: \.id)
         }
-    }
-
-    static let roleProblem = Problem.validation([
-        .init(pointer: "/role", detail: "must be one of " + Role.allCases.map(\.rawValue).joined(separator: ", "))
-    ])
-
-    private func createStaff(_ input: StaffInput, by context: AuthenticatedContext) async throws -> User {
-        let email = AccountRules.normalizedEmail(input.email)
-        let name = input.name.trimmingCharacters(in: .whitespacesAndNewlines)
-        var errors = AccountRules.problems(email: email, password: input.password, name: name)
-        let role = Role(rawValue: input.role)
-        if role == nil || role == .customer {
-            errors.append(.init(pointer: "/role", detail: "must be staff or admin"))
-        }
-        guard let role, errors.isEmpty else { throw Problem.validation(errors) }
-        let passwordHash = try await hasher.hash(input.password)
-        let now = clock.now()
-        let user = User(id: ids.make(), email: email, name: name, role: role, createdAt: now, updatedAt: now)
-        do {
-            try await database.transaction { db in
-                try await accounts.insert(user, passwordHash: passwordHash, on: db)
-                try await audit.record(
-                    .init(actor: context.actor, action: "staff.created", target: "\(user.id) as \(role.rawValue)",
-                          origin: context.origin),
-                    on: db)
-            }
-        } catch DatabaseError.uniqueViolation {
-            throw Problem.emailTaken
-        }
-        return user
     }
 }

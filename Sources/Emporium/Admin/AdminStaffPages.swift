@@ -17,7 +17,13 @@ enum AdminStaffPages: AdminSection {
             let members = try await services.accountStore.list(staff: true, after: page.after, limit: page.limit + 1, on: services.database)
             let shown = members.prefix(page.limit)
             var values: [String: Any] = [
-                "members": shown.map { ["name": $0.name, "email": $0.email, "role": $0.role.rawValue] },
+                "members": shown.map { member -> [String: Any] in
+                    [
+                        "id": member.id.description, "name": member.name, "email": member.email, "role": member.role.rawValue,
+                        "roles": Role.allCases.map { ["role": $0.rawValue, "selected": $0 == member.role] },
+                        "is_you": member.id == context.member.id,
+                    ]
+                },
                 "scopes": Scope.allCases.map { ["scope": $0.rawValue, "field": scopeField($0)] },
                 "keys": try await services.apiKeys.keys(after: nil, limit: PageRequest.maximumLimit).map { key -> [String: Any] in
                     [
@@ -33,6 +39,19 @@ enum AdminStaffPages: AdminSection {
                 values["next"] = "/admin/staff?cursor=" + PageRequest.encode(last.id.description)
             }
             return context.render("staff", title: "Staff and API keys", values)
+        }
+        routes.action("/admin/staff", access: .role(.admin), returnTo: { _, _ in "/admin/staff" }) { _, context, form in
+            let member = try await services.staff.create(
+                .init(email: form["email"] ?? "", name: form["name"] ?? "", password: form["password"] ?? "", role: form["role"] ?? ""),
+                by: context.actor, origin: context.origin)
+            return try await context.redirect(
+                to: "/admin/staff", notice: "\(member.name) <\(member.email)> can sign in as \(member.role.rawValue).")
+        }
+        routes.action("/admin/staff/:id/role", access: .role(.admin), returnTo: { _, _ in "/admin/staff" }) { _, context, form in
+            try context.requireConfirmation(form)
+            let id: ID<User> = try context.base.pathID(notFound: "There is no user with this id.")
+            let member = try await services.staff.changeRole(of: id, to: form["role"] ?? "", by: context.actor, origin: context.origin)
+            return try await context.redirect(to: "/admin/staff", notice: "\(member.name) is now \(member.role.rawValue).")
         }
         routes.action("/admin/api-keys", access: .role(.admin), returnTo: { _, _ in "/admin/staff" }) { _, context, form in
             let expiry = try form["expires_on"].map(expiryTime)

@@ -67,14 +67,14 @@ import Hummingbird
 struct BackOffice {
     /// Assembles the back office and adds its routes; `Application+build.swift` calls this once.
     static func register(
-        on registrar: RouteRegistrar, core: Core, accounts: AccountService, apiKeys: APIKeyService, apps: OAuthService,
+        on registrar: RouteRegistrar, core: Core, accounts: AccountService, staff: StaffService, apiKeys: APIKeyService, apps: OAuthService,
         reads: ReadRouting,
         configuration: AppConfiguration, dependencies: AppDependencies
     ) throws {
         let clock = dependencies.clock, ids = dependencies.ids
         let services = BackOfficeServices(
             database: core.database, reports: reads.reports, audit: core.audit, accounts: accounts,
-            accountStore: core.accountStore, apiKeys: apiKeys, apps: apps, orders: core.commerce.orderService, inventory: core.inventory,
+            accountStore: core.accountStore, staff: staff, apiKeys: apiKeys, apps: apps, orders: core.commerce.orderService, inventory: core.inventory,
             catalog: CatalogService(
                 database: core.database, store: CatalogStore(), audit: core.audit, outbox: Outbox(ids: ids),
                 cache: core.catalogCache, clock: clock, ids: ids),
@@ -108,6 +108,7 @@ struct BackOfficeServices: Sendable {
     let audit: AuditLog
     let accounts: AccountService
     let accountStore: AccountStore
+    let staff: StaffService
     let apiKeys: APIKeyService
     let apps: OAuthService
     let orders: OrderService

@@ -142,10 +142,9 @@ public func buildApplication(
             clock: dependencies.clock, apps: apps))
     PlatformRoutes(database: database, metrics: metrics, document: document).register(on: registrar)
     AccountRoutes(service: accounts, passwordReset: core.passwordReset).register(on: registrar)
-    AdminAccountRoutes(
-        database: database, accounts: accountStore, hasher: hasher, audit: audit, clock: dependencies.clock,
-        ids: dependencies.ids
-    ).register(on: registrar)
+    let staff = StaffService(
+        database: database, accounts: accountStore, hasher: hasher, audit: audit, clock: dependencies.clock, ids: dependencies.ids)
+    AdminAccountRoutes(database: database, accounts: accountStore, audit: audit, staff: staff).register(on: registrar)
     let apiKeys = APIKeyService(
         database: database, store: APIKeyStore(), audit: audit, clock: dependencies.clock, ids: dependencies.ids)
     APIKeyRoutes(service: apiKeys).register(on: registrar)
@@ -176,7 +175,7 @@ public func buildApplication(
     core.webhooks.register(on: registrar)
     JobRoutes(database: database, store: core.jobs, audit: audit, clock: dependencies.clock).register(on: registrar)
     try BackOffice.register(
-        on: registrar, core: core, accounts: accounts, apiKeys: apiKeys, apps: apps, reads: reads,
+        on: registrar, core: core, accounts: accounts, staff: staff, apiKeys: apiKeys, apps: apps, reads: reads,
         configuration: configuration, dependencies: dependencies)
     dependencies.onBackground?(core.control)
     dependencies.customRoutes?(registrar)
