@@ -11,9 +11,17 @@ public struct OpenAPIDocument: Sendable {
     /// The YAML text as it is in the repository.
     public static var yaml: String { String(decoding: PackageResources.openapi_yaml, as: UTF8.self) }
 
-    /// Converts the embedded YAML. It is part of the build, so a failure here is a broken
+    /// The embedded YAML as JSON. It is part of the build, so a failure here is a broken
     /// build that the test suite catches, not something an operator can fix.
     public static func load() throws -> OpenAPIDocument {
+        try converted.get()
+    }
+
+    /// Converted once per process: the document never changes while it runs, and converting
+    /// it is the most expensive step of building an application (every test builds several).
+    private static let converted = Result { try convert() }
+
+    private static func convert() throws -> OpenAPIDocument {
         guard let object = try Yams.load(yaml: yaml) else {
             throw OpenAPIDocumentError("openapi.yaml is empty")
         }
