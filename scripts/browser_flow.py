@@ -61,7 +61,7 @@ class Flow:
         self.step("dashboard numbers changed", self.dashboard_after_order)
         self.step("find the customer and their order", self.find_customer)
         self.step("import products from a CSV file", lambda: browser_staff.import_file(self.admin, self.handle + "-csv"))
-        self.step("issue an API key and call the API with it", self.issue_key)
+        self.step("issue an API key, call the API with it, revoke it", self.issue_key)
         self.step("every section in the navigation", self.sections)
         self.step("a form on another site cannot use the session", lambda: browser_crosssite.run(self.browser, self.admin))
         self.step("sign out", self.admin.sign_out)
@@ -221,6 +221,8 @@ class Flow:
         if "data" not in listed:
             raise Misbehaves(f"the new key's call answered {listed}")
         self.api.call("GET", "/v1/admin/orders?limit=1", token=secret, expect=(403,))
+        browser_staff.revoke_key(self.admin, "Browser test feed")
+        self.api.call("GET", "/v1/admin/products?limit=1", token=secret, expect=(401,))
 
     def sections(self):
         print(f"   sections: {', '.join(self.admin.sections())}", flush=True)

@@ -49,3 +49,19 @@ def issue_key(admin):
     if secret in admin.browser.driver.page_source:
         raise Misbehaves("the staff page shows a key's secret again")
     return secret
+
+
+def revoke_key(admin, name):
+    """The key called `name` revoked from its row's form, after ticking its confirmation."""
+    from browser_flow import Misbehaves
+    admin.browser.visit("/admin/staff", "staff and keys, to revoke")
+    for row in admin.browser.find_all("main table tr"):
+        if name in row.text:
+            forms = row.find_elements("css selector", "form")
+            if not forms:
+                raise Misbehaves(f"the live key {name!r} has no revoke form: {row.text!r}")
+            admin.submit(forms[0], {}, "revoke the API key")
+            if f"The key {name}" not in admin.browser.text():
+                raise Misbehaves("the staff page does not say the key was revoked")
+            return
+    raise Misbehaves(f"no row for the key {name!r} on the staff page")

@@ -28,6 +28,8 @@ import Testing
             #expect(page.status == .ok)
             #expect(page.text.contains("<td>Sam</td><td>staff@example.com</td><td>staff</td>"))
             #expect(page.text.contains("&lt;b&gt;Warehouse&lt;/b&gt;") && page.text.contains("catalog:read, orders:read"))
+            // A live key has its revoke form, and is not called revoked.
+            #expect(page.text.contains("action=\"/admin/api-keys/\(keyID)/revoke\"") && !page.text.contains(">revoked"))
             // Unconfirmed: back to the page, nothing revoked.
             #expect(try await admin.post("/admin/api-keys/\(keyID)/revoke").headers[.location] == "/admin/staff")
             #expect(try await admin.get("/admin/staff").text.contains("Tick the box to confirm"))

@@ -26,13 +26,15 @@ enum AdminStaffPages: AdminSection {
                 },
                 "scopes": Scope.allCases.map { ["scope": $0.rawValue, "field": scopeField($0)] },
                 "keys": try await services.apiKeys.keys(after: nil, limit: PageRequest.maximumLimit).map { key -> [String: Any] in
-                    [
+                    var values: [String: Any] = [
                         "id": key.id.description, "name": key.name, "prefix": key.prefix,
                         "scopes": key.scopes.sorted().map(\.rawValue).joined(separator: ", "),
                         "created": Timestamp.string(from: key.createdAt),
                         "expires": key.expiresAt.map(Timestamp.string) ?? "never",
-                        "revoked": key.revokedAt.map(Timestamp.string) ?? "",
                     ]
+                    // Only when revoked: Mustache shows a section for any string, even an empty one.
+                    if let revoked = key.revokedAt { values["revoked"] = Timestamp.string(from: revoked) }
+                    return values
                 },
             ]
             if members.count > page.limit, let last = shown.last {

@@ -29,6 +29,9 @@ struct Cart: Sendable, Equatable {
     /// The lines as `CartStore.find` read them with the cart, in the same statement: those of
     /// `version`, so a change made conditional on it may plan from them. Nil when not read.
     var itemsAsRead: [CartItem]? = nil
+    /// The pricing settings' generation, read in the same statement as the cart
+    /// (`PricingSettings`). Nil when not read.
+    var settingsGeneration: Int64? = nil
 }
 
 /// A line of a cart. Title, SKU and unit price are copied when the line is added, so that the

@@ -27,11 +27,15 @@ struct CartPricer: Sendable {
     let carrierQuotes: CarrierQuoteStore
     let taxes: TaxRateStore
     let discounts: DiscountStore
+    /// Tax rates and shipping methods in memory, for carts read with the settings' generation.
+    let settings: PricingSettings
     /// Currencies whose prices include tax (configuration `tax-included-currencies`).
     let taxIncludedCurrencies: Set<String>
     let clock: any WallClock
 
     func quote(_ cart: Cart, items: [CartItem], on db: any SQLExecutor) async throws -> CartQuote {
+        var snapshot: PricingSettings.Snapshot?
+        if let generation = cart.settingsGeneration { snapshot = try await settings.snapshot(generation: generation, on: db) }
         let priced = items.map { Pricing.Item(unitPrice: $0.unitPrice, quantity: $0.quantity) }
         let taxIncluded = taxIncludedCurrencies.contains(cart.currency.code)
         let subtotal = try Pricing.price(priced, currency: cart.currency, discount: nil, shipping: 0, taxRate: nil, taxIncluded: false).subtotal
@@ -54,7 +58,7 @@ struct CartPricer: Sendable {
         let discounted = try Pricing.price(priced, currency: cart.currency, discount: rule, shipping: 0, taxRate: nil, taxIncluded: false)
         var method: ShippingMethod?
         var shippingAmount: Int64 = 0
-        if let id = cart.shippingMethodID, let chosen = try await shipping.find(id, on: db),
+        if let id = cart.shippingMethodID, let chosen = try await shippingMethod(id, in: snapshot, on: db),
             let price = TableRates.price(of: chosen, for: cart, weightGrams: weight, discountedSubtotal: discounted.subtotal - discounted.discount)
         {
             method = chosen
@@ -73,7 +77,11 @@ struct CartPricer: Sendable {
         }
         var taxRate: TaxRateEntry?
         if let address = cart.shippingAddress {
-            taxRate = try await taxes.rate(country: address.country, region: address.region, on: db)
+            if let snapshot {
+                taxRate = snapshot.taxRate(country: address.country, region: address.region)
+            } else {
+                taxRate = try await taxes.rate(country: address.country, region: address.region, on: db)
+            }
         }
         let breakdown = try Pricing.price(
             priced, currency: cart.currency, discount: rule, shipping: shippingAmount, taxRate: taxRate?.rate,
@@ -81,6 +89,12 @@ struct CartPricer: Sendable {
         return CartQuote(
             items: items, breakdown: breakdown, discount: discount, discountRefusal: refusal, shippingMethod: method,
             shippingRate: rate, shippingRateProblem: rateProblem, taxRate: taxRate, weightGrams: weight)
+    }
+
+    /// A shipping method from the settings held in memory when there are some, else from its table.
+    private func shippingMethod(_ id: ID<ShippingMethod>, in snapshot: PricingSettings.Snapshot?, on db: any SQLExecutor) async throws -> ShippingMethod? {
+        if let snapshot { return snapshot.shippingMethods[id] }
+        return try await shipping.find(id, on: db)
     }
 
     /// The carrier quote a cart has chosen, if it still prices this cart: the server keeps the

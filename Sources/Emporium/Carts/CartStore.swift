@@ -120,7 +120,8 @@ struct CartStore: Sendable {
     /// PostgreSQL two statements were two round trips.
     private func findWithItems(_ match: SQL, on db: any SQLExecutor) async throws -> Cart? {
         let rows = try await db.query("""
-            SELECT c.*, NULL AS item_columns, \(Self.itemColumns)
+            SELECT c.*, (SELECT generation FROM settings_generation WHERE id = 1) AS settings_generation,
+                   NULL AS item_columns, \(Self.itemColumns)
             FROM carts c
             LEFT JOIN cart_items i ON i.cart_id = c.id
             LEFT JOIN variants v ON v.id = i.variant_id
@@ -130,6 +131,7 @@ struct CartStore: Sendable {
             """)
         guard let first = rows.first else { return nil }
         var cart = try decode(first)
+        cart.settingsGeneration = try first.decode("settings_generation", as: Int64?.self)
         cart.itemsAsRead = try rows.compactMap { row in
             let columns = try row.columns(from: "item_columns")
             // A cart without lines is one row whose line columns are all NULL.

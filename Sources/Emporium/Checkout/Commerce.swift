@@ -45,7 +45,8 @@ struct Commerce {
             database: database, table: TableRates(database: database, store: shipping), carrier: carrier, quotes: carrierQuotes,
             parcels: ParcelStore(), metrics: metrics, clock: clock, ids: ids, logger: logger)
         let pricer = CartPricer(
-            shipping: shipping, carrierQuotes: carrierQuotes, taxes: taxes, discounts: discounts, taxIncludedCurrencies: configuration.taxIncludedCurrencies,
+            shipping: shipping, carrierQuotes: carrierQuotes, taxes: taxes, discounts: discounts,
+            settings: PricingSettings(taxes: taxes, shipping: shipping), taxIncludedCurrencies: configuration.taxIncludedCurrencies,
             clock: clock)
         let service = OrderService(
             database: database, store: orders, payments: payments, carts: carts, inventory: inventory, discounts: discounts,

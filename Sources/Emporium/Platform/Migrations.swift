@@ -339,5 +339,8 @@ enum Migrations {
         ]),
         // Back-office sessions (Admin/AdminSessionStore.swift).
         Migration(version: 20, name: "back-office sessions", AdminSessionStore.schema),
+        // A generation that moves with every change of tax rates or shipping methods, so that
+        // pricing may keep them in memory (Checkout/PricingSettings.swift).
+        Migration(version: 21, name: "pricing settings generation", statements: { PricingSettings.schema(for: $0) }),
     ]
 }
