@@ -158,10 +158,10 @@ import Testing
             #expect(try both?.decode("n", as: Int64.self) == 2 && both?.decode("total", as: Int64.self) == 350)
 
             let actions = try await app.database.query("""
-                SELECT action FROM audit_log WHERE action IN ('order.captured', 'order.refunded', 'order.fulfilled')
+                SELECT action FROM audit_log WHERE action IN ('order.captured', 'order.refund_requested', 'order.fulfilled')
                 ORDER BY chain_sequence
                 """).map { try $0.decode("action", as: String.self) }
-            #expect(actions == ["order.captured", "order.fulfilled", "order.fulfilled", "order.refunded", "order.refunded"])
+            #expect(actions == ["order.captured", "order.fulfilled", "order.fulfilled", "order.refund_requested", "order.refund_requested"])
         }
     }
 

@@ -41,7 +41,12 @@ struct AdminRoutes {
         let kit = kit
         registrar.on(.post, path, access: access) { request, base in
             guard let context = try await kit.context(request, base) else { return kit.signInRedirect(request) }
-            let form = try await Self.form(of: request, context: base)
+            let form: OAuthForm
+            do {
+                form = try await Self.form(of: request, context: base)
+            } catch let problem as Problem {
+                return context.errorPage(problem)  // a malformed or oversized form, as a page
+            }
             guard let sent = form["csrf_token"], SecretToken.matches(sent, digest: SecretToken.digest(context.session.csrfToken))
             else {
                 try await kit.sessions.audit.record(

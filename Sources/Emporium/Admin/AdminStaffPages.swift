@@ -82,11 +82,12 @@ enum AdminStaffPages: AdminSection {
     /// The form's checkbox for a scope: one field each, since a form field sent twice is refused.
     static func scopeField(_ scope: Scope) -> String { "scope_" + scope.rawValue.replacingOccurrences(of: ":", with: "_") }
 
-    /// A date input's `YYYY-MM-DD` as the start of that day in UTC.
+    /// A date input's `YYYY-MM-DD` as the end of that day in UTC: a key that "expires on" a
+    /// day works through it.
     static func expiryTime(_ day: String) throws -> String {
-        guard day.utf8.count == 10, Timestamp.date(from: day + "T00:00:00Z") != nil else {
+        guard day.utf8.count == 10, let start = Timestamp.date(from: day + "T00:00:00Z") else {
             throw Problem.validation([.init(pointer: "/expires_on", detail: "must be a date, YYYY-MM-DD")])
         }
-        return day + "T00:00:00Z"
+        return Timestamp.string(from: start.addingTimeInterval(86_400))
     }
 }

@@ -39,7 +39,12 @@ enum MultipartForm {
             let headers = String(decoding: body[(cursor + 2)..<headerEnd], as: UTF8.self)
             guard let name = fieldName(headers) else { throw malformed }
             if values[name] != nil { repeated.insert(name) }
-            values[name] = String(decoding: body[(headerEnd + 4)..<next], as: UTF8.self)
+            // Refused rather than repaired: a file in another encoding would be imported with
+            // replacement characters in place of its accented letters.
+            guard let value = String(validating: body[(headerEnd + 4)..<next], as: UTF8.self) else {
+                throw Problem.badRequest("The field \(name) is not UTF-8 text; save the file as UTF-8 and send it again.")
+            }
+            values[name] = value
             cursor = next + 2
         }
         return OAuthForm(values: values, repeated: repeated)

@@ -18,12 +18,8 @@ final class PricingSettings: Sendable {
         let taxRates: [TaxRateEntry]
         let shippingMethods: [ID<ShippingMethod>: ShippingMethod]
 
-        /// The rate for a destination: the region's own when there is one, else the country's
-        /// (as `TaxRateStore.rate`).
         func taxRate(country: String, region: String?) -> TaxRateEntry? {
-            let region = region?.uppercased() ?? ""
-            let matching = taxRates.filter { $0.country == country && ($0.region.isEmpty || $0.region == region) }
-            return matching.first { !$0.region.isEmpty } ?? matching.first
+            TaxRateEntry.best(in: taxRates, country: country, region: region)
         }
     }
 
@@ -50,7 +46,9 @@ final class PricingSettings: Sendable {
         return loaded
     }
 
-    /// Migration 21: the generation and the triggers that move it.
+    /// Migration 21: the generation and the triggers that move it. The PostgreSQL function keeps
+    /// the schema it was made in (`SET search_path FROM CURRENT`), so a change made from a
+    /// session with another search path still moves this shop's generation.
     static func schema(for dialect: SQLDialect) -> [SQL] {
         var statements: [SQL] = [
             "CREATE TABLE settings_generation (id INTEGER PRIMARY KEY CHECK (id = 1), generation BIGINT NOT NULL)",
@@ -69,12 +67,13 @@ final class PricingSettings: Sendable {
             }
         case .postgres:
             statements.append("""
-                CREATE FUNCTION move_settings_generation() RETURNS trigger LANGUAGE plpgsql AS
+                CREATE FUNCTION move_settings_generation() RETURNS trigger LANGUAGE plpgsql
+                SET search_path FROM CURRENT AS
                 'BEGIN UPDATE settings_generation SET generation = generation + 1 WHERE id = 1; RETURN NULL; END'
                 """)
             for table in ["tax_rates", "shipping_methods"] {
                 statements.append("""
-                    CREATE TRIGGER \(unsafeRaw: table)_move_settings AFTER INSERT OR UPDATE OR DELETE ON \(unsafeRaw: table)
+                    CREATE TRIGGER \(unsafeRaw: table)_move_settings AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON \(unsafeRaw: table)
                     FOR EACH STATEMENT EXECUTE FUNCTION move_settings_generation()
                     """)
             }

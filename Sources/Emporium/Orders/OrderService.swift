@@ -249,8 +249,9 @@ struct OrderService: Sendable {
     /// the provider is asked. A refund the provider refuses gives its amount back; one it did
     /// not answer stays pending (answered 202) and its job finishes it. A retry with the same
     /// `requestKey` resumes the same refund, so it can never pay out twice. `author` is audited
-    /// as `order.refunded` in the transaction that reserves the refund, so a refund asked for
-    /// twice at once (a resent form, a retried request) is audited once.
+    /// as `order.refund_requested` in the transaction that reserves the refund, so a refund asked
+    /// for twice at once (a resent form, a retried request) is audited once; whether it was paid
+    /// is the refund's own state and the `order.refunded` event's, not the audit entry's.
     func refund(
         _ order: Order, amount: Int64, reason: String?, requestKey: String, author: (actor: AuditLog.Actor, origin: RequestOrigin)
     ) async throws -> Refund {
@@ -289,7 +290,7 @@ struct OrderService: Sendable {
             }
             try await follow(Self.refundKind, id: refundID.description, on: db)
             try await audit.record(
-                .init(actor: author.actor, action: "order.refunded", target: "\(order.displayNumber) \(refund.amount)", origin: author.origin),
+                .init(actor: author.actor, action: "order.refund_requested", target: "\(order.displayNumber) \(refund.amount)", origin: author.origin),
                 on: db)
             return refund
         }

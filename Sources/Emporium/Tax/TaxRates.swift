@@ -15,15 +15,24 @@ struct TaxRateEntry: Sendable, Equatable {
     var updatedAt: Date
 }
 
+extension TaxRateEntry {
+    /// The rate for a destination among `rates`: the region's own when there is one, else the
+    /// country's. The one rule for choosing a rate, from memory or from the table.
+    static func best(in rates: [TaxRateEntry], country: String, region: String?) -> TaxRateEntry? {
+        let region = region?.uppercased() ?? ""
+        let matching = rates.filter { $0.country == country && ($0.region.isEmpty || $0.region == region) }
+        return matching.first { !$0.region.isEmpty } ?? matching.first
+    }
+}
+
 /// The `tax_rates` table.
 struct TaxRateStore: Sendable {
-    /// The rate for a destination: the region's own when there is one, else the country's.
+    /// The rate for a destination (`TaxRateEntry.best` among the country's rates).
     func rate(country: String, region: String?, on db: any SQLExecutor) async throws -> TaxRateEntry? {
         let rows = try await db.query("""
             SELECT * FROM tax_rates WHERE country = \(country) AND (region = '' OR region = \(region?.uppercased() ?? ""))
-            ORDER BY region DESC LIMIT 1
             """)
-        return try rows.first.map(Self.decode)
+        return TaxRateEntry.best(in: try rows.map(Self.decode), country: country, region: region)
     }
 
     func all(on db: any SQLExecutor) async throws -> [TaxRateEntry] {
