@@ -143,7 +143,7 @@ struct SMTPMailerTests {
 
     @Test func plainSMTPDeliversTheMessageIntact() async throws {
         try await SMTPSink.run { sink in
-            try await mailer("smtp://127.0.0.1:\(sink.port)?starttls=off&timeout=10").send(message)
+            try await mailer("smtp://127.0.0.1:\(sink.port)?starttls=off&timeout=30").send(message)
             let received = try sink.received()
             try #require(received.count == 1)
             // Byte for byte what the message renders to: headers, UTF-8 body, the lone "." and the dotted lines.
@@ -161,7 +161,7 @@ struct SMTPMailerTests {
     @Test func startTLSThenAuthPlainDelivers() async throws {
         try await SMTPSink.run(security: .startTLS, account: ("shop", "s3cret:pw")) { sink in
             let certificate = try #require(sink.certificate)
-            try await mailer("smtp://shop:s3cret%3Apw@127.0.0.1:\(sink.port)?ca_file=\(certificate)&timeout=10").send(message)
+            try await mailer("smtp://shop:s3cret%3Apw@127.0.0.1:\(sink.port)?ca_file=\(certificate)&timeout=30").send(message)
             let received = try sink.received()
             try #require(received.count == 1)
             #expect(received[0].envelope.tls && received[0].envelope.authenticated)
@@ -172,7 +172,7 @@ struct SMTPMailerTests {
     @Test func authLoginWhenPlainIsNotOffered() async throws {
         try await SMTPSink.run(security: .startTLS, account: ("shop", "s3cret"), loginOnly: true) { sink in
             let certificate = try #require(sink.certificate)
-            try await mailer("smtp://shop:s3cret@localhost:\(sink.port)?ca_file=\(certificate)&timeout=10").send(message)
+            try await mailer("smtp://shop:s3cret@localhost:\(sink.port)?ca_file=\(certificate)&timeout=30").send(message)
             #expect(try sink.received().map(\.envelope.authenticated) == [true])
         }
     }
@@ -180,7 +180,7 @@ struct SMTPMailerTests {
     @Test func implicitTLSDelivers() async throws {
         try await SMTPSink.run(security: .implicitTLS, account: ("shop", "s3cret")) { sink in
             let certificate = try #require(sink.certificate)
-            try await mailer("smtps://shop:s3cret@localhost:\(sink.port)?ca_file=\(certificate)&timeout=10").send(message)
+            try await mailer("smtps://shop:s3cret@localhost:\(sink.port)?ca_file=\(certificate)&timeout=30").send(message)
             let received = try sink.received()
             #expect(received.map(\.envelope.tls) == [true])
             #expect(received.map(\.envelope.authenticated) == [true])
@@ -191,7 +191,7 @@ struct SMTPMailerTests {
         try await SMTPSink.run(security: .startTLS, account: ("shop", "s3cret")) { sink in
             let certificate = try #require(sink.certificate)
             let error = try #require(
-                await failure(try mailer("smtp://shop:wrong-pw-123@127.0.0.1:\(sink.port)?ca_file=\(certificate)&timeout=10")))
+                await failure(try mailer("smtp://shop:wrong-pw-123@127.0.0.1:\(sink.port)?ca_file=\(certificate)&timeout=30")))
             #expect(error.step == "AUTH PLAIN")
             #expect(error.code == 535)
             #expect(error.isPermanent)
@@ -203,7 +203,7 @@ struct SMTPMailerTests {
 
     @Test func untrustedCertificateStopsBeforeAnythingIsSent() async throws {
         try await SMTPSink.run(security: .startTLS) { sink in
-            let error = try #require(await failure(try mailer("smtp://127.0.0.1:\(sink.port)?timeout=10")))
+            let error = try #require(await failure(try mailer("smtp://127.0.0.1:\(sink.port)?timeout=30")))
             guard case .tls = error.reason else {
                 Issue.record("expected a TLS failure, got \(error)")
                 return
@@ -215,7 +215,7 @@ struct SMTPMailerTests {
 
     @Test func rejectedRecipientIsPermanentAndNamesRCPT() async throws {
         try await SMTPSink.run(mode: .rejectRecipients) { sink in
-            let error = try #require(await failure(try mailer("smtp://127.0.0.1:\(sink.port)?starttls=off&timeout=10")))
+            let error = try #require(await failure(try mailer("smtp://127.0.0.1:\(sink.port)?starttls=off&timeout=30")))
             #expect(error.step == "RCPT TO")
             #expect(error.code == 550)
             #expect(error.isPermanent)
@@ -227,7 +227,7 @@ struct SMTPMailerTests {
 
     @Test func droppedConnectionIsTransient() async throws {
         try await SMTPSink.run(mode: .drop) { sink in
-            let error = try #require(await failure(try mailer("smtp://127.0.0.1:\(sink.port)?starttls=off&timeout=10")))
+            let error = try #require(await failure(try mailer("smtp://127.0.0.1:\(sink.port)?starttls=off&timeout=30")))
             #expect(error.reason == .connectionClosed)
             #expect(error.step == "EHLO")
             #expect(error.isTransient)
@@ -251,7 +251,7 @@ struct SMTPMailerTests {
 
     @Test func requiredSTARTTLSThatIsNotOfferedSendsNothing() async throws {
         try await SMTPSink.run(account: ("shop", "s3cret")) { sink in
-            let error = try #require(await failure(try mailer("smtp://shop:s3cret@127.0.0.1:\(sink.port)?timeout=10")))
+            let error = try #require(await failure(try mailer("smtp://shop:s3cret@127.0.0.1:\(sink.port)?timeout=30")))
             #expect(error.reason == .startTLSNotOffered)
             #expect(error.isPermanent)
             #expect(try sink.received().isEmpty)
@@ -260,7 +260,7 @@ struct SMTPMailerTests {
 
     @Test func plaintextInjectedAfterSTARTTLSIsRefused() async throws {
         try await SMTPSink.run(mode: .inject) { sink in
-            let error = try #require(await failure(try mailer("smtp://shop:s3cret@127.0.0.1:\(sink.port)?timeout=10")))
+            let error = try #require(await failure(try mailer("smtp://shop:s3cret@127.0.0.1:\(sink.port)?timeout=30")))
             #expect(error.step == "STARTTLS")
             guard case .protocolViolation = error.reason else {
                 Issue.record("expected a protocol violation, got \(error)")

@@ -122,7 +122,14 @@ struct JobRunner: Service {
         } catch let failure as JobFailure {
             outcome = (try? await record(failure, of: job, kind: nil, log: log)) ?? "unrecorded"
         } catch {
-            log.error("Recording a job's outcome failed; it runs again when its lease ends", metadata: ["error": "\(error)"])
+            // Stopping (the process shuts down, or never finished starting) closes the database
+            // under a job in flight: expected, and the lease brings the job back. Otherwise the
+            // database failed while the process runs, which an operator should see.
+            if Task.isCancelled || Task.isShuttingDownGracefully {
+                log.notice("Stopped before a job's outcome was recorded; it runs again when its lease ends", metadata: ["error": "\(error)"])
+            } else {
+                log.error("Recording a job's outcome failed; it runs again when its lease ends", metadata: ["error": "\(error)"])
+            }
             outcome = "unrecorded"
         }
         metrics.counter("emporium_jobs_total", [("kind", job.kind), ("outcome", outcome)]).increment()
