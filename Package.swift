@@ -134,6 +134,7 @@ let package = Package(
                 .embedInCode("Admin/Templates/admin_api_key_created.mustache"),
                 .embedInCode("Admin/Templates/admin_apps.mustache"),
                 .embedInCode("Admin/Templates/admin_app_created.mustache"),
+                .embedInCode("Admin/Templates/admin_scope_fieldset.mustache"),
                 .embedInCode("Admin/Templates/admin_jobs.mustache"),
                 .embedInCode("Admin/Templates/admin_job.mustache"),
                 .embedInCode("Admin/Templates/admin_tax_rates.mustache"),

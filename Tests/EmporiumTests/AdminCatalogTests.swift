@@ -336,4 +336,32 @@ extension TestApp {
             #expect(export.text.contains("LINEN-L"))
         }
     }
+
+    @Test func aMultipartBoundaryWithASemicolonIsRefused() async throws {
+        try await withApp { app in
+            let staff = try await AdminTestBrowser.signedIn(app, "staff@example.com", as: .staff)
+            let api = try await app.signIn("api-staff@example.com", as: .admin)
+            _ = try await staff.get("/admin/products/import")
+            let token = try #require(staff.csrfToken)
+            // `;` is no boundary character (RFC 2046 §5.1.1) but what separates the type's
+            // parameters: the boundary read is "a", and the body, a good form delimited by "--a;b",
+            // is not well-formed with it, quoted or not.
+            let csv = "handle,title,status,sku,price,currency\nfelt-hat,Felt hat,active,FELT-1,20.00,EUR\n"
+            var body = ""
+            for (name, value) in [("csrf_token", token), ("csv", csv)] {
+                body += "--a;b\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n"
+            }
+            body += "--a;b--\r\n"
+            for contentType in ["multipart/form-data; boundary=\"a;b\"", "multipart/form-data; boundary=a;b"] {
+                let refused = try await app.http.execute(
+                    uri: "/admin/products/import", method: .post,
+                    headers: [.contentType: contentType, .cookie: staff.cookieHeader], body: ByteBuffer(string: body))
+                #expect(refused.status == .badRequest && refused.headers[.contentType]?.hasPrefix("text/html") == true, "\(contentType)")
+                #expect(String(buffer: refused.body).contains("not well-formed multipart/form-data"), "\(contentType)")
+            }
+            let products = try await app.send(.get, "/v1/admin/products", token: api).jsonObject()
+            #expect((products["data"] as? [[String: Any]])?.isEmpty == true)
+            #expect(try await app.audited("product.imported").isEmpty)
+        }
+    }
 }

@@ -1,4 +1,5 @@
 @testable import Emporium
+import EmporiumCore
 import EmporiumStorage
 import Foundation
 import HTTPTypes
@@ -20,6 +21,9 @@ import Testing
             let staff = try await AdminTestBrowser.signedIn(app, "staff@example.com", as: .staff)
             let form = try await admin.get("/admin/staff")
             #expect(form.text.contains("name=\"scope_catalog_read\"") && form.text.contains("<label class=\"check\" for=\"key-scope_catalog_read\">catalog:read</label>"))
+            // The scope boxes come from a partial shared with the app form, lines and all.
+            #expect(form.text.contains("<fieldset><legend>Scopes</legend>\n<p><input type=\"checkbox\" id=\"key-scope_"))
+            #expect(form.text.contains("</label></p>\n</fieldset>\n<p><label for=\"key-expires\">"))
 
             // Staff are refused and nothing is issued.
             #expect(try await staff.post("/admin/api-keys", [("name", "Sneaky"), ("scope_catalog_read", "yes")]).status == .forbidden)
@@ -28,7 +32,7 @@ import Testing
             #expect(noScope.status == .seeOther && noScope.headers[.location] == "/admin/staff")
             #expect(try await admin.get("/admin/staff").text.contains("scopes: must name at least one scope"))
             _ = try await admin.post("/admin/api-keys", [("name", "Old"), ("scope_catalog_read", "yes"), ("expires_on", "2001-01-01")])
-            #expect(try await admin.get("/admin/staff").text.contains("expires_at: must be an RFC 3339 time in the future"))
+            #expect(try await admin.get("/admin/staff").text.contains("expires_on: must be an RFC 3339 time in the future"))
             _ = try await admin.post("/admin/api-keys", [("name", "Odd"), ("scope_catalog_read", "yes"), ("expires_on", "next week")])
             #expect(try await admin.get("/admin/staff").text.contains("expires_on: must be a date, YYYY-MM-DD"))
             #expect(try await app.database.query("SELECT id FROM api_keys").isEmpty)
@@ -53,6 +57,48 @@ import Testing
         }
     }
 
+    @Test func aKeyThatExpiresTodayWorksToTheEndOfTheDayInUTC() async throws {
+        try await withApp { app in
+            let admin = try await AdminTestBrowser.signedIn(app, "boss@example.com", as: .admin)
+            _ = try await admin.get("/admin/staff")
+            let today = String(Timestamp.string(from: app.clock.now()).prefix(10))
+            let midnight = try #require(Timestamp.date(from: today + "T00:00:00Z")).addingTimeInterval(86_400)
+            let issued = try await admin.post(
+                "/admin/api-keys", [("name", "Today"), ("scope_catalog_read", "yes"), ("expires_on", today)])
+            #expect(issued.status == .created)
+            #expect(issued.text.contains("it expires \(Timestamp.string(from: midnight))."))
+            let secret = try #require(Self.shown("api-key-secret", in: issued.text))
+            #expect(try await app.send(.get, "/v1/admin/products", token: secret).status == .ok)
+            // The whole day, to its last second, and not a moment after.
+            app.clock.set(midnight.addingTimeInterval(-1))
+            #expect(try await app.send(.get, "/v1/admin/products", token: secret).status == .ok)
+            app.clock.set(midnight)
+            #expect(try await app.send(.get, "/v1/admin/products", token: secret).status == .unauthorized)
+        }
+    }
+
+    @Test func aPastExpiryIsReportedAtTheFormsFieldWhileTheAPIKeepsItsOwn() async throws {
+        try await withApp { app in
+            let admin = try await AdminTestBrowser.signedIn(app, "boss@example.com", as: .admin)
+            _ = try await admin.get("/admin/staff")
+            // Yesterday's key would end at today's midnight, already past.
+            let yesterday = String(Timestamp.string(from: app.clock.now().addingTimeInterval(-86_400)).prefix(10))
+            let refused = try await admin.post(
+                "/admin/api-keys", [("name", "Late"), ("scope_catalog_read", "yes"), ("expires_on", yesterday)])
+            #expect(refused.status == .seeOther && refused.headers[.location] == "/admin/staff")
+            let page = try await admin.get("/admin/staff").text
+            #expect(page.contains("expires_on: must be an RFC 3339 time in the future") && !page.contains("expires_at"))
+
+            let token = try await app.signIn("keys@example.com", as: .admin)
+            let answer = try await app.send(
+                .post, "/v1/admin/api-keys", token: token,
+                json: #"{"name":"Late","scopes":["catalog:read"],"expires_at":"\#(yesterday)T00:00:00Z"}"#)
+            try expectInvalid(answer, at: "/expires_at")
+            #expect(try answer.errorPointers() == ["/expires_at"])
+            #expect(try await app.database.query("SELECT id FROM api_keys").isEmpty)
+        }
+    }
+
     @Test func anAdminRegistersAppsAndDeletesThem() async throws {
         try await withApp { app in
             let admin = try await AdminTestBrowser.signedIn(app, "boss@example.com", as: .admin)
@@ -60,6 +106,10 @@ import Testing
             #expect(try await admin.get("/admin").text.contains("href=\"/admin/apps\""))
             #expect(!(try await staff.get("/admin").text.contains("href=\"/admin/apps\"")))
             #expect(try await staff.get("/admin/apps").status == .forbidden)
+            let form = try await admin.get("/admin/apps").text
+            #expect(form.contains("<fieldset><legend>Scopes</legend>\n<p><input type=\"checkbox\" id=\"app-scope_"))
+            #expect(form.contains("<label class=\"check\" for=\"app-scope_catalog_read\">catalog:read</label></p>\n"))
+            #expect(form.contains("</label></p>\n</fieldset>\n<p><button type=\"submit\">Register</button></p>"))
 
             // The API's rules: a public app cannot use client credentials; a redirect URI must be https.
             _ = try await admin.post("/admin/apps", [

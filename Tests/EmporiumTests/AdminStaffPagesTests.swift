@@ -95,4 +95,28 @@ import Testing
             #expect(audited.count == 2)
         }
     }
+
+    @Test func aRoleChangeForNoSuchUserIsNotFoundAndChangesNothing() async throws {
+        try await withApp { app in
+            let admin = try await AdminTestBrowser.signedIn(app, "boss@example.com", as: .admin, name: "Boss")
+            _ = try await AdminTestBrowser.signedIn(app, "staff@example.com", as: .staff, name: "Sam")
+            func roles() async throws -> [String] {
+                try await app.database.query("SELECT email, role FROM users ORDER BY email").map {
+                    try $0.decode("email", as: String.self) + " " + $0.decode("role", as: String.self)
+                }
+            }
+            let before = try await roles()
+            _ = try await admin.get("/admin/staff")
+
+            // An id that names nobody, and one that is not an id at all: back to the page with
+            // the message, as for any other refused form.
+            for id in ["0193a1b2-0000-7000-8000-000000000000", "nobody"] {
+                let answer = try await admin.post("/admin/staff/\(id)/role", [("role", "admin"), ("confirm", "yes")])
+                #expect(answer.status == .seeOther && answer.headers[.location] == "/admin/staff")
+                #expect(try await admin.get("/admin/staff").text.contains("There is no user with this id."))
+            }
+            #expect(try await roles() == before)
+            #expect(try await app.database.query("SELECT id FROM audit_log WHERE action = 'user.role_changed'").isEmpty)
+        }
+    }
 }

@@ -35,6 +35,15 @@ struct AdminContext: Sendable {
         return AdminPages.html(layout(title: title, body: body), status: status)
     }
 
+    /// The page that shows a secret once (a webhook's signing secret, an API key, an app's
+    /// client secret): `201 Created`, answered at once rather than after a redirect so that the
+    /// secret is never kept in the session, and `no-store` so that the browser keeps no copy.
+    func renderSecret(_ template: String, title: String, _ values: [String: Any]) -> Response {
+        var response = render(template, title: title, values, status: .created)
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
+
     /// 303 to `location`, which shows `notice` once.
     func redirect(to location: String, notice: String) async throws -> Response {
         try await kit.sessions.leave(AdminFlash(kind: .notice, text: notice), for: session)

@@ -9,6 +9,7 @@ import Hummingbird
 enum AdminStaffPages: AdminSection {
     static let templates: [String: [UInt8]] = [
         "staff": PackageResources.admin_staff_mustache, "api_key_created": PackageResources.admin_api_key_created_mustache,
+        "scope_fieldset": PackageResources.admin_scope_fieldset_mustache,
     ]
 
     static func register(on routes: AdminRoutes, services: BackOfficeServices) {
@@ -24,7 +25,6 @@ enum AdminStaffPages: AdminSection {
                         "is_you": member.id == context.member.id,
                     ]
                 },
-                "scopes": Scope.allCases.map { ["scope": $0.rawValue, "field": scopeField($0)] },
                 "keys": try await services.apiKeys.keys(after: nil, limit: PageRequest.maximumLimit).map { key -> [String: Any] in
                     var values: [String: Any] = [
                         "id": key.id.description, "name": key.name, "prefix": key.prefix,
@@ -37,6 +37,7 @@ enum AdminStaffPages: AdminSection {
                     return values
                 },
             ]
+            values.merge(scopeFieldset(idPrefix: "key")) { $1 }
             if members.count > page.limit, let last = shown.last {
                 values["next"] = "/admin/staff?cursor=" + PageRequest.encode(last.id.description)
             }
@@ -57,19 +58,21 @@ enum AdminStaffPages: AdminSection {
         }
         routes.action("/admin/api-keys", access: .role(.admin), returnTo: { _, _ in "/admin/staff" }) { _, context, form in
             let expiry = try form["expires_on"].map(expiryTime)
-            let (key, secret) = try await services.apiKeys.issue(
-                .init(name: form["name"] ?? "", scopes: Scope.allCases.filter { form[scopeField($0)] != nil }.map(\.rawValue),
-                      expiresAt: expiry),
-                by: context.member, origin: context.origin)
-            // As with a webhook's secret: answered here, not after a redirect, so that it is
-            // never kept in the session, and marked not to be stored by the browser.
-            var response = context.render(
+            let issued: (APIKey, String)
+            do {
+                issued = try await services.apiKeys.issue(
+                    .init(name: form["name"] ?? "", scopes: Scope.allCases.filter { form[scopeField($0)] != nil }.map(\.rawValue),
+                          expiresAt: expiry),
+                    by: context.member, origin: context.origin)
+            } catch let problem as Problem {
+                throw pointingAtTheForm(problem)
+            }
+            let (key, secret) = issued
+            // As with a webhook's secret: shown on this answer only.
+            return context.renderSecret(
                 "api_key_created", title: "API key issued",
                 ["name": key.name, "prefix": key.prefix, "scopes": key.scopes.sorted().map(\.rawValue).joined(separator: ", "),
-                 "expires": key.expiresAt.map(Timestamp.string) ?? "never", "secret": secret],
-                status: .created)
-            response.headers[.cacheControl] = "no-store"
-            return response
+                 "expires": key.expiresAt.map(Timestamp.string) ?? "never", "secret": secret])
         }
         routes.action("/admin/api-keys/:id/revoke", access: .role(.admin), returnTo: { _, _ in "/admin/staff" }) { _, context, form in
             try context.requireConfirmation(form)
@@ -81,6 +84,26 @@ enum AdminStaffPages: AdminSection {
 
     /// The form's checkbox for a scope: one field each, since a form field sent twice is refused.
     static func scopeField(_ scope: Scope) -> String { "scope_" + scope.rawValue.replacingOccurrences(of: ":", with: "_") }
+
+    /// What the `scope_fieldset` partial reads, for the key form here and the app form of
+    /// `OAuthAppPages`: a checkbox per scope, with ids starting `idPrefix` so that each form's
+    /// labels stay tied to its own boxes.
+    static func scopeFieldset(idPrefix: String) -> [String: Any] {
+        ["scopes": Scope.allCases.map { ["scope": $0.rawValue, "field": scopeField($0)] }, "scope_id_prefix": idPrefix]
+    }
+
+    /// `problem` as the form's: the service names a key's expiry `/expires_at` as the JSON API
+    /// does, but the admin filled in `expires_on`.
+    static func pointingAtTheForm(_ problem: Problem) -> Problem {
+        var problem = problem
+        problem.errors = problem.errors.map { field in
+            guard field.pointer == "/expires_at" else { return field }
+            var moved = field
+            moved.pointer = "/expires_on"
+            return moved
+        }
+        return problem
+    }
 
     /// A date input's `YYYY-MM-DD` as the end of that day in UTC: a key that "expires on" a
     /// day works through it.

@@ -8,6 +8,7 @@ import Hummingbird
 enum OAuthAppPages: AdminSection {
     static let templates: [String: [UInt8]] = [
         "apps": PackageResources.admin_apps_mustache, "app_created": PackageResources.admin_app_created_mustache,
+        "scope_fieldset": PackageResources.admin_scope_fieldset_mustache,
     ]
 
     static func register(on routes: AdminRoutes, services: BackOfficeServices) {
@@ -15,11 +16,8 @@ enum OAuthAppPages: AdminSection {
             let page = try PageRequest(request)
             let apps = try await services.apps.apps(after: page.after, limit: page.limit + 1)
             let shown = apps.prefix(page.limit)
-            var values: [String: Any] = [
-                "apps": shown.map(view),
-                "scopes": Scope.allCases.map { ["scope": $0.rawValue, "field": AdminStaffPages.scopeField($0)] },
-                "maximum_redirects": OAuthAppRoutes.maxRedirectURIs,
-            ]
+            var values: [String: Any] = ["apps": shown.map(view), "maximum_redirects": OAuthAppRoutes.maxRedirectURIs]
+            values.merge(AdminStaffPages.scopeFieldset(idPrefix: "app")) { $1 }
             if apps.count > page.limit, let last = shown.last {
                 values["next"] = "/admin/apps?cursor=" + PageRequest.encode(last.id.description)
             }
@@ -35,10 +33,9 @@ enum OAuthAppPages: AdminSection {
                 try OAuthAppRoutes.validated(input), by: context.member, origin: context.origin)
             var values = view(app)
             if let secret { values["secret"] = secret }
-            // The secret is on this answer only, as with API keys and webhook secrets.
-            var response = context.render("app_created", title: "App registered", ["app": values], status: .created)
-            response.headers[.cacheControl] = "no-store"
-            return response
+            // The secret is on this answer only, as with API keys and webhook secrets; a public
+            // app's answer has none but goes the same way.
+            return context.renderSecret("app_created", title: "App registered", ["app": values])
         }
         routes.action("/admin/apps/:id/delete", access: .role(.admin), returnTo: { _, _ in "/admin/apps" }) { _, context, form in
             try context.requireConfirmation(form)

@@ -52,13 +52,10 @@ enum WebhookPages: AdminSection {
                     .init(actor: context.actor, action: "webhook.created", target: endpoint.id.description, origin: context.origin), on: db)
             }
             // The secret is on this answer only: it is not kept in the clear, and no later page
-            // shows it. Answered here rather than after a redirect, so that it is never stored
-            // in the session either.
-            var response = context.render(
+            // shows it.
+            return context.renderSecret(
                 "webhook_created", title: "Webhook endpoint created",
-                ["endpoint": WebhookViews.endpoint(endpoint), "secret": secret], status: .created)
-            response.headers[.cacheControl] = "no-store"
-            return response
+                ["endpoint": WebhookViews.endpoint(endpoint), "secret": secret])
         }
         routes.page("/admin/webhooks/:id", access: access) { request, context in
             let endpoint = try await endpoint(context, services)
