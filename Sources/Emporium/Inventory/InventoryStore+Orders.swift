@@ -54,6 +54,13 @@ extension InventoryStore {
         var shortages: [Shortage] = []
         // Variant order (see the lock order above); within a variant, locations in id order.
         for (index, request) in requests.enumerated().sorted(by: { $0.element.variantID < $1.element.variantID }) {
+            if db.dialect == .postgres, let reserved = try await reserveInOneStatement(request, reference: reference, at: now, on: db) {
+                locations[request.variantID] = reserved.location
+                try await noteLowStock(
+                    of: request.variantID, sku: request.sku, taken: request.quantity, available: reserved.available,
+                    threshold: reserved.threshold, at: now, on: db)
+                continue
+            }
             guard let location = try await reserveAtOneLocation(request, at: now, on: db) else {
                 if request.backorder { continue }
                 shortages.append(Shortage(
@@ -70,6 +77,41 @@ extension InventoryStore {
         }
         try await CatalogChanges.stockChanged(variantIDs: locations.keys, on: db)
         return (locations, shortages)
+    }
+
+    /// On PostgreSQL, the usual reservation in one round trip: the reservation at the first
+    /// location with enough free stock, its ledger row, and what the low-stock check needs.
+    /// Nil when that location was taken meanwhile or none has enough; the caller then goes the
+    /// statement-by-statement way, which tries each location in turn and reports the shortage.
+    ///
+    /// Every part of a statement reads one snapshot, so the stock elsewhere is read as of the
+    /// statement's start and the reserved row as the UPDATE leaves it: together, what the
+    /// variant has left after this reservation.
+    private func reserveInOneStatement(
+        _ request: StockRequest, reference: String, at now: Date, on db: any SQLExecutor
+    ) async throws -> (location: ID<StockLocation>, available: Int64, threshold: Int64)? {
+        let variant = request.variantID
+        let quantity = request.quantity
+        let movement: ID<InventoryMovement> = ids.make()
+        guard let row = try await db.queryFirst("""
+            WITH reserved AS (
+                UPDATE inventory_levels SET reserved = reserved + \(quantity), updated_at = \(now)
+                WHERE variant_id = \(variant) AND on_hand - reserved >= \(quantity) AND location_id = (
+                    SELECT location_id FROM inventory_levels
+                    WHERE variant_id = \(variant) AND on_hand - reserved >= \(quantity) ORDER BY location_id LIMIT 1)
+                RETURNING location_id, on_hand - reserved AS left_here
+            ), movement AS (
+                INSERT INTO inventory_movements (id, variant_id, location_id, on_hand_delta, reserved_delta, reason, reference, created_at)
+                SELECT \(movement), \(variant), location_id, 0, \(quantity), 'reserved', \(reference), \(now) FROM reserved
+            )
+            SELECT r.location_id, r.left_here + (
+                    SELECT CAST(COALESCE(SUM(l.on_hand - l.reserved), 0) AS BIGINT) FROM inventory_levels l
+                    WHERE l.variant_id = \(variant) AND l.location_id <> r.location_id) AS available,
+                (SELECT low_stock_threshold FROM variants WHERE id = \(variant)) AS threshold
+            FROM reserved r
+            """)
+        else { return nil }
+        return (try row.decode("location_id"), try row.decode("available"), try row.decode("threshold"))
     }
 
     private func reserveAtOneLocation(_ request: StockRequest, at now: Date, on db: any SQLExecutor) async throws -> ID<StockLocation>? {

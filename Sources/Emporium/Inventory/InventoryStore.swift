@@ -159,8 +159,16 @@ struct InventoryStore: Sendable {
             WHERE v.id = \(variant) GROUP BY v.low_stock_threshold
             """)
         else { return }
-        let threshold: Int64 = try row.decode("threshold")
-        let available: Int64 = try row.decode("available")
+        try await noteLowStock(
+            of: variant, sku: sku, taken: taken, available: try row.decode("available"), threshold: try row.decode("threshold"),
+            at: now, on: db)
+    }
+
+    /// The same, with the variant's available stock (after taking) and threshold read already.
+    func noteLowStock(
+        of variant: ID<Variant>, sku: String, taken: Int64, available: Int64, threshold: Int64, at now: Date,
+        on db: any SQLExecutor
+    ) async throws {
         guard available <= threshold, available + taken > threshold else { return }
         struct Payload: Encodable {
             let variantID: String

@@ -19,14 +19,15 @@ extension OrderService {
     /// reservation ran out) keeps nothing: the money goes back by a job.
     func authorized(_ order: Order, payment: Payment, reference: String) async throws -> (Order, Payment) {
         // A payment given up meanwhile (declined elsewhere, cancelled as never authorized) is
-        // not captured; whatever the provider holds for it goes back by a job.
-        guard let fresh = try await payments.payment(payment.id, on: database) else { throw OrderStore.notFound }
+        // not captured; whatever the provider holds for it goes back by a job. An order
+        // cancelled meanwhile is not captured either: its authorization is voided instead.
+        guard let (fresh, orderStatus) = try await payments.paymentWithOrderStatus(payment.id, on: database) else {
+            throw OrderStore.notFound
+        }
         if fresh.status == .failed || fresh.status == .voided { try await givenUp(order, payment) }
-        // An order cancelled meanwhile is not captured: its authorization is voided instead.
-        let stillPending = try await store.find(order.id, on: database)?.status == .pending
         var captured = false
         var captureUnknown = false
-        if captureAutomatically, stillPending, fresh.status == .pending, let provider = providers[payment.provider] {
+        if captureAutomatically, orderStatus == .pending, fresh.status == .pending, let provider = providers[payment.provider] {
             do {
                 try await provider.capture(
                     reference: reference, amount: Money(minorUnits: payment.amount, currency: payment.currency),
@@ -42,19 +43,25 @@ extension OrderService {
         let now = clock.now()
         var events: [OrderEvent] = [.paymentAuthorized]
         if captured { events.append(.captured) }
-        let recorded = try await database.transaction { db -> Bool in
+        /// What the transaction wrote: the payment when this call recorded it, and the order
+        /// when this call moved it on (the usual case: then nothing needs reading again).
+        struct Recorded {
+            var payment: Payment?
+            var order: Order?
+        }
+        let recorded = try await database.transaction { db -> Recorded in
             // The order first, as cancelling takes it, then its payment: never the other way round.
             try await store.lock(order.id, on: db)
-            guard try await payments.recordAuthorization(payment.id, reference: reference, captured: captured, at: now, on: db) else {
-                return false
-            }
-            if try await store.transition(
+            guard let settled = try await payments.recordAuthorization(payment.id, reference: reference, captured: captured, at: now, on: db)
+            else { return Recorded() }
+            if let placed = try await store.transitioned(
                 order.id, from: .pending, through: events, at: now, extra: ", placed_at = \(now), reservation_expires_at = NULL",
                 on: db)
             {
                 try await event("order.placed", order, status: .authorized, on: db)
                 if captured { try await event("order.paid", order, status: .paid, amount: payment.amount, on: db) }
                 if captureUnknown { try await follow(Self.captureKind, id: payment.id.description, on: db, delay: 0) }
+                return Recorded(payment: settled, order: placed)
             } else if captured {
                 // Cancelled before its payment was confirmed (its reservation ran out, or someone
                 // cancelled it): give the money back rather than keep it.
@@ -63,12 +70,13 @@ extension OrderService {
                 // The void job also finds a capture whose answer was lost and refunds it.
                 try await follow(Self.voidKind, id: payment.id.description, on: db, delay: 0)
             }
-            return true
+            return Recorded(payment: settled)
         }
+        if let placed = recorded.order, let settled = recorded.payment { return (placed, settled) }
         guard let current = try await store.find(order.id, on: database), let settled = try await payments.payment(of: order.id, on: database)
         else { throw OrderStore.notFound }
-        if !recorded, settled.status == .pending { throw OrderStore.changed }
-        if !recorded, settled.status == .failed || settled.status == .voided { try await givenUp(order, payment) }
+        if recorded.payment == nil, settled.status == .pending { throw OrderStore.changed }
+        if recorded.payment == nil, settled.status == .failed || settled.status == .voided { try await givenUp(order, payment) }
         if current.status == .cancelled {
             throw Problem(.conflict, slug: "order-changed", title: "Order changed",
                           detail: "The order was cancelled before its payment was confirmed; the money is being given back.")

@@ -17,12 +17,12 @@ extension OrderStore {
         return try await find(id, on: db)
     }
 
-    /// The access token for the confirmation e-mail, while it is kept.
-    func mailAccessToken(of id: ID<Order>, on db: any SQLExecutor) async throws -> String? {
-        guard let row = try await db.queryFirst("SELECT access_token_sealed FROM orders WHERE id = \(id)"),
-            let sealed: String = try row.decode("access_token_sealed")
-        else { return nil }
-        return try cipher.open(sealed, context: Self.accessContext(id))
+    /// The order with the access token for its confirmation e-mail, while the token is kept:
+    /// one read for the mail job.
+    func findWithMailAccessToken(_ id: ID<Order>, on db: any SQLExecutor) async throws -> (order: Order, accessToken: String?)? {
+        guard let row = try await db.queryFirst("SELECT * FROM orders WHERE id = \(id)") else { return nil }
+        let sealed: String? = try row.decode("access_token_sealed")
+        return (try decode(row), try sealed.map { try cipher.open($0, context: Self.accessContext(id)) })
     }
 
     /// Drops the sealed copy: the e-mail is sent, or the order will never be confirmed. The

@@ -188,12 +188,27 @@ struct OrderStore: Sendable {
     func transition(
         _ id: ID<Order>, from: OrderStatus, through events: [OrderEvent], at now: Date, extra: SQL = "", on db: any SQLExecutor
     ) async throws -> Bool {
+        try await !transition(id, from: from, through: events, at: now, extra: extra, returning: "id", on: db).isEmpty
+    }
+
+    /// `transition`, answering the order as it leaves it (nil when another request moved it
+    /// first), so that the caller needs no read after the write.
+    func transitioned(
+        _ id: ID<Order>, from: OrderStatus, through events: [OrderEvent], at now: Date, extra: SQL = "", on db: any SQLExecutor
+    ) async throws -> Order? {
+        try await transition(id, from: from, through: events, at: now, extra: extra, returning: "*", on: db).first.map(decode)
+    }
+
+    private func transition(
+        _ id: ID<Order>, from: OrderStatus, through events: [OrderEvent], at now: Date, extra: SQL, returning: SQL,
+        on db: any SQLExecutor
+    ) async throws -> [SQLRow] {
         var next = from
         for event in events { next = try next.applying(event) }
-        return try await !db.query("""
+        return try await db.query("""
             UPDATE orders SET status = \(next.rawValue), version = version + 1, updated_at = \(now)\(extra)
-            WHERE id = \(id) AND status = \(from.rawValue) RETURNING id
-            """).isEmpty
+            WHERE id = \(id) AND status = \(from.rawValue) RETURNING \(returning)
+            """)
     }
 
     /// The order an earlier attempt of a checkout made from this cart with this key.
@@ -209,7 +224,7 @@ struct OrderStore: Sendable {
         return currency
     }
 
-    private func decode(_ row: SQLRow) throws -> Order {
+    func decode(_ row: SQLRow) throws -> Order {
         let id: ID<Order> = try row.decode("id")
         let statusText: String = try row.decode("status")
         guard let status = OrderStatus(rawValue: statusText) else {

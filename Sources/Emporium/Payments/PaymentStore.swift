@@ -18,16 +18,29 @@ struct PaymentStore: Sendable {
     }
 
     /// Records what the provider did with a pending payment: authorized, and captured too when
-    /// `captured`. False when the payment was no longer pending.
+    /// `captured`. Answers the payment as it now is; nil when it was no longer pending.
     func recordAuthorization(
         _ payment: ID<Payment>, reference: String, captured: Bool, at now: Date, on db: any SQLExecutor
-    ) async throws -> Bool {
+    ) async throws -> Payment? {
         try await db.queryFirst("""
             UPDATE payments SET status = \(captured ? "captured" : "authorized"), provider_reference = \(reference),
                 authorized = amount, captured = CASE WHEN \(captured) THEN amount ELSE 0 END,
                 captured_at = \(captured ? now : nil), updated_at = \(now)
-            WHERE id = \(payment) AND status = 'pending' RETURNING id
-            """) != nil
+            WHERE id = \(payment) AND status = 'pending' RETURNING *
+            """).map(Self.decodePayment)
+    }
+
+    /// The payment with its order's status, in one read: what deciding whether to capture needs.
+    func paymentWithOrderStatus(_ id: ID<Payment>, on db: any SQLExecutor) async throws -> (Payment, OrderStatus)? {
+        guard let row = try await db.queryFirst("""
+            SELECT p.*, o.status AS order_status FROM payments p JOIN orders o ON o.id = p.order_id WHERE p.id = \(id)
+            """)
+        else { return nil }
+        let status: String = try row.decode("order_status")
+        guard let orderStatus = OrderStatus(rawValue: status) else {
+            throw DatabaseError.decoding(column: "order_status", expected: "order status", found: status)
+        }
+        return (try Self.decodePayment(row), orderStatus)
     }
 
     /// Records a capture of the whole authorization; false when it was not authorized.
