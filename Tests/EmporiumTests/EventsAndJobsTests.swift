@@ -33,6 +33,22 @@ extension TestApp {
 }
 
 @Suite struct EventsAndJobsTests {
+    /// With automatic capture an order is placed and paid in one transaction, whose two events
+    /// are written together: still two events, each with its own id and the next number.
+    @Test func anOrderPlacedAndPaidAtOnceRecordsBothEventsInSequence() async throws {
+        try await withApp(configure: { $0.paymentCapture = .automatic }) { app in
+            let fixture = try await CommerceFixture(app)
+            let first = try #require(try await app.placeOrder(fixture)["id"] as? String)
+            let events = try await app.events(of: first)
+            #expect(events.map(\.type) == ["order.created", "order.placed", "order.paid"])
+            #expect(events.map(\.sequence) == [1, 2, 3])
+            #expect(Set(events.map(\.id)).count == 3 && events.allSatisfy { $0.id.hasPrefix("evt_") })
+            // Another order's numbers are its own.
+            let second = try #require(try await app.placeOrder(fixture)["id"] as? String)
+            #expect(try await app.events(of: second).map(\.sequence) == [1, 2, 3])
+        }
+    }
+
     @Test func eventsCarryUniqueIdsAndAPerAggregateSequenceAndAreRelayedOnce() async throws {
         try await withApp(configure: { $0.paymentCapture = .manual }) { app in
             let fixture = try await CommerceFixture(app)

@@ -47,12 +47,20 @@ struct CatalogInvalidationListener: Service {
         wake.finish()
     }
 
+    /// The least time between two reads of the log on PostgreSQL: under a stream of checkouts
+    /// every commit notifies, and one read per notification was a statement per order. A
+    /// notification that arrives meanwhile is kept (one wake-up is buffered), so a change is
+    /// read at most this long after it commits.
+    static let notificationSpacing = Duration.milliseconds(50)
+
     /// Reads the log on every wake-up until cancelled, and prunes it now and then.
     private func follow(_ wakeups: AsyncStream<Void>) async {
         var lastPrune = ContinuousClock.now
         for await _ in wakeups {
             if Task.isCancelled { return }
-            guard let last = await cache.catchUp(on: database, logger: logger) else { continue }
+            let read = await cache.catchUp(on: database, logger: logger)
+            if database.dialect == .postgres { try? await Task.sleep(for: Self.notificationSpacing) }
+            guard let last = read else { continue }
             if ContinuousClock.now - lastPrune > .seconds(60) {
                 lastPrune = .now
                 try? await database.execute("DELETE FROM catalog_changes WHERE seq < \(last - Self.retainedChanges)")

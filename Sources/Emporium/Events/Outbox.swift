@@ -13,23 +13,45 @@ struct Outbox: Sendable {
     func record(
         _ event: String, aggregate: String, id: String, payload: some Encodable, at now: Date, on db: any SQLExecutor
     ) async throws -> String {
-        let eventID = "evt_" + ids.makeUUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try await record([(event, payload)], aggregate: aggregate, id: id, at: now, on: db)[0]
+    }
+
+    /// Records events of one aggregate, in this order (an order placed and paid at once);
+    /// returns their ids. On PostgreSQL one statement however many there are.
+    @discardableResult
+    func record(
+        _ events: [(event: String, payload: any Encodable)], aggregate: String, id: String, at now: Date, on db: any SQLExecutor
+    ) async throws -> [String] {
+        guard !events.isEmpty else { return [] }
+        let eventIDs = events.map { _ in "evt_" + ids.makeUUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") }
+        let count = Int64(events.count)
         // The upsert also serialises concurrent events of one aggregate on its sequence row.
         let nextSequence: SQL = """
-            INSERT INTO outbox_sequences (aggregate_type, aggregate_id, last) VALUES (\(aggregate), \(id), 1)
-            ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET last = outbox_sequences.last + 1
+            INSERT INTO outbox_sequences (aggregate_type, aggregate_id, last) VALUES (\(aggregate), \(id), \(count))
+            ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET last = outbox_sequences.last + \(count)
             RETURNING last
             """
         let columns: SQL = "outbox (id, aggregate_type, aggregate_id, event_type, payload, created_at, sequence)"
-        let values: SQL = "\(eventID), \(aggregate), \(id), \(event), \(CatalogStore.json(payload)), \(now)"
+        let rows = zip(eventIDs, events).enumerated().map { index, pair -> SQL in
+            "(\(pair.0), \(pair.1.event), \(CatalogStore.json(pair.1.payload)), \(Int64(index) + 1))"
+        }
         if db.dialect == .postgres {
             // One statement, one round trip. SQLite has no data-changing CTEs, and no round trips.
-            try await db.execute("WITH sequence AS (\(nextSequence)) INSERT INTO \(columns) SELECT \(values), last FROM sequence")
+            try await db.execute("""
+                WITH sequence AS (\(nextSequence))
+                INSERT INTO \(columns)
+                SELECT e.id, \(aggregate), \(id), e.type, e.payload, \(now), sequence.last - \(count) + e.position
+                FROM sequence, (VALUES \(SQL.joined(rows, separator: ", "))) AS e (id, type, payload, position)
+                """)
         } else {
-            let sequence: Int64 = try await db.queryFirst(nextSequence)?.decode("last") ?? 1
-            try await db.execute("INSERT INTO \(columns) VALUES (\(values), \(sequence))")
+            let last: Int64 = try await db.queryFirst(nextSequence)?.decode("last") ?? count
+            try await db.execute("""
+                INSERT INTO \(columns)
+                SELECT e.column1, \(aggregate), \(id), e.column2, e.column3, \(now), \(last - count) + e.column4
+                FROM (VALUES \(SQL.joined(rows, separator: ", "))) AS e
+                """)
         }
-        return eventID
+        return eventIDs
     }
 
     /// An event as the outbox still holds it (to deliver it again). Published events are kept

@@ -58,8 +58,9 @@ extension OrderService {
                 order.id, from: .pending, through: events, at: now, extra: ", placed_at = \(now), reservation_expires_at = NULL",
                 on: db)
             {
-                try await event("order.placed", order, status: .authorized, on: db)
-                if captured { try await event("order.paid", order, status: .paid, amount: payment.amount, on: db) }
+                // Placed, and paid with it when captured: one write for both.
+                try await self.events(
+                    [("order.placed", .authorized, nil)] + (captured ? [("order.paid", .paid, payment.amount)] : []), order, on: db)
                 if captureUnknown { try await follow(Self.captureKind, id: payment.id.description, on: db, delay: 0) }
                 return Recorded(payment: settled, order: placed)
             } else if captured {

@@ -71,6 +71,16 @@ struct OrderService: Sendable {
         try await outbox.record(name, aggregate: "order", id: order.id.description, payload: payload, at: clock.now(), on: db)
     }
 
+    /// Several events of one order, in this order, with no other fields than status and amount.
+    func events(_ events: [(name: String, status: OrderStatus, amount: Int64?)], _ order: Order, on db: any SQLExecutor) async throws {
+        let records = events.map { event -> (event: String, payload: any Encodable) in
+            (event.name, EventPayload(
+                orderID: order.id.description, number: order.number, status: event.status.rawValue, email: order.email,
+                currency: order.currency.code, total: order.total, amount: event.amount))
+        }
+        try await outbox.record(records, aggregate: "order", id: order.id.description, at: clock.now(), on: db)
+    }
+
     func follow(
         _ kind: String, id: String, amount: Int64? = nil, on db: any SQLExecutor, delay: TimeInterval = followUpDelay
     ) async throws {
