@@ -32,7 +32,7 @@ import Testing
             #expect(noScope.status == .seeOther && noScope.headers[.location] == "/admin/staff")
             #expect(try await admin.get("/admin/staff").text.contains("scopes: must name at least one scope"))
             _ = try await admin.post("/admin/api-keys", [("name", "Old"), ("scope_catalog_read", "yes"), ("expires_on", "2001-01-01")])
-            #expect(try await admin.get("/admin/staff").text.contains("expires_on: must be an RFC 3339 time in the future"))
+            #expect(try await admin.get("/admin/staff").text.contains("expires_on: must be today or later"))
             _ = try await admin.post("/admin/api-keys", [("name", "Odd"), ("scope_catalog_read", "yes"), ("expires_on", "next week")])
             #expect(try await admin.get("/admin/staff").text.contains("expires_on: must be a date, YYYY-MM-DD"))
             #expect(try await app.database.query("SELECT id FROM api_keys").isEmpty)
@@ -87,7 +87,7 @@ import Testing
                 "/admin/api-keys", [("name", "Late"), ("scope_catalog_read", "yes"), ("expires_on", yesterday)])
             #expect(refused.status == .seeOther && refused.headers[.location] == "/admin/staff")
             let page = try await admin.get("/admin/staff").text
-            #expect(page.contains("expires_on: must be an RFC 3339 time in the future") && !page.contains("expires_at"))
+            #expect(page.contains("expires_on: must be today or later") && !page.contains("expires_at"))
 
             let token = try await app.signIn("keys@example.com", as: .admin)
             let answer = try await app.send(

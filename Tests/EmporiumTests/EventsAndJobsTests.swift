@@ -244,6 +244,30 @@ extension TestApp {
         }
     }
 
+    /// A variant stocked at two locations crosses its threshold on what both have left, not on
+    /// what is left where the checkout reserved.
+    @Test func lowStockCountsEveryLocation() async throws {
+        try await withApp { app in
+            let fixture = try await CommerceFixture(app, stock: 3)
+            let second = try await app.send(
+                .post, "/v1/admin/inventory/locations", token: fixture.admin, json: #"{"code":"annex","name":"Annex"}"#)
+            try await app.receive(2, of: fixture.sku, at: try #require(try second.jsonObject()["id"] as? String), token: fixture.admin)
+            let product = try #require(try await app.database.queryFirst("SELECT product_id FROM variants WHERE id = \(fixture.variantID)"))
+            let productID: String = try product.decode("product_id")
+            let changed = try await app.send(
+                .patch, "/v1/admin/products/\(productID)/variants/\(fixture.variantID)", token: fixture.admin,
+                json: #"{"low_stock_threshold":2}"#)
+            #expect(changed.status == .ok, "\(changed.text)")
+            // 5 in all. Both orders reserve at the main location (the first by id): 3 left, then 2.
+            _ = try await app.placeOrder(fixture, quantity: 2)
+            #expect(try await app.count("SELECT COUNT(*) AS n FROM outbox WHERE event_type = 'inventory.low_stock'") == 0)
+            _ = try await app.placeOrder(fixture, quantity: 1)
+            let low = try await app.database.query("SELECT payload FROM outbox WHERE event_type = 'inventory.low_stock'")
+            #expect(low.count == 1)
+            #expect(try low.first?.decode("payload", as: String.self).contains(#""available":2"#) == true)
+        }
+    }
+
     @Test func metricsShowTheQueueAndTheOutbox() async throws {
         try await withApp { app in
             let fixture = try await CommerceFixture(app)

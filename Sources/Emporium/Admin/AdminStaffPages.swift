@@ -92,14 +92,15 @@ enum AdminStaffPages: AdminSection {
         ["scopes": Scope.allCases.map { ["scope": $0.rawValue, "field": scopeField($0)] }, "scope_id_prefix": idPrefix]
     }
 
-    /// `problem` as the form's: the service names a key's expiry `/expires_at` as the JSON API
-    /// does, but the admin filled in `expires_on`.
+    /// `problem` as the form's: the service names a key's expiry `/expires_at` and asks for a
+    /// time, as the JSON API does, but the admin filled in a day in `expires_on`.
     static func pointingAtTheForm(_ problem: Problem) -> Problem {
         var problem = problem
         problem.errors = problem.errors.map { field in
             guard field.pointer == "/expires_at" else { return field }
             var moved = field
             moved.pointer = "/expires_on"
+            moved.detail = "must be today or later"
             return moved
         }
         return problem

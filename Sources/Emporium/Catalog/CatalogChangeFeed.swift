@@ -7,8 +7,9 @@ import Synchronization
 /// other nodes' and processes' writes, and this node's own stock writes (made inside
 /// transactions that `InventoryStore`'s callers own, so only the log knows when they commit).
 ///
-/// On PostgreSQL a `LISTEN emporium_catalog` connection wakes the feed the moment a change
-/// commits, and the log is read at least once a second besides. On SQLite the log is read
+/// On PostgreSQL a `LISTEN emporium_catalog` connection wakes the feed when a change commits
+/// (reads are at least `notificationSpacing` apart), and the log is read at least once a
+/// second besides. On SQLite the log is read
 /// four times a second: one keyed read that finds nothing when nothing in the catalog changed,
 /// whatever else was written. When the log cannot be read, or the notification connection
 /// drops, the cache is cleared, since changes may have been missed.
@@ -50,7 +51,7 @@ struct CatalogInvalidationListener: Service {
     /// The least time between two reads of the log on PostgreSQL: under a stream of checkouts
     /// every commit notifies, and one read per notification was a statement per order. A
     /// notification that arrives meanwhile is kept (one wake-up is buffered), so a change is
-    /// read at most this long after it commits.
+    /// read by the first read that starts after this pause.
     static let notificationSpacing = Duration.milliseconds(50)
 
     /// Reads the log on every wake-up until cancelled, and prunes it now and then.

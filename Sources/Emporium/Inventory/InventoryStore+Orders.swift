@@ -54,14 +54,27 @@ extension InventoryStore {
         var shortages: [Shortage] = []
         // Variant order (see the lock order above); within a variant, locations in id order.
         for (index, request) in requests.enumerated().sorted(by: { $0.element.variantID < $1.element.variantID }) {
-            if db.dialect == .postgres, let reserved = try await reserveInOneStatement(request, reference: reference, at: now, on: db) {
-                locations[request.variantID] = reserved.location
-                try await noteLowStock(
-                    of: request.variantID, sku: request.sku, taken: request.quantity, available: reserved.available,
-                    threshold: reserved.threshold, at: now, on: db)
-                continue
+            let location: ID<StockLocation>?
+            if db.dialect == .postgres {
+                switch try await reserveInOneStatement(request, reference: reference, at: now, on: db) {
+                case .reserved(let at, .some(let available), let threshold):
+                    locations[request.variantID] = at
+                    try await noteLowStock(
+                        of: request.variantID, sku: request.sku, taken: request.quantity, available: available, threshold: threshold,
+                        at: now, on: db)
+                    continue
+                case .reserved(let at, nil, _):
+                    // Stocked elsewhere too: the low-stock figure needs a read of its own (below).
+                    locations[request.variantID] = at
+                    try await noteLowStock(of: request.variantID, sku: request.sku, taken: request.quantity, at: now, on: db)
+                    continue
+                case .notAtFirstLocation:
+                    location = try await reserveAtEachLocation(request, at: now, on: db)
+                }
+            } else {
+                location = try await reserveAtOneLocation(request, at: now, on: db)
             }
-            guard let location = try await reserveAtOneLocation(request, at: now, on: db) else {
+            guard let location else {
                 if request.backorder { continue }
                 shortages.append(Shortage(
                     index: index, request: request, available: try await available(of: request.variantID, on: db)))
@@ -79,54 +92,69 @@ extension InventoryStore {
         return (locations, shortages)
     }
 
-    /// On PostgreSQL, the usual reservation in one round trip: the reservation at the first
-    /// location with enough free stock, its ledger row, and what the low-stock check needs.
-    /// Nil when that location was taken meanwhile or none has enough; the caller then goes the
-    /// statement-by-statement way, which tries each location in turn and reports the shortage.
-    ///
-    /// Every part of a statement reads one snapshot, so the stock elsewhere is read as of the
-    /// statement's start and the reserved row as the UPDATE leaves it: together, what the
-    /// variant has left after this reservation.
-    private func reserveInOneStatement(
-        _ request: StockRequest, reference: String, at now: Date, on db: any SQLExecutor
-    ) async throws -> (location: ID<StockLocation>, available: Int64, threshold: Int64)? {
+    /// The UPDATE that reserves a request at the first location (by id) with enough free stock,
+    /// returning the location and what is left there.
+    private static func reserveAtFirstLocation(_ request: StockRequest, at now: Date) -> SQL {
         let variant = request.variantID
         let quantity = request.quantity
-        let movement: ID<InventoryMovement> = ids.make()
-        guard let row = try await db.queryFirst("""
-            WITH reserved AS (
-                UPDATE inventory_levels SET reserved = reserved + \(quantity), updated_at = \(now)
-                WHERE variant_id = \(variant) AND on_hand - reserved >= \(quantity) AND location_id = (
-                    SELECT location_id FROM inventory_levels
-                    WHERE variant_id = \(variant) AND on_hand - reserved >= \(quantity) ORDER BY location_id LIMIT 1)
-                RETURNING location_id, on_hand - reserved AS left_here
-            ), movement AS (
-                INSERT INTO inventory_movements (id, variant_id, location_id, on_hand_delta, reserved_delta, reason, reference, created_at)
-                SELECT \(movement), \(variant), location_id, 0, \(quantity), 'reserved', \(reference), \(now) FROM reserved
-            )
-            SELECT r.location_id, r.left_here + (
-                    SELECT CAST(COALESCE(SUM(l.on_hand - l.reserved), 0) AS BIGINT) FROM inventory_levels l
-                    WHERE l.variant_id = \(variant) AND l.location_id <> r.location_id) AS available,
-                (SELECT low_stock_threshold FROM variants WHERE id = \(variant)) AS threshold
-            FROM reserved r
-            """)
-        else { return nil }
-        return (try row.decode("location_id"), try row.decode("available"), try row.decode("threshold"))
-    }
-
-    private func reserveAtOneLocation(_ request: StockRequest, at now: Date, on db: any SQLExecutor) async throws -> ID<StockLocation>? {
-        let variant = request.variantID
-        let quantity = request.quantity
-        if let row = try await db.queryFirst("""
+        return """
             UPDATE inventory_levels SET reserved = reserved + \(quantity), updated_at = \(now)
             WHERE variant_id = \(variant) AND on_hand - reserved >= \(quantity) AND location_id = (
                 SELECT location_id FROM inventory_levels
                 WHERE variant_id = \(variant) AND on_hand - reserved >= \(quantity) ORDER BY location_id LIMIT 1)
-            RETURNING location_id
-            """) {
+            RETURNING location_id, on_hand - reserved AS left_here
+            """
+    }
+
+    private enum OneStatementReservation {
+        /// Reserved at `location`. `available` is what the variant has left when it is stocked
+        /// at that location only (nil otherwise), beside its low-stock threshold.
+        case reserved(location: ID<StockLocation>, available: Int64?, threshold: Int64)
+        /// The first location with enough was taken meanwhile, or none has enough.
+        case notAtFirstLocation
+    }
+
+    /// On PostgreSQL, the usual reservation in one round trip: the reservation at the first
+    /// location with enough free stock, its ledger row, and what the low-stock check needs.
+    ///
+    /// The row this UPDATE reserves is read as it leaves it, even after waiting for another
+    /// checkout's lock on it; anything else in the statement reads the snapshot taken before
+    /// that wait. So the variant's available stock is taken from this statement only when this
+    /// location is its only one; otherwise stock committed elsewhere during the wait would be
+    /// missed, and the caller reads it afresh.
+    private func reserveInOneStatement(
+        _ request: StockRequest, reference: String, at now: Date, on db: any SQLExecutor
+    ) async throws -> OneStatementReservation {
+        let variant = request.variantID
+        let movement: ID<InventoryMovement> = ids.make()
+        guard let row = try await db.queryFirst("""
+            WITH reserved AS (\(Self.reserveAtFirstLocation(request, at: now))), movement AS (
+                INSERT INTO inventory_movements (id, variant_id, location_id, on_hand_delta, reserved_delta, reason, reference, created_at)
+                SELECT \(movement), \(variant), location_id, 0, \(request.quantity), 'reserved', \(reference), \(now) FROM reserved
+            )
+            SELECT r.location_id, r.left_here,
+                EXISTS (SELECT 1 FROM inventory_levels l WHERE l.variant_id = \(variant) AND l.location_id <> r.location_id) AS elsewhere,
+                (SELECT low_stock_threshold FROM variants WHERE id = \(variant)) AS threshold
+            FROM reserved r
+            """)
+        else { return .notAtFirstLocation }
+        let elsewhere: Bool = try row.decode("elsewhere")
+        return .reserved(
+            location: try row.decode("location_id"), available: elsewhere ? nil : try row.decode("left_here"),
+            threshold: try row.decode("threshold"))
+    }
+
+    private func reserveAtOneLocation(_ request: StockRequest, at now: Date, on db: any SQLExecutor) async throws -> ID<StockLocation>? {
+        if let row = try await db.queryFirst(Self.reserveAtFirstLocation(request, at: now)) {
             return try row.decode("location_id")
         }
-        // Another checkout may have taken the location chosen above; try each in turn.
+        return try await reserveAtEachLocation(request, at: now, on: db)
+    }
+
+    /// Another checkout may have taken the first location with enough; tries each in turn.
+    private func reserveAtEachLocation(_ request: StockRequest, at now: Date, on db: any SQLExecutor) async throws -> ID<StockLocation>? {
+        let variant = request.variantID
+        let quantity = request.quantity
         for row in try await db.query("SELECT location_id FROM inventory_levels WHERE variant_id = \(variant) ORDER BY location_id") {
             let location: ID<StockLocation> = try row.decode("location_id")
             if try await db.queryFirst("""

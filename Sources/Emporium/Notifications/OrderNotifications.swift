@@ -84,12 +84,12 @@ struct OrderNotifications: EventConsumer {
         guard let template = Self.templates[payload.eventType]?.template else {
             throw JobFailure.permanent("no message for event \(payload.eventType)")
         }
-        guard let id = ID<Order>(payload.orderID), let (order, kept) = try await orders.findWithMailAccessToken(id, on: database) else {
+        guard let id = ID<Order>(payload.orderID), let (order, sealed) = try await orders.findWithMailAccessToken(id, on: database) else {
             throw JobFailure.permanent("order \(payload.orderID) no longer exists")
         }
         let lines = try await orders.lines(of: order.id, on: database)
         // Only the confirmation links to the order; the token goes once it has been sent.
-        let accessToken = payload.eventType == "order.placed" ? kept : nil
+        let accessToken = try sealed.flatMap { payload.eventType == "order.placed" ? try orders.openMailAccessToken($0, of: order.id) : nil }
         let currency = order.currency
         func amount(_ value: Int64) -> String { MailSender.amount(value, currency) }
         let values: [String: Any] = [

@@ -53,6 +53,16 @@ struct OrderService: Sendable {
         var trackingNumber: String?
         var reason: String?
 
+        init(_ order: Order, status: OrderStatus, amount: Int64?) {
+            orderID = order.id.description
+            number = order.number
+            self.status = status.rawValue
+            email = order.email
+            currency = order.currency.code
+            total = order.total
+            self.amount = amount
+        }
+
         enum CodingKeys: String, CodingKey {
             case number, status, email, currency, total, amount, carrier, reason
             case orderID = "order_id"
@@ -64,19 +74,17 @@ struct OrderService: Sendable {
         _ name: String, _ order: Order, status: OrderStatus? = nil, amount: Int64? = nil, carrier: String? = nil,
         trackingNumber: String? = nil, reason: String? = nil, on db: any SQLExecutor
     ) async throws {
-        let payload = EventPayload(
-            orderID: order.id.description, number: order.number, status: (status ?? order.status).rawValue,
-            email: order.email, currency: order.currency.code, total: order.total, amount: amount, carrier: carrier,
-            trackingNumber: trackingNumber, reason: reason)
+        var payload = EventPayload(order, status: status ?? order.status, amount: amount)
+        payload.carrier = carrier
+        payload.trackingNumber = trackingNumber
+        payload.reason = reason
         try await outbox.record(name, aggregate: "order", id: order.id.description, payload: payload, at: clock.now(), on: db)
     }
 
     /// Several events of one order, in this order, with no other fields than status and amount.
     func events(_ events: [(name: String, status: OrderStatus, amount: Int64?)], _ order: Order, on db: any SQLExecutor) async throws {
         let records = events.map { event -> (event: String, payload: any Encodable) in
-            (event.name, EventPayload(
-                orderID: order.id.description, number: order.number, status: event.status.rawValue, email: order.email,
-                currency: order.currency.code, total: order.total, amount: event.amount))
+            (event.name, EventPayload(order, status: event.status, amount: event.amount))
         }
         try await outbox.record(records, aggregate: "order", id: order.id.description, at: clock.now(), on: db)
     }

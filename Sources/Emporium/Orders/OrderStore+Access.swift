@@ -17,12 +17,16 @@ extension OrderStore {
         return try await find(id, on: db)
     }
 
-    /// The order with the access token for its confirmation e-mail, while the token is kept:
-    /// one read for the mail job.
-    func findWithMailAccessToken(_ id: ID<Order>, on db: any SQLExecutor) async throws -> (order: Order, accessToken: String?)? {
+    /// The order with the sealed access token for its confirmation e-mail, while it is kept:
+    /// one read for the mail job, which opens the token (`openMailAccessToken`) only for the
+    /// confirmation.
+    func findWithMailAccessToken(_ id: ID<Order>, on db: any SQLExecutor) async throws -> (order: Order, sealedToken: String?)? {
         guard let row = try await db.queryFirst("SELECT * FROM orders WHERE id = \(id)") else { return nil }
-        let sealed: String? = try row.decode("access_token_sealed")
-        return (try decode(row), try sealed.map { try cipher.open($0, context: Self.accessContext(id)) })
+        return (try decode(row), try row.decode("access_token_sealed"))
+    }
+
+    func openMailAccessToken(_ sealed: String, of id: ID<Order>) throws -> String {
+        try cipher.open(sealed, context: Self.accessContext(id))
     }
 
     /// Drops the sealed copy: the e-mail is sent, or the order will never be confirmed. The
