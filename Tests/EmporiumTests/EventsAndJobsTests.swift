@@ -19,6 +19,18 @@ extension TestApp {
         try await database.query("SELECT state FROM jobs WHERE kind = \(kind) ORDER BY id").map { try $0.decode("state") }
     }
 
+    /// Sets the fixture variant's low-stock threshold through the API; returns its product's id.
+    @discardableResult
+    func setLowStockThreshold(_ threshold: Int, _ fixture: CommerceFixture) async throws -> String {
+        let product = try #require(try await database.queryFirst("SELECT product_id FROM variants WHERE id = \(fixture.variantID)"))
+        let productID: String = try product.decode("product_id")
+        let changed = try await send(
+            .patch, "/v1/admin/products/\(productID)/variants/\(fixture.variantID)", token: fixture.admin,
+            json: #"{"low_stock_threshold":\#(threshold)}"#)
+        #expect(changed.status == .ok, "\(changed.text)")
+        return productID
+    }
+
     /// Queues a job directly, as a store of this module would inside its transaction.
     func enqueue(kind: String, uniqueKey: String? = nil, orderingKey: String? = nil, sequence: Int64 = 0, maxAttempts: Int64 = 3) async throws {
         let id = UUID().uuidString.lowercased()
@@ -222,12 +234,7 @@ extension TestApp {
             let customers = try await app.database.query("SELECT payload FROM outbox WHERE event_type = 'customer.created'")
             #expect(try customers.filter { try $0.decode("payload", as: String.self).contains(#""email":"eve@example.com""#) }.count == 1)
             // The threshold is 1: the checkout that leaves 1 of 3 crosses it, the next one not again.
-            let product = try #require(try await app.database.queryFirst("SELECT product_id FROM variants WHERE id = \(fixture.variantID)"))
-            let productID: String = try product.decode("product_id")
-            let changed = try await app.send(
-                .patch, "/v1/admin/products/\(productID)/variants/\(fixture.variantID)", token: fixture.admin,
-                json: #"{"low_stock_threshold":1}"#)
-            #expect(changed.status == .ok, "\(changed.text)")
+            let productID = try await app.setLowStockThreshold(1, fixture)
             #expect(try await app.count("SELECT COUNT(*) AS n FROM outbox WHERE event_type = 'product.updated' AND aggregate_id = \(productID)") == 1)
             _ = try await app.placeOrder(fixture, quantity: 2)
             _ = try await app.placeOrder(fixture, quantity: 1)
@@ -252,12 +259,7 @@ extension TestApp {
             let second = try await app.send(
                 .post, "/v1/admin/inventory/locations", token: fixture.admin, json: #"{"code":"annex","name":"Annex"}"#)
             try await app.receive(2, of: fixture.sku, at: try #require(try second.jsonObject()["id"] as? String), token: fixture.admin)
-            let product = try #require(try await app.database.queryFirst("SELECT product_id FROM variants WHERE id = \(fixture.variantID)"))
-            let productID: String = try product.decode("product_id")
-            let changed = try await app.send(
-                .patch, "/v1/admin/products/\(productID)/variants/\(fixture.variantID)", token: fixture.admin,
-                json: #"{"low_stock_threshold":2}"#)
-            #expect(changed.status == .ok, "\(changed.text)")
+            try await app.setLowStockThreshold(2, fixture)
             // 5 in all. Both orders reserve at the main location (the first by id): 3 left, then 2.
             _ = try await app.placeOrder(fixture, quantity: 2)
             #expect(try await app.count("SELECT COUNT(*) AS n FROM outbox WHERE event_type = 'inventory.low_stock'") == 0)
