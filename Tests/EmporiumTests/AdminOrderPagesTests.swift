@@ -51,6 +51,24 @@ import Testing
         }
     }
 
+    /// Paid and partly shipped orders are one list, newest first, no longer than its ten rows.
+    @Test func theDashboardListsOrdersWaitingForFulfilmentInOneList() async throws {
+        try await withOrder { app, browser, fixture, orderID in
+            for _ in 0..<11 { _ = try await app.placeOrder(fixture, quantity: 1) }
+            // The first order partly shipped, the eleven after it paid: the newest ten show.
+            try await app.database.execute("UPDATE orders SET status = 'partially_fulfilled' WHERE id = \(orderID)")
+            try await app.database.execute("UPDATE orders SET status = 'paid' WHERE id <> \(orderID)")
+            var html = try await browser.get("/admin").text
+            #expect(html.components(separatedBy: " · paid</li>").count - 1 == 10, "\(html)")
+            #expect(!html.contains("href=\"/admin/orders/\(orderID)\">"))
+            // With fewer paid ones, the partly shipped order shows beside them.
+            try await app.database.execute("UPDATE orders SET status = 'fulfilled' WHERE status = 'paid' AND number > 1005")
+            html = try await browser.get("/admin").text
+            #expect(html.contains("href=\"/admin/orders/\(orderID)\">#1001</a> customer@example.com · partially_fulfilled</li>"), "\(html)")
+            #expect(html.components(separatedBy: " · paid</li>").count - 1 == 4)
+        }
+    }
+
     @Test func theOrderListFiltersAndPages() async throws {
         try await withOrder { app, browser, fixture, orderID in
             let customer = try await app.signIn("second@example.com", as: .customer)

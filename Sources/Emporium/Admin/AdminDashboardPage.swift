@@ -20,11 +20,12 @@ enum AdminDashboardPage: AdminSection {
             var values: [String: Any] = ["currencies": summary(days, today: todayKey, week: week)]
             values["charts"] = Set(days.map(\.currency)).sorted().map { chart(days, currency: $0, week: week) }
             let orders = services.orders
-            func waiting(_ status: OrderStatus) async throws -> [[String: Any]] {
-                try await orders.store.list(.init(status: status, limit: listed), on: services.database).prefix(listed).map(orderRow)
+            func waiting(_ statuses: OrderStatus...) async throws -> [[String: Any]] {
+                try await orders.store.list(.init(statuses: statuses, limit: listed), on: services.database).prefix(listed).map(orderRow)
             }
             values["to_capture"] = try await waiting(.authorized)
-            values["to_fulfil"] = try await waiting(.paid) + (try await waiting(.partiallyFulfilled))
+            // One list, newest first, of orders with something left to ship.
+            values["to_fulfil"] = try await waiting(.paid, .partiallyFulfilled)
             values["low_stock"] = try await services.inventory.levels(
                 .init(belowThreshold: true, limit: listed), on: services.database
             ).prefix(listed).map { level, variant in

@@ -15,7 +15,7 @@ extension AdminOrderPages {
         var errors: [String] = []
         let status = text("status"), number = text("number"), email = text("email"), from = text("from"), to = text("to")
         if !status.isEmpty {
-            if let value = OrderStatus(rawValue: status) { filter.status = value } else { errors.append("Status: unknown.") }
+            if let value = OrderStatus(rawValue: status) { filter.statuses = [value] } else { errors.append("Status: unknown.") }
         }
         if !number.isEmpty {
             if let value = Int64(number.hasPrefix("#") ? String(number.dropFirst()) : number) { filter.number = value }

@@ -191,7 +191,7 @@ struct AdminOrderRoutes {
         var filter = OrderStore.Filter(before: before, limit: limit)
         var errors: [Problem.FieldError] = []
         if let status = query["status"] {
-            if let status = OrderStatus(rawValue: String(status)) { filter.status = status }
+            if let status = OrderStatus(rawValue: String(status)) { filter.statuses = [status] }
             else { errors.append(.init(parameter: "status", detail: "must be an order status such as paid")) }
         }
         if let customer = query["customer"] {

@@ -83,7 +83,8 @@ struct OrderStore: Sendable {
     /// Which orders a list shows; newest first.
     struct Filter: Sendable {
         var customer: ID<User>?
-        var status: OrderStatus?
+        /// Orders in any of these states; every state when empty.
+        var statuses: [OrderStatus] = []
         var number: Int64?
         /// Created at or after.
         var from: Date?
@@ -101,7 +102,9 @@ struct OrderStore: Sendable {
         var conditions: [SQL] = []
         if let customer = filter.customer { conditions.append("user_id = \(customer)") }
         if let before = filter.before { conditions.append("id < \(before)") }
-        if let status = filter.status { conditions.append("status = \(status.rawValue)") }
+        if !filter.statuses.isEmpty {
+            conditions.append("status IN (" + SQL.joined(filter.statuses.map { status -> SQL in "\(status.rawValue)" }, separator: ", ") + ")")
+        }
         if let number = filter.number { conditions.append("number = \(number)") }
         if let from = filter.from { conditions.append("created_at >= \(from)") }
         if let to = filter.to { conditions.append("created_at < \(to)") }
