@@ -9,9 +9,8 @@ import Synchronization
 ///
 /// On PostgreSQL a `LISTEN emporium_catalog` connection wakes the feed when a change commits
 /// (reads are at least `notificationSpacing` apart), and the log is read at least once a
-/// second besides. On SQLite the log is read
-/// four times a second: one keyed read that finds nothing when nothing in the catalog changed,
-/// whatever else was written. When the log cannot be read, or the notification connection
+/// second besides. On SQLite the log is read four times a second: one keyed read that finds
+/// nothing when nothing in the catalog changed, whatever else was written. When the log cannot be read, or the notification connection
 /// drops, the cache is cleared, since changes may have been missed.
 struct CatalogInvalidationListener: Service {
     let database: any Database

@@ -57,16 +57,16 @@ extension InventoryStore {
             let location: ID<StockLocation>?
             if db.dialect == .postgres {
                 switch try await reserveInOneStatement(request, reference: reference, at: now, on: db) {
-                case .reserved(let at, .some(let available), let threshold):
+                case .reserved(let at, let available, let threshold):
                     locations[request.variantID] = at
-                    try await noteLowStock(
-                        of: request.variantID, sku: request.sku, taken: request.quantity, available: available, threshold: threshold,
-                        at: now, on: db)
-                    continue
-                case .reserved(let at, nil, _):
-                    // Stocked elsewhere too: the low-stock figure needs a read of its own (below).
-                    locations[request.variantID] = at
-                    try await noteLowStock(of: request.variantID, sku: request.sku, taken: request.quantity, at: now, on: db)
+                    if let available {
+                        try await noteLowStock(
+                            of: request.variantID, sku: request.sku, taken: request.quantity, available: available,
+                            threshold: threshold, at: now, on: db)
+                    } else {
+                        // Stocked elsewhere too: the low-stock figure needs a read of its own.
+                        try await noteLowStock(of: request.variantID, sku: request.sku, taken: request.quantity, at: now, on: db)
+                    }
                     continue
                 case .notAtFirstLocation:
                     location = try await reserveAtEachLocation(request, at: now, on: db)

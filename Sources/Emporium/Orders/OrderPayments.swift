@@ -43,17 +43,21 @@ extension OrderService {
         let now = clock.now()
         var events: [OrderEvent] = [.paymentAuthorized]
         if captured { events.append(.captured) }
-        /// What the transaction wrote: the payment when this call recorded it, and the order
-        /// when this call moved it on (the usual case: then nothing needs reading again).
-        struct Recorded {
-            var payment: Payment?
-            var order: Order?
+        /// What the transaction did.
+        enum Recorded {
+            /// Recorded the payment and placed the order (the usual case): both as written, so
+            /// nothing needs reading again.
+            case placed(Order, Payment)
+            /// Recorded the payment, but the order had been cancelled meanwhile.
+            case recordedOnly
+            /// A twin recorded the payment first, or it was given up.
+            case nothing
         }
         let recorded = try await database.transaction { db -> Recorded in
             // The order first, as cancelling takes it, then its payment: never the other way round.
             try await store.lock(order.id, on: db)
             guard let settled = try await payments.recordAuthorization(payment.id, reference: reference, captured: captured, at: now, on: db)
-            else { return Recorded() }
+            else { return .nothing }
             if let placed = try await store.transitioned(
                 order.id, from: .pending, through: events, at: now, extra: ", placed_at = \(now), reservation_expires_at = NULL",
                 on: db)
@@ -62,7 +66,7 @@ extension OrderService {
                 try await self.events(
                     [("order.placed", .authorized, nil)] + (captured ? [("order.paid", .paid, payment.amount)] : []), order, on: db)
                 if captureUnknown { try await follow(Self.captureKind, id: payment.id.description, on: db, delay: 0) }
-                return Recorded(payment: settled, order: placed)
+                return .placed(placed, settled)
             } else if captured {
                 // Cancelled before its payment was confirmed (its reservation ran out, or someone
                 // cancelled it): give the money back rather than keep it.
@@ -71,13 +75,13 @@ extension OrderService {
                 // The void job also finds a capture whose answer was lost and refunds it.
                 try await follow(Self.voidKind, id: payment.id.description, on: db, delay: 0)
             }
-            return Recorded(payment: settled)
+            return .recordedOnly
         }
-        if let placed = recorded.order, let settled = recorded.payment { return (placed, settled) }
+        if case .placed(let placed, let settled) = recorded { return (placed, settled) }
         guard let current = try await store.find(order.id, on: database), let settled = try await payments.payment(of: order.id, on: database)
         else { throw OrderStore.notFound }
-        if recorded.payment == nil, settled.status == .pending { throw OrderStore.changed }
-        if recorded.payment == nil, settled.status == .failed || settled.status == .voided { try await givenUp(order, payment) }
+        if case .nothing = recorded, settled.status == .pending { throw OrderStore.changed }
+        if case .nothing = recorded, settled.status == .failed || settled.status == .voided { try await givenUp(order, payment) }
         if current.status == .cancelled {
             throw Problem(.conflict, slug: "order-changed", title: "Order changed",
                           detail: "The order was cancelled before its payment was confirmed; the money is being given back.")

@@ -227,12 +227,17 @@ struct OrderStore: Sendable {
         return currency
     }
 
+    static func status(_ row: SQLRow, column: String = "status") throws -> OrderStatus {
+        let text: String = try row.decode(column)
+        guard let status = OrderStatus(rawValue: text) else {
+            throw DatabaseError.decoding(column: column, expected: "order status", found: text)
+        }
+        return status
+    }
+
     func decode(_ row: SQLRow) throws -> Order {
         let id: ID<Order> = try row.decode("id")
-        let statusText: String = try row.decode("status")
-        guard let status = OrderStatus(rawValue: statusText) else {
-            throw DatabaseError.decoding(column: "status", expected: "order status", found: statusText)
-        }
+        let status = try Self.status(row)
         let sealed: String = try row.decode("shipping_address")
         let address = try CatalogStore.fromJSON(try cipher.open(sealed, context: Self.addressContext(id.description)), as: AddressFields.self)
         return Order(

@@ -36,11 +36,7 @@ struct PaymentStore: Sendable {
             SELECT p.*, o.status AS order_status FROM payments p JOIN orders o ON o.id = p.order_id WHERE p.id = \(id)
             """)
         else { return nil }
-        let status: String = try row.decode("order_status")
-        guard let orderStatus = OrderStatus(rawValue: status) else {
-            throw DatabaseError.decoding(column: "order_status", expected: "order status", found: status)
-        }
-        return (try Self.decodePayment(row), orderStatus)
+        return (try Self.decodePayment(row), try OrderStore.status(row, column: "order_status"))
     }
 
     /// Records a capture of the whole authorization; false when it was not authorized.
