@@ -63,6 +63,7 @@ public struct MigrationRunner: Sendable {
         try check(try await recordedMigrations(on: connection))
         var applied: [Int] = []
         for migration in migrations {
+            let started = ContinuousClock.now
             let didApply = try await connection.transaction { transaction in
                 let existing = try await transaction.queryFirst(
                     "SELECT name FROM schema_migrations WHERE version = \(migration.version)")
@@ -78,7 +79,12 @@ public struct MigrationRunner: Sendable {
             }
             if didApply {
                 applied.append(migration.version)
-                logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+                logger.info(
+                    "applied migration",
+                    metadata: [
+                        "version": "\(migration.version)", "name": "\(migration.name)",
+                        "duration_ms": .string((ContinuousClock.now - started).loggedMilliseconds),
+                    ])
             }
         }
         return applied

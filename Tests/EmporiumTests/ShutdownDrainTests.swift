@@ -69,16 +69,17 @@ import Glibc
         }
     }
 
+    /// The drain is 600 s; the node must be gone in a fifth of that. The bound is far from
+    /// both the drain and the few seconds a shutdown takes, so a busy machine cannot decide it.
     @Test func aSecondSignalSkipsTheDrain() async throws {
         try await withServer(drainSeconds: 600) { run, port throws in
             run.process.terminate()
             #expect(try await run.waitForLine(containing: "draining for 600 s"), "\(run.log)")
             #expect(try await get(port, "/health/ready").status == 503)
-            let second = ContinuousClock.now
             run.process.interrupt()
-            let status = await run.waitForExit(within: .seconds(30))
-            #expect(status == 0, "\(run.log)")
-            #expect(ContinuousClock.now - second < .seconds(20))
+            // Killed (and so not 0) when it is still running at the bound.
+            let status = await run.waitForExit(within: .seconds(120))
+            #expect(status == 0, "still draining 120 s after the second signal, or failed: \(run.log)")
             #expect(run.log.contains("again: shutting down"), "\(run.log)")
         }
     }

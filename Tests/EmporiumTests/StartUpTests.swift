@@ -61,6 +61,23 @@ import Glibc
         }
     }
 
+    /// Migrations are slow by nature and say how long each took, so they stay out of the
+    /// slow-query log: with a threshold every statement passes, the log names the start-up's
+    /// other statements but no migration's.
+    @Test func migrationsStayOutOfTheSlowQueryLog() async throws {
+        try await withFolder { folder in
+            let worker = try BinaryRun.start(
+                ["worker", "--test-payments", "false", "--database-url", "sqlite://\(folder.path)/shop.sqlite"],
+                environment: ["EMPORIUM_SLOW_QUERY_THRESHOLD": "0.000001"], in: folder)
+            #expect(try await worker.waitForLine(containing: "Emporium worker running"), "\(worker.log)")
+            #expect(try await worker.waitForLine(containing: "slow query"), "\(worker.log)")
+            #expect(await worker.stop() == 0)
+            let slow = worker.lines.filter { $0.contains("slow query") }
+            #expect(!slow.contains { $0.contains("statement=CREATE") || $0.contains("schema_migrations") }, "\(slow)")
+            #expect(worker.lines.contains { $0.contains("applied migration") && $0.contains("duration_ms=") }, "\(worker.log)")
+        }
+    }
+
     /// On PostgreSQL the pool must run before the first statement: postgres-nio warns about a
     /// lease before `run()` (a race, so several commands are run).
     @Test(.enabled(if: TestDatabase.postgresURL != nil))

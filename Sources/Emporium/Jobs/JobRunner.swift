@@ -248,10 +248,3 @@ struct PeriodicJob: Sendable {
         return try JobRequest(kind: kind, payload: [String: String](), uniqueKey: "\(kind):\(period)")
     }
 }
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}

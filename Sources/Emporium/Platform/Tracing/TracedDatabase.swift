@@ -1,3 +1,4 @@
+import EmporiumCore
 import EmporiumStorage
 import Foundation
 import Logging
@@ -66,12 +67,11 @@ struct StatementObserver: Sendable {
             span.end()
         }
         if let slowThreshold, elapsed >= slowThreshold {
-            let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
             logger.warning(
                 "slow query",
                 metadata: [
                     "statement": .string(sql.statementName), "db_system": .string(system),
-                    "duration_ms": .string(String(format: "%.2f", milliseconds)),
+                    "duration_ms": .string(elapsed.loggedMilliseconds),
                 ])
         }
     }
@@ -114,6 +114,11 @@ struct TracedDatabase: Database {
     func run() async throws {
         try await base.run()
     }
+}
+
+extension Database {
+    /// This database without the statement observer, for work whose slowness is expected.
+    var unobserved: any Database { (self as? TracedDatabase)?.base ?? self }
 }
 
 /// A transaction's executor, observed.
