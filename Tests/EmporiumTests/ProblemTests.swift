@@ -165,9 +165,9 @@ private let echoRoutes: @Sendable (RouteRegistrar) -> Void = { routes in
     }
 
     @Test func clientsOverTheirRateGet429WithRetryAfter() async throws {
-        try await withApp(configure: { $0.rateLimit = .init(requestsPerSecond: 0.05, burst: 3) }) { app in
-            // A slow refill, so that a machine busy enough to take a second over five requests
-            // does not earn a token back in between.
+        try await withApp(configure: { $0.rateLimit = .init(requestsPerSecond: 0.001, burst: 3) }) { app in
+            // A token back every 1,000 s, so that however slowly a busy machine sends five
+            // requests, none of them earns one back in between.
             var statuses: [HTTPResponse.Status] = []
             var last: TestResponse?
             for _ in 0..<5 {
