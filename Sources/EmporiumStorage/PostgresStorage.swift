@@ -286,7 +286,7 @@ extension SQLValue {
                 self = .real(NSDecimalNumber(decimal: decimal).doubleValue)
             }
         case .uuid:
-            self = .text(try cell.decode(UUID.self).uuidString.lowercased())
+            self = .text(try cell.decode(UUID.self).lowercasedString)
         case .timestamptz, .timestamp:
             self = .text(Timestamp.string(from: try cell.decode(Date.self)))
         default:

@@ -58,6 +58,31 @@ private enum Cart {}
         }
     }
 
+    /// The hand-written text form agrees with Foundation's on every byte value in every place.
+    @Test func uuidTextAgreesWithFoundation() {
+        for _ in 0..<2_000 {
+            let uuid = UUID()
+            #expect(uuid.lowercasedString == uuid.uuidString.lowercased())
+            #expect(UUID(canonical: uuid.uuidString) == uuid)
+            #expect(UUID(canonical: uuid.lowercasedString) == uuid)
+            #expect(UUID(canonical: Substring(uuid.uuidString)) == uuid)
+        }
+        let all = UUID(uuid: (0x00, 0x1F, 0x2E, 0x3D, 0x4C, 0x5B, 0x6A, 0x79, 0x88, 0x97, 0xA6, 0xB5, 0xC4, 0xD3, 0xE2, 0xFF))
+        #expect(all.lowercasedString == "001f2e3d-4c5b-6a79-8897-a6b5c4d3e2ff")
+        let text = all.lowercasedString
+        // A hyphen out of place, a digit that is not hexadecimal, or a character too many or few.
+        for bad in [
+            "001f2e3d4-c5b-6a79-8897-a6b5c4d3e2ff", "001f2e3d-4c5b-6a79-8897-a6b5c4d3e2fg", "001f2e3d-4c5b-6a79-8897-a6b5c4d3e2f",
+            "001f2e3d-4c5b-6a79-8897-a6b5c4d3e2ff0", "001f2e3d 4c5b-6a79-8897-a6b5c4d3e2ff", "001f2e3d-4c5b-6a79-8897-a6b5c4d3e2f\u{e9}",
+            "+01f2e3d-4c5b-6a79-8897-a6b5c4d3e2ff", String(repeating: "-", count: 36),
+        ] {
+            #expect(UUID(canonical: bad) == nil, "\(bad)")
+            // Foundation reads each pair with `sscanf`, which takes a sign for a digit.
+            if !bad.hasPrefix("+") { #expect(UUID(uuidString: bad) == nil, "Foundation disagrees on \(bad)") }
+        }
+        #expect(UUID(canonical: text) == all)
+    }
+
     @Test func typedIDsAreLowerCaseTextInJSON() throws {
         let id = ID<Order>(UUID(uuidString: "0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B")!)
         #expect(String(decoding: try JSONEncoder().encode([id]), as: UTF8.self) == #"["0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"]"#)

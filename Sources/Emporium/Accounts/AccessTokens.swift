@@ -53,7 +53,7 @@ final class AccessTokens: Sendable {
             iss: IssuerClaim(value: Self.issuer), aud: AudienceClaim(value: Self.audience),
             sub: SubjectClaim(value: user.id.description), role: user.role, gen: user.tokenGeneration,
             iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: now.addingTimeInterval(Self.lifetime)),
-            jti: IDClaim(value: ids.makeUUID().uuidString.lowercased()))
+            jti: IDClaim(value: ids.makeUUID().lowercasedString))
         return try await keys.sign(claims, kid: keyID)
     }
 

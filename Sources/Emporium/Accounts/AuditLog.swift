@@ -68,7 +68,7 @@ struct AuditLog: Sendable {
         }
         let head = try await AuditChain.lockHead(on: db)
         let content = AuditChain.Content(
-            id: ids.makeUUID().uuidString.lowercased(), occurredAt: Timestamp.string(from: clock.now()),
+            id: ids.makeUUID().lowercasedString, occurredAt: Timestamp.string(from: clock.now()),
             actorID: entry.actor?.id, actorType: entry.actor?.type, action: entry.action, target: entry.target,
             clientAddress: entry.clientAddress, requestID: entry.requestID)
         let link = head.next(content)

@@ -39,7 +39,7 @@ struct PasswordReset: Sendable {
         }
         let token = SecretToken.make()
         let now = clock.now()
-        let resetID = ids.makeUUID().uuidString.lowercased()
+        let resetID = ids.makeUUID().lowercasedString
         try await database.transaction { db in
             try await db.execute("""
                 INSERT INTO password_resets (id, user_id, token_hash, expires_at, created_at)

@@ -26,7 +26,7 @@ struct RefreshTokenStore: Sendable {
     ) async throws {
         try await db.execute("""
             INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at)
-            VALUES (\(id.uuidString.lowercased()), \(userID), \(family), \(digest), \(expiresAt), \(now))
+            VALUES (\(id.lowercasedString), \(userID), \(family), \(digest), \(expiresAt), \(now))
             """)
     }
 

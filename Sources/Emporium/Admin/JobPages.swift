@@ -69,7 +69,7 @@ enum JobPages: AdminSection {
     }
 
     static func job(_ context: AdminContext, _ services: BackOfficeServices) async throws -> Job {
-        guard let id = context.parameters.get("id"), UUID(uuidString: id) != nil,
+        guard let id = context.parameters.get("id"), UUID(canonical: id) != nil,
             let job = try await services.jobs.find(id, on: services.database)
         else { throw JobRoutes.notFound }
         return job

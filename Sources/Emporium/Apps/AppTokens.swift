@@ -55,7 +55,7 @@ final class AppTokens: Sendable {
             sub: SubjectClaim(value: user?.id.description ?? grant.appID.description), clientID: grant.appID.description,
             scope: OAuthStore.encode(scopes), grant: grant.id.description, gen: user?.tokenGeneration,
             iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: now.addingTimeInterval(Self.lifetime)),
-            jti: IDClaim(value: ids.makeUUID().uuidString.lowercased()))
+            jti: IDClaim(value: ids.makeUUID().lowercasedString))
         return try await keys.sign(claims, kid: keyID)
     }
 

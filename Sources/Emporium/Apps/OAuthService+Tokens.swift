@@ -140,7 +140,7 @@ extension OAuthService {
         if refresh {
             let token = SecretToken.make()
             try await store.insertRefreshToken(
-                id: ids.makeUUID().uuidString.lowercased(), tokenHash: SecretToken.digest(token), grant: grant.id,
+                id: ids.makeUUID().lowercasedString, tokenHash: SecretToken.digest(token), grant: grant.id,
                 expiresAt: now.addingTimeInterval(Self.refreshLifetime), now: now, on: db)
             refreshToken = token
         }

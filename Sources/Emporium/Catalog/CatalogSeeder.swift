@@ -301,7 +301,7 @@ public enum CatalogSeeder {
                 INSERT INTO inventory_movements (id, variant_id, location_id, on_hand_delta, reserved_delta, reason, reference, created_at)
                 SELECT x.column1, v.id, \(location), x.column3, 0, 'received', 'seed', \(now)
                 FROM (VALUES \(SQL.joined(received.map { id, onHand -> SQL in
-                    "(\(ids.makeUUID().uuidString.lowercased()), \(id), CAST(\(onHand) AS BIGINT))"
+                    "(\(ids.makeUUID().lowercasedString), \(id), CAST(\(onHand) AS BIGINT))"
                 }, separator: ", "))) AS x
                 JOIN variants v ON v.id = x.column2
                 """)

@@ -10,8 +10,7 @@ struct CatalogStore: Sendable {
         encoder.outputFormatting = [.sortedKeys]
         return encoder
     }()
-    /// One for every read: a product page decodes four JSON columns per product and one per
-    /// variant, and a decoder made per call cost 6 % of a cache-missing page.
+    /// One for every read of a shape `JSONColumn` does not read.
     private static let decoder = JSONDecoder()
 
     static func json(_ value: some Encodable) -> String {
@@ -22,8 +21,32 @@ struct CatalogStore: Sendable {
         do {
             return try decoder.decode(T.self, from: Data(text.utf8))
         } catch {
-            throw DatabaseError.decoding(column: "json", expected: "\(T.self)", found: String(text.prefix(40)))
+            throw notJSON(text, as: T.self)
         }
+    }
+
+    // The shapes a product page reads, without the decoder (`JSONColumn`).
+
+    static func fromJSON(_ text: String, as type: [String].Type) throws -> [String] {
+        guard let strings = JSONColumn.strings(text) else { throw notJSON(text, as: type) }
+        return strings
+    }
+
+    static func fromJSON(_ text: String, as type: [String: String].Type) throws -> [String: String] {
+        guard let map = JSONColumn.stringMap(text) else { throw notJSON(text, as: type) }
+        return map
+    }
+
+    static func fromJSON(_ text: String, as type: [Product.Image].Type) throws -> [Product.Image] {
+        guard let objects = JSONColumn.stringObjects(text) else { throw notJSON(text, as: type) }
+        return try objects.map { object in
+            guard let url = object["url"], let alt = object["alt"] else { throw notJSON(text, as: type) }
+            return Product.Image(url: url, alt: alt)
+        }
+    }
+
+    private static func notJSON<T>(_ text: String, as type: T.Type) -> DatabaseError {
+        .decoding(column: "json", expected: "\(T.self)", found: String(text.prefix(40)))
     }
 
     // MARK: Products

@@ -105,7 +105,7 @@ struct ProductListQuery: Sendable {
         }
         var after: (String, String)?
         if let cursor = query["cursor"], !cursor.isEmpty {
-            if let values = KeysetCursor.decode(String(cursor), count: 3), values[0] == sort.rawValue, UUID(uuidString: values[2]) != nil,
+            if let values = KeysetCursor.decode(String(cursor), count: 3), values[0] == sort.rawValue, UUID(canonical: values[2]) != nil,
                 sort == .newest || sort == .title || Double(values[1]) != nil
             {
                 after = (values[1], values[2])

@@ -78,7 +78,7 @@ struct JobRoutes {
         _ id: String, store: JobStore, audit: AuditLog, at now: Date, by actor: AuditLog.Actor, origin: RequestOrigin,
         on database: any Database
     ) async throws -> Job {
-        guard UUID(uuidString: id) != nil else { throw notFound }
+        guard UUID(canonical: id) != nil else { throw notFound }
         return try await database.transaction { db in
             guard try await store.retry(id, at: now, on: db) else {
                 guard let job = try await store.find(id, on: db) else { throw notFound }

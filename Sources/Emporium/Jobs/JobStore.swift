@@ -23,7 +23,7 @@ struct JobStore: Sendable {
         let inserted = try await db.queryFirst("""
             INSERT INTO jobs (id, kind, payload, state, attempts, run_at, created_at, updated_at, unique_key, ordering_key,
                               ordering_seq, max_attempts)
-            VALUES (\(ids.makeUUID().uuidString.lowercased()), \(request.kind), \(request.payload), 'pending', 0,
+            VALUES (\(ids.makeUUID().lowercasedString), \(request.kind), \(request.payload), 'pending', 0,
                     \(request.runAt ?? now), \(now), \(now), \(request.uniqueKey), \(request.orderingKey),
                     \(request.orderingSequence), \(request.maxAttempts ?? maxAttempts))
             \(conflict) RETURNING id

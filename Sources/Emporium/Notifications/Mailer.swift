@@ -102,7 +102,7 @@ public struct FileMailer: Mailer {
 
     public func send(_ message: MailMessage) async throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let id = ids.makeUUID().uuidString.lowercased()
+        let id = ids.makeUUID().lowercasedString
         let date = clock.now()
         let text = message.rendered(from: sender, date: date, fallbackID: "\(id)@emporium.invalid")
         let path = (folder as NSString).appendingPathComponent("\(Timestamp.string(from: date))-\(id).eml")

@@ -54,7 +54,7 @@ public struct SMTPMailer: Mailer {
             throw SMTPError(step: "RCPT TO", server: settings.server, reason: .unusable("the recipient is not an e-mail address"))
         }
         let domain = from.split(separator: "@").last.map(String.init) ?? "emporium.invalid"
-        let messageID = message.messageID ?? "\(ids.makeUUID().uuidString.lowercased())@\(domain)"
+        let messageID = message.messageID ?? "\(ids.makeUUID().lowercasedString)@\(domain)"
         let text = message.rendered(from: sender, date: clock.now(), fallbackID: messageID)
 
         // The span names the server only, never the recipient.

@@ -157,7 +157,7 @@ public final class TestPaymentProvider: PaymentProvider {
         .authorized(reference: try once(.authorize, idempotencyKey, amount: amount.minorUnits) { state in
             switch token {
             case "tok_visa", "tok_mastercard", "tok_timeoutAfterCharge":
-                let reference = "test_auth_" + UUID().uuidString.lowercased()
+                let reference = "test_auth_" + UUID().lowercasedString
                 state.authorizations[reference] = Authorization(amount: amount.minorUnits)
                 return .success(reference)
             case "tok_chargeDeclined": return .failure(.declined(code: "card_declined"))
@@ -186,7 +186,7 @@ public final class TestPaymentProvider: PaymentProvider {
             else { return .failure(.rejected("refund exceeds what was captured")) }
             authorization.refunded += amount.minorUnits
             state.authorizations[reference] = authorization
-            return .success("test_refund_" + UUID().uuidString.lowercased())
+            return .success("test_refund_" + UUID().lowercasedString)
         }
     }
 

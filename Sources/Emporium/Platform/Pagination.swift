@@ -1,3 +1,4 @@
+import EmporiumCore
 import Foundation
 import Hummingbird
 
@@ -56,7 +57,7 @@ struct PageRequest: Sendable {
         var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         guard cursor.count <= 64, let data = Data(base64Encoded: base64),
-            let id = String(data: data, encoding: .utf8), UUID(uuidString: id) != nil
+            let id = String(data: data, encoding: .utf8), UUID(canonical: id) != nil
         else { return nil }
         return id
     }

@@ -127,7 +127,7 @@ struct DiscountStore: Sendable {
         }
         try await db.execute("""
             INSERT INTO discount_redemptions (id, discount_id, order_id, customer, created_at)
-            VALUES (\(ids.makeUUID().uuidString.lowercased()), \(discount.id), \(order), \(customer), \(now))
+            VALUES (\(ids.makeUUID().lowercasedString), \(discount.id), \(order), \(customer), \(now))
             """)
     }
 

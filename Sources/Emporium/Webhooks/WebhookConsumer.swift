@@ -52,7 +52,7 @@ struct WebhookDeliveryJob: Codable, Sendable {
                 orderingKey: event.orderingKey(consumer: "webhook:\(endpoint)"), orderingSequence: event.sequence)
         }
         return try JobRequest(
-            kind: WebhookDelivery.kind, payload: payload, uniqueKey: "\(key):redelivery:\(redelivery.uuidString.lowercased())")
+            kind: WebhookDelivery.kind, payload: payload, uniqueKey: "\(key):redelivery:\(redelivery.lowercasedString)")
     }
 }
 
