@@ -74,7 +74,7 @@ private enum Cart {}
         for bad in [
             "001f2e3d4-c5b-6a79-8897-a6b5c4d3e2ff", "001f2e3d-4c5b-6a79-8897-a6b5c4d3e2fg", "001f2e3d-4c5b-6a79-8897-a6b5c4d3e2f",
             "001f2e3d-4c5b-6a79-8897-a6b5c4d3e2ff0", "001f2e3d 4c5b-6a79-8897-a6b5c4d3e2ff", "001f2e3d-4c5b-6a79-8897-a6b5c4d3e2f\u{e9}",
-            "+01f2e3d-4c5b-6a79-8897-a6b5c4d3e2ff", String(repeating: "-", count: 36),
+            "+01f2e3d-4c5b-6a79-8897-a6b5c4d3e2ff", String(repeating: "-", count: 36), "001f2e3d-4c5b-6a79-8897-a6b5c4d3e\u{e9}",
         ] {
             #expect(UUID(canonical: bad) == nil, "\(bad)")
             // Foundation reads each pair with `sscanf`, which takes a sign for a digit.

@@ -65,7 +65,7 @@ import Glibc
             #expect(try await get(port, "/v1/categories").status == 200)
             #expect(run.process.isRunning, "the node stopped before its drain ended")
             run.process.interrupt()
-            #expect(await run.waitForExit(within: .seconds(30)) == 0, "\(run.log)")
+            #expect(await run.waitForExit(within: .seconds(120)) == 0, "\(run.log)")
         }
     }
 

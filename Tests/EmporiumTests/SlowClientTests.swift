@@ -32,27 +32,28 @@ import Glibc
 
         /// What arrived until the server closed the connection, or nil when it is still open after `limit`.
         ///
-        /// The socket is read once more after the deadline: on a busy machine this task may
-        /// wake long after it, and what counts is whether the server closed the connection,
-        /// not how promptly the test was scheduled.
+        /// The socket is read to its end after the deadline too: on a busy machine this task
+        /// may wake long after it, and what counts is whether the server closed the
+        /// connection, not how promptly the test was scheduled. Only a read that finds
+        /// nothing waiting after the deadline means "still open".
         func readUntilClosed(within limit: Duration) async -> String? {
             var received = [UInt8]()
             let deadline = ContinuousClock.now + limit
             var buffer = [UInt8](repeating: 0, count: 4096)
-            var lastLook = false
-            while !lastLook {
-                lastLook = ContinuousClock.now >= deadline
+            while true {
+                let late = ContinuousClock.now >= deadline
                 let count = recv(descriptor, &buffer, buffer.count, 0)
                 if count == 0 { return String(decoding: received, as: UTF8.self) }
                 if count > 0 {
                     received += buffer[0..<count]
                 } else if errno != EAGAIN && errno != EWOULDBLOCK {
                     return String(decoding: received, as: UTF8.self)  // reset by the server
+                } else if late {
+                    return nil
                 } else {
                     try? await Task.sleep(for: .milliseconds(20))
                 }
             }
-            return nil
         }
 
         func close() { shutdown(descriptor, Int32(SHUT_RDWR)) }

@@ -298,11 +298,7 @@ struct Preparation: Sendable {
     let freesOwnJobs: Bool
 
     func run(migrator: MigrationRunner) async throws {
-        // Schema changes and statistics are slow by nature (a CREATE on a new file waits for
-        // its first fsync); each migration's own line says how long it took, so they are kept
-        // out of the slow-query log, which is about what the shop asks of its database.
-        let applied = try await migrator.migrate(database.unobserved)
-        try await updatePlannerStatistics(afterMigrations: applied, on: database.unobserved)
+        _ = try await migrate(database, with: migrator)
         try await background.recover(idempotency: holdsRequests ? idempotency : nil, freeJobs: freesOwnJobs, logger: logger)
         if testPayments {
             logger.warning("The test payment provider is on: tok_visa approves any order. Turn it off with --test-payments false for a real shop.")

@@ -5,7 +5,9 @@
 ///
 /// Strict RFC 8259 for these shapes: whitespace anywhere JSON allows it, every string escape
 /// (`\uXXXX` with surrogate pairs included), nothing after the value. Anything else is `nil`,
-/// and the caller reports the column; a later key in an object wins, as with `JSONDecoder`.
+/// and the caller reports the column; of a key written twice the first counts, as with
+/// `JSONDecoder`. An object's values must all be strings, where `JSONDecoder` would skip a key
+/// its type does not name whatever its value: no store writes other values in these columns.
 enum JSONColumn {
     static func strings(_ text: String) -> [String]? {
         read(text) { reader in reader.array { reader in reader.string() } }
@@ -71,7 +73,7 @@ enum JSONColumn {
             if take(0x7D) { return members }  // }
             repeat {
                 guard let key = string(), take(0x3A), let value = string() else { return nil }  // :
-                members[key] = value
+                if members[key] == nil { members[key] = value }
             } while take(0x2C)
             return take(0x7D) ? members : nil
         }
