@@ -65,25 +65,12 @@ extension UUID {
                         out[position] = 0x2D  // -
                         position += 1
                     }
-                    out[position] = Self.hexDigit(byte >> 4)
-                    out[position + 1] = Self.hexDigit(byte & 0x0F)
+                    out[position] = Hex.digit(byte >> 4)
+                    out[position + 1] = Hex.digit(byte & 0x0F)
                     position += 2
                 }
                 return position
             }
-        }
-    }
-
-    private static func hexDigit(_ value: UInt8) -> UInt8 {
-        value < 10 ? 0x30 + value : 0x57 + value  // 0-9, a-f
-    }
-
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case 0x30...0x39: digit - 0x30
-        case 0x41...0x46: digit - 0x41 + 10
-        case 0x61...0x66: digit - 0x61 + 10
-        default: nil
         }
     }
 
@@ -97,7 +84,7 @@ extension UUID {
                     guard text[index] == 0x2D else { return false }
                     index += 1
                 }
-                guard let high = hexValue(text[index]), let low = hexValue(text[index + 1]) else { return false }
+                guard let high = Hex.value(ofDigit: text[index]), let low = Hex.value(ofDigit: text[index + 1]) else { return false }
                 out[position] = high << 4 | low
                 index += 2
             }

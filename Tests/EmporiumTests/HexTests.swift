@@ -1,3 +1,4 @@
+import EmporiumCore
 @testable import Emporium
 import Testing
 

@@ -1,4 +1,5 @@
 import Crypto
+import EmporiumCore
 import Foundation
 
 /// Bearer secrets handed to clients (refresh tokens, reset links): 256 random bits as

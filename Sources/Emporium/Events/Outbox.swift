@@ -23,7 +23,7 @@ struct Outbox: Sendable {
         _ events: [(event: String, payload: any Encodable)], aggregate: String, id: String, at now: Date, on db: any SQLExecutor
     ) async throws -> [String] {
         guard !events.isEmpty else { return [] }
-        let eventIDs = events.map { _ in "evt_" + ids.makeUUID().lowercasedString.replacingOccurrences(of: "-", with: "") }
+        let eventIDs = events.map { _ in "evt_" + withUnsafeBytes(of: ids.makeUUID().uuid) { Hex.string($0) } }
         let count = Int64(events.count)
         // The upsert also serialises concurrent events of one aggregate on its sequence row.
         let nextSequence: SQL = """

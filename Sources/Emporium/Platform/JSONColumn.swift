@@ -1,3 +1,5 @@
+import EmporiumCore
+
 /// Reads the JSON the stores keep in text columns (lists of strings, maps of strings, lists of
 /// string-valued objects) without Foundation's `JSONDecoder`. The decoder's cost per call, not
 /// per byte, was 12 % of the CPU of a product page read from the database: a page decodes four
@@ -142,14 +144,7 @@ enum JSONColumn {
             guard index + 4 <= bytes.count else { return nil }
             var value: UInt32 = 0
             for _ in 0..<4 {
-                let byte = bytes[index]
-                let digit: UInt8
-                switch byte {
-                case 0x30...0x39: digit = byte - 0x30
-                case 0x41...0x46: digit = byte - 0x41 + 10
-                case 0x61...0x66: digit = byte - 0x61 + 10
-                default: return nil
-                }
+                guard let digit = Hex.value(ofDigit: bytes[index]) else { return nil }
                 value = value << 4 | UInt32(digit)
                 index += 1
             }
