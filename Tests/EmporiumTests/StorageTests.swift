@@ -198,6 +198,38 @@ import Testing
         }
     }
 
+    /// Writes queued behind the writer when the database closes must each end, committed or
+    /// refused as closed: none may be left waiting on a writer that has stopped.
+    @Test func writesWaitingWhenTheDatabaseClosesAllEnd() async throws {
+        try await withDatabase { database in
+            let outcomes = await withTaskGroup(of: String.self) { group in
+                for index in 0..<40 {
+                    group.addTask {
+                        do {
+                            try await database.transaction { transaction in
+                                try await transaction.execute("INSERT INTO items (id, quantity, active) VALUES (\("w\(index)"), 1, \(true))")
+                                try await Task.sleep(for: .milliseconds(2))
+                            }
+                            return "committed"
+                        } catch DatabaseError.unavailable {
+                            return "closed"
+                        } catch {
+                            return "\(error)"
+                        }
+                    }
+                }
+                group.addTask {
+                    try? await Task.sleep(for: .milliseconds(20))
+                    await database.close()
+                    return "close"
+                }
+                return await group.reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+            }
+            #expect(outcomes["close"] == 1)
+            #expect((outcomes["committed"] ?? 0) + (outcomes["closed"] ?? 0) == 40, "\(outcomes)")
+        }
+    }
+
     @Test func sqlRendersPlaceholdersPerEngine() {
         let name = "x"
         let sql: SQL = "SELECT * FROM t WHERE a = \(name) AND b IN (\(1), \(2))"
