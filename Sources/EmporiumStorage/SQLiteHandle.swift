@@ -1,4 +1,5 @@
 import EmporiumSQLiteSupport
+import Synchronization
 import VaporCSQLite
 
 /// One SQLite connection driven through the C API on the calling thread.
@@ -14,6 +15,8 @@ import VaporCSQLite
 final class SQLiteHandle: @unchecked Sendable {
     private let connection: OpaquePointer
     private var statements: [String: PreparedStatement] = [:]
+    /// Kept while the connection reports its WAL's size into it (see `countWALFrames`).
+    private var walFrames: WALFrames?
 
     /// Statements kept per connection. Statements are written in the code, so the distinct
     /// texts are few; those whose text varies (an `IN` list of varying length) could grow it
@@ -88,6 +91,16 @@ final class SQLiteHandle: @unchecked Sendable {
             }
             rows.append(SQLRow(columns: columns, values: values))
         }
+    }
+
+    /// After each commit, records the number of frames in the WAL into `frames`. This
+    /// replaces SQLite's automatic checkpoint, which would run on the committing thread.
+    func countWALFrames(into frames: WALFrames) {
+        walFrames = frames
+        _ = sqlite_nio_sqlite3_wal_hook(connection, { context, _, _, count in
+            if let context { Unmanaged<WALFrames>.fromOpaque(context).takeUnretainedValue().record(Int(count)) }
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(frames).toOpaque())
     }
 
     /// Whether a transaction is open. Outside one a statement that found the file busy
@@ -185,6 +198,15 @@ final class SQLiteHandle: @unchecked Sendable {
             return .engine(message)
         }
     }
+}
+
+/// How many frames a connection's WAL held after its last commit.
+final class WALFrames: Sendable {
+    private let frames = Atomic<Int>(0)
+
+    var count: Int { frames.load(ordering: .relaxed) }
+
+    func record(_ count: Int) { frames.store(count, ordering: .relaxed) }
 }
 
 /// Tells SQLite to copy bound text and bytes, which live only for the call.

@@ -27,6 +27,7 @@ public final class SQLiteStorage: Database {
     private let writerLock = AsyncLock()
     /// Where writes run: each one hops here once and runs to its end (see `WriterThread`).
     private let writerThread = WriterThread(name: "sqlite-writer")
+    private let walFrames = WALFrames()
     /// Idle readers. Statements never suspend while they hold one, so no more are ever in use
     /// than threads run our code at once; more are opened on demand up to `readerLimit`.
     private let idleReaders: Mutex<IdleReaders>
@@ -195,14 +196,17 @@ public final class SQLiteStorage: Database {
     /// Keeps the connections open until graceful shutdown, then closes them. Meanwhile it
     /// takes over the WAL checkpoints: left to SQLite, the commit that crosses 1,000 pages
     /// of WAL copies them into the database and syncs the file on the thread that commits,
-    /// which here is a thread that serves requests. Instead, whenever the WAL has grown past
-    /// `checkpointBytes`, a connection of its own does that on a thread of its own, in two
-    /// passes. The first runs beside the writer and does nearly all the copying and syncing
-    /// (a 4 MB WAL took about 40 ms here under checkout load, 40 % of the writer's busy time
-    /// while the lock was held for it). The second holds the writer lock (writers wait without
-    /// a thread; readers go on) and copies only what was committed during the first, so the
-    /// checkpoint catches up with the last commit and the next write starts the WAL over,
-    /// which a checkpoint racing a steady stream of writes would never see.
+    /// which here is a thread that serves requests. Instead, whenever the writer's last commit
+    /// left `checkpointFrames` or more in the WAL, a connection of its own does that on a
+    /// thread of its own, in two passes. The first runs beside the writer: it copies the pages
+    /// and then the database file is synced (a 4 MB WAL took about 40 ms here under checkout
+    /// load, 40 % of the writer's busy time while the lock was held for all of it). The second
+    /// holds the writer lock (writers wait without a thread; readers go on) and copies and
+    /// syncs only what was committed during the first, so the checkpoint catches up with the
+    /// last commit and the next write starts the WAL over, which a checkpoint racing a steady
+    /// stream of writes would never see. The trigger is the frame count the writer reports,
+    /// not the file's size: a restarted WAL is written over from its start, and its file keeps
+    /// the size it once reached (up to `journal_size_limit`).
     /// Commands that do not run the service (seed, import) keep SQLite's own checkpoints.
     public func run() async throws {
         guard let path, !isClosed.load(ordering: .relaxed) else {
@@ -213,17 +217,22 @@ public final class SQLiteStorage: Database {
         let checkpointer = try SQLiteHandle.open(path: path)
         let thread = NIOThreadPool(numberOfThreads: 1)
         thread.start()
-        try? await withWriter { writer throws(DatabaseError) in try writer.execute(script: "PRAGMA wal_autocheckpoint = 0") }
+        try? await withWriter { writer throws(DatabaseError) in writer.countWALFrames(into: walFrames) }
         let checkpoints = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(100))
-                guard Self.fileSize(path + "-wal") > Self.checkpointBytes else { continue }
+                guard walFrames.count >= Self.checkpointFrames else { continue }
                 do {
                     try checkOpen()
-                    try await thread.runIfActive { try checkpointer.execute(script: "PRAGMA wal_checkpoint(PASSIVE)") }
+                    try await thread.runIfActive {
+                        try checkpointer.execute(script: "PRAGMA wal_checkpoint(PASSIVE)")
+                        try Self.sync(path)
+                    }
                     try await writerLock.withLock {
                         try checkOpen()
                         try await thread.runIfActive { try checkpointer.execute(script: "PRAGMA wal_checkpoint(PASSIVE)") }
+                        // No commit can come between this and the lock's release.
+                        walFrames.record(0)
                     }
                 } catch is CancellationError {
                     break
@@ -243,11 +252,22 @@ public final class SQLiteStorage: Database {
         await close()
     }
 
-    /// SQLite's own threshold: 1,000 pages of 4 KiB.
-    static let checkpointBytes = 4_096_000
+    /// SQLite's own threshold: 1,000 pages.
+    public static let checkpointFrames = 1_000
 
-    private static func fileSize(_ path: String) -> Int {
-        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    /// Frames in the WAL after the writer's last commit, while the service runs (`run()`);
+    /// a checkpoint brings it back below `checkpointFrames`.
+    public var walFrameCount: Int { walFrames.count }
+
+    /// Flushes the file at `path` to the disk.
+    private static func sync(_ path: String) throws(DatabaseError) {
+        guard let file = FileHandle(forReadingAtPath: path) else { throw .engine("cannot open \(path) to sync it") }
+        defer { try? file.close() }
+        do {
+            try file.synchronize()
+        } catch {
+            throw .engine("cannot sync \(path): \(error)")
+        }
     }
 
     public func close() async {

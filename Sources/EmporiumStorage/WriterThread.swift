@@ -21,9 +21,11 @@ final class WriterThread: TaskExecutor, @unchecked Sendable {
     private let wake = NSCondition()
 
     init(name: String) {
-        let thread = Thread { [self] in self.loop() }
-        thread.name = name
-        thread.start()
+        Thread { [self] in
+            // Named from inside, where Linux applies it, so `top -H` and `perf` show it.
+            Thread.current.name = name
+            self.loop()
+        }.start()
     }
 
     func enqueue(_ job: consuming ExecutorJob) {
@@ -60,6 +62,10 @@ final class WriterThread: TaskExecutor, @unchecked Sendable {
                     queue.head += 1
                     if queue.head == queue.jobs.count {
                         queue.jobs.removeAll(keepingCapacity: true)
+                        queue.head = 0
+                    } else if queue.head > 64, queue.head * 2 > queue.jobs.count {
+                        // A backlog that never drains must not keep the jobs it has run.
+                        queue.jobs.removeFirst(queue.head)
                         queue.head = 0
                     }
                     return .some(job)

@@ -97,6 +97,39 @@ import Testing
         await #expect(throws: DatabaseError.self) { try await database.transaction { db in try await db.execute("SELECT 1") } }
     }
 
+    /// The running service checkpoints the WAL itself (SQLite's own automatic checkpoint is
+    /// off): after commits that wrote far more than `checkpointFrames`, a later commit finds
+    /// the WAL started over.
+    @Test func theServiceCheckpointsAndTheWALStartsOver() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("emporium-wal-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let database = try await SQLiteStorage.open(.sqliteFile(path: path), readerCount: 1, logger: Logger(label: "storage-test"))
+        try await database.execute("CREATE TABLE pages (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+        let service = Task { try await database.run() }
+        defer { service.cancel() }
+        let body = SQLValue.blob([UInt8](repeating: 7, count: 3_000))
+        // The service counts frames from its first commit on.
+        var counted = false
+        for _ in 0..<100 where !counted {
+            try await database.execute("INSERT INTO pages (body) VALUES (\(body))")
+            counted = database.walFrameCount > 0
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(counted)
+        for _ in 0..<(3 * SQLiteStorage.checkpointFrames) {
+            try await database.execute("INSERT INTO pages (body) VALUES (\(body))")
+        }
+        var startedOver = false
+        for _ in 0..<300 where !startedOver {
+            try await Task.sleep(for: .milliseconds(100))
+            try await database.execute("INSERT INTO pages (body) VALUES (\(body))")
+            startedOver = database.walFrameCount < SQLiteStorage.checkpointFrames
+        }
+        #expect(startedOver, "the WAL still holds \(database.walFrameCount) frames")
+        service.cancel()
+        try await service.value
+    }
+
     @Test func valuesRoundTripThroughBindsAndRows() async throws {
         try await withDatabase { database in
             let id = TimeOrderedIDGenerator().make(StorageTests.self)
