@@ -5,16 +5,13 @@ import Synchronization
 final class AsyncLock: Sendable {
     private struct State {
         var isLocked = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
-        var head = 0
-
-        var waitingCount: Int { waiters.count - head }
+        var waiters = FIFOQueue<CheckedContinuation<Void, Never>>()
     }
 
     private let state = Mutex(State())
 
     /// How many tasks are waiting for the lock now.
-    var waitingCount: Int { state.withLock { $0.waitingCount } }
+    var waitingCount: Int { state.withLock { $0.waiters.count } }
     var isLocked: Bool { state.withLock { $0.isLocked } }
 
     func withLock<Result>(_ body: () async throws -> Result) async rethrows -> Result {
@@ -47,18 +44,10 @@ final class AsyncLock: Sendable {
 
     private func unlock() {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard state.head < state.waiters.count else {
-                state.isLocked = false
-                state.waiters.removeAll(keepingCapacity: true)
-                state.head = 0
-                return nil
-            }
             // Ownership passes straight to the next waiter; the lock stays locked.
-            let next = state.waiters[state.head]
-            state.head += 1
-            if state.head > 64, state.head * 2 > state.waiters.count {
-                state.waiters.removeFirst(state.head)
-                state.head = 0
+            guard let next = state.waiters.popFirst() else {
+                state.isLocked = false
+                return nil
             }
             return next
         }

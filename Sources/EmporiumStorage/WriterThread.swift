@@ -11,9 +11,14 @@ import Synchronization
 /// last one lets go, and the pool's threads never block on SQLite's writes.
 final class WriterThread: TaskExecutor, @unchecked Sendable {
     private struct Queue {
-        var jobs: [UnownedJob] = []
-        var head = 0
+        var jobs = FIFOQueue<UnownedJob>()
         var isStopping = false
+    }
+
+    private enum Next {
+        case run(UnownedJob)
+        case wait
+        case exit
     }
 
     private let queue = Mutex(Queue())
@@ -40,14 +45,16 @@ final class WriterThread: TaskExecutor, @unchecked Sendable {
             globalConcurrentExecutor.enqueue(ExecutorJob(job))
             return
         }
-        wake.lock()
-        wake.signal()
-        wake.unlock()
+        wakeThread()
     }
 
     /// Lets the thread finish the jobs it has and exit; later jobs run on the shared pool.
     func stop() {
         queue.withLock { $0.isStopping = true }
+        wakeThread()
+    }
+
+    private func wakeThread() {
         wake.lock()
         wake.signal()
         wake.unlock()
@@ -56,32 +63,20 @@ final class WriterThread: TaskExecutor, @unchecked Sendable {
     private func loop() {
         let executor = asUnownedTaskExecutor()
         while true {
-            let next = queue.withLock { queue -> UnownedJob?? in
-                if queue.head < queue.jobs.count {
-                    let job = queue.jobs[queue.head]
-                    queue.head += 1
-                    if queue.head == queue.jobs.count {
-                        queue.jobs.removeAll(keepingCapacity: true)
-                        queue.head = 0
-                    } else if queue.head > 64, queue.head * 2 > queue.jobs.count {
-                        // A backlog that never drains must not keep the jobs it has run.
-                        queue.jobs.removeFirst(queue.head)
-                        queue.head = 0
-                    }
-                    return .some(job)
-                }
-                return queue.isStopping ? .none : .some(nil)
+            let next = queue.withLock { queue -> Next in
+                if let job = queue.jobs.popFirst() { return .run(job) }
+                return queue.isStopping ? .exit : .wait
             }
             switch next {
-            case .none:
+            case .exit:
                 return
-            case .some(.some(let job)):
+            case .run(let job):
                 job.runSynchronously(on: executor)
-            case .some(.none):
+            case .wait:
                 wake.lock()
                 // Checked again under the condition's lock, so a signal sent between the
                 // check above and this wait is not lost.
-                if queue.withLock({ $0.head == $0.jobs.count && !$0.isStopping }) { wake.wait() }
+                if queue.withLock({ $0.jobs.isEmpty && !$0.isStopping }) { wake.wait() }
                 wake.unlock()
             }
         }
