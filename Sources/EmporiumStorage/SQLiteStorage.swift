@@ -206,8 +206,8 @@ public final class SQLiteStorage: Database {
     /// last commit and the next write starts the WAL over, which a checkpoint racing a steady
     /// stream of writes would never see. The trigger is the frame count the writer reports,
     /// not the file's size: a restarted WAL is written over from its start, and its file keeps
-    /// the size it once reached (up to `journal_size_limit`).
-    /// Commands that do not run the service (seed, import) keep SQLite's own checkpoints.
+    /// the size it once reached (up to `journal_size_limit`). Commands (seed, import) run this
+    /// service too, so their checkpoints are these.
     public func run() async throws {
         guard let path, !isClosed.load(ordering: .relaxed) else {
             try? await gracefulShutdown()
@@ -230,9 +230,14 @@ public final class SQLiteStorage: Database {
                     }
                     try await writerLock.withLock {
                         try checkOpen()
-                        try await thread.runIfActive { try checkpointer.execute(script: "PRAGMA wal_checkpoint(PASSIVE)") }
-                        // No commit can come between this and the lock's release.
-                        walFrames.record(0)
+                        let outcome = try await thread.runIfActive { try checkpointer.run("PRAGMA wal_checkpoint(PASSIVE)") }
+                        // No commit can come between this and the lock's release. When a reader
+                        // still needs old frames, the count stays and the next tick tries again.
+                        if let row = outcome.first, try row.decode("busy", as: Int.self) == 0,
+                            try row.decode("log", as: Int.self) == row.decode("checkpointed", as: Int.self)
+                        {
+                            walFrames.record(0)
+                        }
                     }
                 } catch is CancellationError {
                     break

@@ -108,11 +108,19 @@ import Testing
         let service = Task { try await database.run() }
         defer { service.cancel() }
         let body = SQLValue.blob([UInt8](repeating: 7, count: 3_000))
+        // A commit and the count it left, read while the writer lock is held, so that no
+        // checkpoint's bookkeeping comes in between.
+        func commitAndCount() async throws -> Int {
+            try await database.withConnection { connection in
+                try await connection.execute("INSERT INTO pages (body) VALUES (\(body))")
+                return database.walFrameCount
+            }
+        }
         // The service counts frames from its first commit on.
+        let deadline = ContinuousClock.now + .seconds(30)
         var counted = false
-        for _ in 0..<100 where !counted {
-            try await database.execute("INSERT INTO pages (body) VALUES (\(body))")
-            counted = database.walFrameCount > 0
+        while !counted, ContinuousClock.now < deadline {
+            counted = try await commitAndCount() > 0
             try await Task.sleep(for: .milliseconds(10))
         }
         #expect(counted)
@@ -122,8 +130,7 @@ import Testing
         var startedOver = false
         for _ in 0..<300 where !startedOver {
             try await Task.sleep(for: .milliseconds(100))
-            try await database.execute("INSERT INTO pages (body) VALUES (\(body))")
-            startedOver = database.walFrameCount < SQLiteStorage.checkpointFrames
+            startedOver = try await commitAndCount() < SQLiteStorage.checkpointFrames
         }
         #expect(startedOver, "the WAL still holds \(database.walFrameCount) frames")
         service.cancel()
