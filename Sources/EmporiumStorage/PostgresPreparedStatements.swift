@@ -95,7 +95,7 @@ extension PostgresConnection {
             return try await PostgresStorage.collect(query(PostgresStorage.postgresQuery(sql), logger: logger))
         }
         return try await RuntimePreparedStatement.$current.withValue(definition) {
-            try await PostgresStorage.collect(execute(statement, logger: logger))
+            try await PostgresStorage.collect(execute(statement, logger: logger), statement: definition.name)
         }
     }
 }

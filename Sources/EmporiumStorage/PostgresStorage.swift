@@ -187,20 +187,43 @@ public final class PostgresStorage: Database {
         return PostgresQuery(unsafeSQL: text, binds: binds)
     }
 
-    static func collect<Rows: AsyncSequence>(_ sequence: Rows) async throws -> [SQLRow] where Rows.Element == PostgresRow {
+    /// Reads the rows; `statement` names a prepared statement whose column index, made on
+    /// its first result, serves its later ones as long as the names are the same.
+    static func collect<Rows: AsyncSequence>(
+        _ sequence: Rows, statement: String? = nil
+    ) async throws -> [SQLRow] where Rows.Element == PostgresRow {
         var rows: [SQLRow] = []
         var columns: SQLColumnIndex?
         for try await row in sequence {
             var values: [SQLValue] = []
+            values.reserveCapacity(row.count)
             var names: [String] = []
             for cell in row {
                 values.append(try SQLValue(cell))
                 if columns == nil { names.append(cell.columnName) }
             }
-            if columns == nil { columns = SQLColumnIndex(names: names) }
+            if columns == nil { columns = columnIndex(names: names, statement: statement) }
             rows.append(SQLRow(columns: columns!, values: values))
         }
         return rows
+    }
+
+    /// Prepared statements' column indexes by statement name. Statement texts are written in
+    /// the code, so they are few; texts that vary (an `IN` list's length) could grow it
+    /// without end, so past this many it starts over.
+    private static let columnIndexes = Mutex<[String: SQLColumnIndex]>([:])
+    private static let columnIndexLimit = 1_024
+
+    private static func columnIndex(names: [String], statement: String?) -> SQLColumnIndex {
+        guard let statement else { return SQLColumnIndex(names: names) }
+        // The names are compared, not trusted: a migration can change what `*` expands to.
+        if let known = columnIndexes.withLock({ $0[statement] }), known.names == names { return known }
+        let index = SQLColumnIndex(names: names)
+        columnIndexes.withLock { indexes in
+            if indexes.count >= columnIndexLimit { indexes.removeAll(keepingCapacity: true) }
+            indexes[statement] = index
+        }
+        return index
     }
 
     /// Whether PostgreSQL refused a prepared statement because a table it reads changed shape.
