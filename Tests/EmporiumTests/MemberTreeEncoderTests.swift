@@ -72,6 +72,41 @@ import Testing
         }
     }
 
+    /// Encodes through every container a hand-written `encode(to:)` can ask for, opening one
+    /// nested container twice and a keyed container a second time.
+    private struct Handmade: Encodable {
+        enum Key: String, CodingKey { case meta, list, parent, child, lone }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            var meta = container.nestedContainer(keyedBy: Key.self, forKey: .meta)
+            try meta.encode("a", forKey: .child)
+            var again = container.nestedContainer(keyedBy: Key.self, forKey: .meta)
+            try again.encodeNil(forKey: .lone)
+            var list = container.nestedUnkeyedContainer(forKey: .list)
+            try list.encode(1)
+            var inner = list.nestedContainer(keyedBy: Key.self)
+            try inner.encode(true, forKey: .child)
+            var deeper = list.nestedUnkeyedContainer()
+            try deeper.encodeNil()
+            try list.encode(Optional<Int>.none)
+            try 5.encode(to: container.superEncoder(forKey: .parent))
+            try "s".encode(to: container.superEncoder())
+            var second = encoder.container(keyedBy: Key.self)
+            try second.encode([1, 2], forKey: .child)
+        }
+    }
+
+    @Test func followsHandWrittenEncodersAsJSONEncoderDoes() throws {
+        let viaJSON = try JSONSerialization.jsonObject(with: JSONEncoder().encode(Handmade()), options: [.fragmentsAllowed])
+        #expect(Self.describe(try MemberTreeEncoder.tree(of: Handmade())) == Self.describe(Self.scalarsAsTrue(viaJSON)))
+    }
+
+    @Test func refusesWhatJSONEncoderCannotWrite() {
+        #expect(throws: EncodingError.self) { try MemberTreeEncoder.tree(of: ["price": Double.nan]) }
+        #expect(throws: EncodingError.self) { try MemberTreeEncoder.tree(of: [Float.infinity]) }
+    }
+
     @Test func aStrictBodyRefusesAnUnknownMemberAtAnyDepth() throws {
         let body = Self.bodies[1]
         let known = try MemberTreeEncoder.tree(of: body)

@@ -45,6 +45,14 @@ enum MemberTreeEncoder {
     }
 }
 
+/// `JSONEncoder` refuses NaN and the infinities, and so must the tree: a value it cannot
+/// encode has no members to compare.
+private func finite(_ value: Double, _ codingPath: [any CodingKey]) throws {
+    guard value.isFinite else {
+        throw EncodingError.invalidValue(value, .init(codingPath: codingPath, debugDescription: "not a finite number"))
+    }
+}
+
 private struct TreeEncoder: Encoder {
     let node: MemberTreeEncoder.Node
     let codingPath: [any CodingKey]
@@ -80,8 +88,8 @@ private struct KeyedTree<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encodeNil(forKey key: Key) throws { child(key).isNull = true }
     mutating func encode(_ value: Bool, forKey key: Key) throws { _ = child(key) }
     mutating func encode(_ value: String, forKey key: Key) throws { _ = child(key) }
-    mutating func encode(_ value: Double, forKey key: Key) throws { _ = child(key) }
-    mutating func encode(_ value: Float, forKey key: Key) throws { _ = child(key) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { try finite(value, codingPath + [key]); _ = child(key) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { try finite(Double(value), codingPath + [key]); _ = child(key) }
     mutating func encode(_ value: Int, forKey key: Key) throws { _ = child(key) }
     mutating func encode(_ value: Int8, forKey key: Key) throws { _ = child(key) }
     mutating func encode(_ value: Int16, forKey key: Key) throws { _ = child(key) }
@@ -97,14 +105,19 @@ private struct KeyedTree<Key: CodingKey>: KeyedEncodingContainerProtocol {
         try child(key).encode(value, codingPath: codingPath + [key])
     }
 
+    // Like `JSONEncoder`, a nested container asked for again adds to the one already there.
     mutating func nestedContainer<NestedKey: CodingKey>(
         keyedBy keyType: NestedKey.Type, forKey key: Key
     ) -> KeyedEncodingContainer<NestedKey> {
-        TreeEncoder(node: child(key), codingPath: codingPath + [key]).container(keyedBy: NestedKey.self)
+        TreeEncoder(node: existing(key), codingPath: codingPath + [key]).container(keyedBy: NestedKey.self)
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-        TreeEncoder(node: child(key), codingPath: codingPath + [key]).unkeyedContainer()
+        TreeEncoder(node: existing(key), codingPath: codingPath + [key]).unkeyedContainer()
+    }
+
+    private func existing(_ key: Key) -> MemberTreeEncoder.Node {
+        node.members?[key.stringValue] ?? child(key)
     }
 
     // `JSONEncoder` puts a super encoder's value under the key "super" or the given key.
@@ -131,8 +144,8 @@ private struct UnkeyedTree: UnkeyedEncodingContainer {
     mutating func encodeNil() throws { next().isNull = true }
     mutating func encode(_ value: Bool) throws { _ = next() }
     mutating func encode(_ value: String) throws { _ = next() }
-    mutating func encode(_ value: Double) throws { _ = next() }
-    mutating func encode(_ value: Float) throws { _ = next() }
+    mutating func encode(_ value: Double) throws { try finite(value, codingPath); _ = next() }
+    mutating func encode(_ value: Float) throws { try finite(Double(value), codingPath); _ = next() }
     mutating func encode(_ value: Int) throws { _ = next() }
     mutating func encode(_ value: Int8) throws { _ = next() }
     mutating func encode(_ value: Int16) throws { _ = next() }
@@ -168,8 +181,8 @@ private struct SingleTree: SingleValueEncodingContainer {
     mutating func encodeNil() throws { node.isNull = true }
     mutating func encode(_ value: Bool) throws {}
     mutating func encode(_ value: String) throws {}
-    mutating func encode(_ value: Double) throws {}
-    mutating func encode(_ value: Float) throws {}
+    mutating func encode(_ value: Double) throws { try finite(value, codingPath) }
+    mutating func encode(_ value: Float) throws { try finite(Double(value), codingPath) }
     mutating func encode(_ value: Int) throws {}
     mutating func encode(_ value: Int8) throws {}
     mutating func encode(_ value: Int16) throws {}
