@@ -27,8 +27,24 @@ final class SQLiteHandle: @unchecked Sendable {
         let pointer: OpaquePointer
         /// Made on the first row the statement returns; shared by all its rows afterwards.
         var columns: SQLColumnIndex?
+        /// How often SQLite had prepared the statement again when `columns` was made: it does
+        /// so by itself after a schema change, and a widened `SELECT *` has new columns.
+        var columnsPreparation: Int32 = 0
 
         init(pointer: OpaquePointer) { self.pointer = pointer }
+
+        /// The column index of the statement as it is prepared now, made again only when
+        /// SQLite has prepared it again since.
+        func columnIndex(count: Int32) -> SQLColumnIndex {
+            let preparation = sqlite_nio_sqlite3_stmt_status(pointer, SQLITE_STMTSTATUS_REPREPARE, 0)
+            if let columns, columnsPreparation == preparation { return columns }
+            let index = SQLColumnIndex(names: (0..<count).map { column in
+                sqlite_nio_sqlite3_column_name(pointer, column).map { String(cString: $0) } ?? ""
+            })
+            columns = index
+            columnsPreparation = preparation
+            return index
+        }
     }
 
     private init(connection: OpaquePointer) {
@@ -77,19 +93,20 @@ final class SQLiteHandle: @unchecked Sendable {
             guard code == SQLITE_OK else { throw error(code) }
         }
         var rows: [SQLRow] = []
+        var columns: SQLColumnIndex?
         while true {
             let code = sqlite_nio_sqlite3_step(pointer)
             if code == SQLITE_DONE { return rows }
             guard code == SQLITE_ROW else { throw error(code) }
             let count = sqlite_nio_sqlite3_column_count(pointer)
-            let columns = statement.columns ?? Self.columnIndex(of: pointer, count: count)
-            statement.columns = columns
+            let index = columns ?? statement.columnIndex(count: count)
+            columns = index
             var values: [SQLValue] = []
             values.reserveCapacity(Int(count))
             for column in 0..<count {
                 values.append(Self.value(of: pointer, at: column))
             }
-            rows.append(SQLRow(columns: columns, values: values))
+            rows.append(SQLRow(columns: index, values: values))
         }
     }
 
@@ -155,11 +172,6 @@ final class SQLiteHandle: @unchecked Sendable {
         }
     }
 
-    private static func columnIndex(of statement: OpaquePointer, count: Int32) -> SQLColumnIndex {
-        SQLColumnIndex(names: (0..<count).map { column in
-            sqlite_nio_sqlite3_column_name(statement, column).map { String(cString: $0) } ?? ""
-        })
-    }
 
     private static func value(of statement: OpaquePointer, at column: Int32) -> SQLValue {
         switch sqlite_nio_sqlite3_column_type(statement, column) {

@@ -92,6 +92,30 @@ import Testing
         }
     }
 
+    /// A statement read before a migration widened its table (`SELECT *`) reads the new
+    /// column after it: neither database's per-statement column names may go stale.
+    @Test func aSelectStarReadBeforeAMigrationSeesTheColumnItAdded() async throws {
+        try await TestDatabase.withFresh { url in
+            try await withHandles(url, count: 1) { handles in
+                let db = handles[0]
+                let first = MigrationRunner(migrations: Array(Self.testMigrations.prefix(1)), clock: SystemClock(), logger: logger)
+                try await first.migrate(db)
+                try await db.execute("INSERT INTO widgets (id, name) VALUES ('w1', 'Widget')")
+                let id = "w1"
+                // In transactions both times: on SQLite that is the one writer connection,
+                // whose statement cache keeps the statement and its column names.
+                let before = try await db.transaction { tx in try await tx.query("SELECT * FROM widgets WHERE id = \(id)") }
+                #expect(try before.first?.decode("name", as: String.self) == "Widget")
+                try await MigrationRunner(migrations: Array(Self.testMigrations.prefix(2)), clock: SystemClock(), logger: logger).migrate(db)
+                // PostgreSQL refuses a prepared plan whose result changed shape once, as a
+                // conflict that the app's transactions retry; the retry reads the new shape.
+                let after = try await db.transaction { tx in try await tx.query("SELECT * FROM widgets WHERE id = \(id)") }
+                #expect(try after.first?.decode("size", as: Int.self) == 0)
+                #expect(try after.first?.decode("name", as: String.self) == "Widget")
+            }
+        }
+    }
+
     @Test func anOlderBinaryRefusesADatabaseMigratedByANewerOne() async throws {
         try await TestDatabase.withFresh { url in
             try await withHandles(url, count: 1) { handles in
