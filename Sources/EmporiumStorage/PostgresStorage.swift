@@ -77,13 +77,12 @@ public final class PostgresStorage: Database {
 
     // MARK: Database
 
+    /// A statement on its own, again on another connection when a migration made this
+    /// connection's prepared plan for it stale.
     public func query(_ sql: SQL) async throws(DatabaseError) -> [SQLRow] {
-        try checkOpen()
-        active.add(1, ordering: .relaxed)
-        defer { active.subtract(1, ordering: .relaxed) }
         do {
-            return try await client.withConnection { connection in
-                try await PostgresSession(connection: connection, logger: logger).query(sql)
+            return try await retryingConflicts {
+                try await withConnection { connection in try await connection.query(sql) }
             }
         } catch {
             throw DatabaseError(postgres: error)
@@ -91,17 +90,26 @@ public final class PostgresStorage: Database {
     }
 
     /// Runs `body` in a transaction, again from the start when PostgreSQL aborts it for a
-    /// serialization failure or a deadlock (40001, 40P01), up to `conflictAttempts` times
-    /// with a jittered pause; after that the conflict is the caller's (answered 503).
+    /// serialization failure, a deadlock or a stale plan (40001, 40P01, 0A000).
     public func transaction<Result: Sendable>(
         _ body: (any SQLExecutor) async throws -> Result
+    ) async throws -> Result {
+        try await retryingConflicts {
+            try await withConnection { connection in
+                try await connection.transaction(body)
+            }
+        }
+    }
+
+    /// Runs `work` up to `conflictAttempts` times while it fails with a conflict, with a
+    /// jittered pause between attempts; after that the conflict is the caller's (answered 503).
+    private func retryingConflicts<Result: Sendable>(
+        _ work: () async throws -> Result
     ) async throws -> Result {
         var attempt = 1
         while true {
             do {
-                return try await withConnection { connection in
-                    try await connection.transaction(body)
-                }
+                return try await work()
             } catch DatabaseError.transactionConflict where attempt < Self.conflictAttempts {
                 conflictsRetried.add(1, ordering: .relaxed)
                 try await Task.sleep(for: .milliseconds(Int.random(in: 1...(10 << attempt))))
@@ -250,6 +258,10 @@ struct PostgresSession: DatabaseConnection {
     var dialect: SQLDialect { .postgres }
 
     func query(_ sql: SQL) async throws(DatabaseError) -> [SQLRow] {
+        // postgres-nio drops a statement written to a closed channel without failing it, so
+        // the caller would wait for ever; this connection may have been closed below, or by
+        // the server, while a transaction still had statements (its ROLLBACK) to send.
+        guard !connection.isClosed else { throw .unavailable("the connection to PostgreSQL was closed") }
         do {
             return try await connection.rows(sql, logger: logger)
         } catch {
