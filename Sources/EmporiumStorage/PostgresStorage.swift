@@ -195,7 +195,7 @@ public final class PostgresStorage: Database {
         return PostgresQuery(unsafeSQL: text, binds: binds)
     }
 
-    /// Reads the rows; `statement` names a prepared statement whose column index, made on
+    /// Reads the rows, whose cells are decoded when they are read; `statement` names a prepared statement whose column index, made on
     /// its first result, serves its later ones as long as the names are the same.
     static func collect<Rows: AsyncSequence>(
         _ sequence: Rows, statement: String? = nil
@@ -203,15 +203,9 @@ public final class PostgresStorage: Database {
         var rows: [SQLRow] = []
         var columns: SQLColumnIndex?
         for try await row in sequence {
-            var values: [SQLValue] = []
-            values.reserveCapacity(row.count)
-            var names: [String] = []
-            for cell in row {
-                values.append(try SQLValue(cell))
-                if columns == nil { names.append(cell.columnName) }
-            }
-            if columns == nil { columns = columnIndex(names: names, statement: statement) }
-            rows.append(SQLRow(columns: columns!, values: values))
+            let cells = PostgresRandomAccessRow(row)
+            if columns == nil { columns = columnIndex(names: cells.map(\.columnName), statement: statement) }
+            rows.append(SQLRow(columns: columns!, postgres: cells))
         }
         return rows
     }

@@ -1,28 +1,69 @@
+import PostgresNIO
 import Synchronization
 
 /// One result row, read by column name.
 public struct SQLRow: Sendable {
     let columns: SQLColumnIndex
-    let values: [SQLValue]
+    private let cells: Cells
+    /// Where the row's first column sits in `cells`: a row made by `columns(from:)` shares
+    /// its parent's cells.
+    private let start: Int
+
+    enum Cells: Sendable {
+        case values([SQLValue])
+        /// PostgreSQL's cells as they came over the wire, each decoded when it is read: the
+        /// rows of a join repeat the first table's columns, which only the first row's reader
+        /// looks at, and `SELECT *` brings columns that nobody reads.
+        case postgres(PostgresRandomAccessRow)
+    }
 
     init(columns: SQLColumnIndex, values: [SQLValue]) {
+        self.init(columns: columns, cells: .values(values), start: 0)
+    }
+
+    init(columns: SQLColumnIndex, postgres row: PostgresRandomAccessRow) {
+        self.init(columns: columns, cells: .postgres(row), start: 0)
+    }
+
+    private init(columns: SQLColumnIndex, cells: Cells, start: Int) {
         self.columns = columns
-        self.values = values
+        self.cells = cells
+        self.start = start
     }
 
     /// The raw value of a column, or `nil` when the row has no such column.
-    public subscript(column: String) -> SQLValue? {
-        columns.offset(of: column).map { values[$0] }
+    public func value(_ column: String) throws(DatabaseError) -> SQLValue? {
+        guard let offset = columns.offset(of: column) else { return nil }
+        switch cells {
+        case .values(let values):
+            return values[start + offset]
+        case .postgres(let row):
+            do {
+                return try SQLValue(row[start + offset])
+            } catch {
+                throw .decoding(column: column, expected: "a value", found: "\(row[start + offset].dataType)")
+            }
+        }
     }
 
     /// The column's value as `T`; a missing column or a value that is not a `T` is a
     /// programming error in the store that issued the query, reported as `DatabaseError`.
     public func decode<T: SQLDecodable>(_ column: String, as type: T.Type = T.self) throws(DatabaseError) -> T {
-        guard let value = self[column] else { throw .decoding(column: column, expected: "\(T.self)", found: "no such column") }
+        guard let value = try value(column) else { throw .decoding(column: column, expected: "\(T.self)", found: "no such column") }
         guard let decoded = T(sqlValue: value) else {
             throw .decoding(column: column, expected: "\(T.self)", found: value.kind)
         }
         return decoded
+    }
+
+    /// The columns from the first one named `marker` on, as a row of their own. A join that
+    /// reads two tables whole (`SELECT p.*, NULL AS variant_columns, v.*`) repeats names such as
+    /// `id`; by name the first table's win, and this reads the second table's.
+    public func columns(from marker: String) throws(DatabaseError) -> SQLRow {
+        guard let offset = columns.offset(of: marker) else {
+            throw .decoding(column: marker, expected: "a marker column", found: "no such column")
+        }
+        return SQLRow(columns: columns.suffix(from: offset), cells: cells, start: start + offset)
     }
 }
 
@@ -56,18 +97,6 @@ extension SQLValue {
         case .bool: "boolean"
         case .blob: "blob"
         }
-    }
-}
-
-extension SQLRow {
-    /// The columns from the first one named `marker` on, as a row of their own. A join that
-    /// reads two tables whole (`SELECT p.*, NULL AS variant_columns, v.*`) repeats names such as
-    /// `id`; by name the first table's win, and this reads the second table's.
-    public func columns(from marker: String) throws(DatabaseError) -> SQLRow {
-        guard let start = columns.offset(of: marker) else {
-            throw .decoding(column: marker, expected: "a marker column", found: "no such column")
-        }
-        return SQLRow(columns: columns.suffix(from: start), values: Array(values[start...]))
     }
 }
 

@@ -50,7 +50,7 @@ extension TestApp {
             _ = try await app.send(.post, "/v1/me/addresses", token: token, json: home)
             let row = try #require(try await app.database.queryFirst("SELECT * FROM addresses"))
             for column in ["id", "user_id", "recipient", "line1", "line2", "city", "region", "postal_code", "country", "phone"] {
-                let text = "\(row[column] ?? .null)"
+                let text = "\(try row.value(column) ?? SQLValue.null)"
                 #expect(!text.contains("Secret Street") && !text.contains("Flat 3") && !text.contains("7946"), "\(column)")
             }
             #expect(try row.decode("line1", as: String.self).hasPrefix("v1."))

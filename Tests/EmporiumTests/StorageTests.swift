@@ -153,13 +153,32 @@ import Testing
             #expect(try row.decode("price", as: Double.self) == 12.5)
             #expect(try row.decode("active", as: Bool.self))
             #expect(try row.decode("note", as: String?.self) == nil)
-            #expect(row["data"] == .blob([0, 1, 255]))
+            #expect(try row.value("data") == .blob([0, 1, 255]))
             let other = try #require(try await database.queryFirst("SELECT note, active FROM items WHERE id = 'b'"))
             #expect(try other.decode("note", as: String.self) == quote)
             #expect(try !other.decode("active", as: Bool.self))
             let count = try #require(try await database.queryFirst("SELECT COUNT(*) AS n, SUM(quantity) AS total FROM items WHERE id = 'b'"))
             #expect(try count.decode("n", as: Int.self) == 1)
             #expect(try count.decode("total", as: Int64.self) == 0)
+        }
+    }
+
+    /// A join's second table is read through its marker column where names repeat; on
+    /// PostgreSQL each row keeps the cells as they came and decodes the ones that are read.
+    @Test func aJoinReadsEachTableByItsMarker() async throws {
+        try await withDatabase { database in
+            try await database.execute("INSERT INTO items (id, quantity, active) VALUES ('a', 1, \(true)), ('b', 2, \(false))")
+            let rows = try await database.query("""
+                SELECT first.*, NULL AS second_columns, second.* FROM items first
+                JOIN items second ON second.id <> first.id WHERE first.quantity > \(0) ORDER BY first.id
+                """)
+            #expect(try rows.map { try $0.decode("id", as: String.self) } == ["a", "b"])
+            #expect(try rows.map { try $0.decode("quantity", as: Int64.self) } == [1, 2])
+            let second = try rows.map { try $0.columns(from: "second_columns") }
+            #expect(try second.map { try $0.decode("id", as: String.self) } == ["b", "a"])
+            #expect(try second.map { try $0.decode("quantity", as: Int64.self) } == [2, 1])
+            #expect(try second.map { try $0.decode("active", as: Bool.self) } == [false, true])
+            #expect(try second[0].value("no_such_column") == nil)
         }
     }
 
