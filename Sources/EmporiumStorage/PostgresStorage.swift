@@ -77,8 +77,9 @@ public final class PostgresStorage: Database {
 
     // MARK: Database
 
-    /// A statement on its own, again on another connection when a migration made this
-    /// connection's prepared plan for it stale.
+    /// A statement on its own (its own transaction), again from the start after a conflict
+    /// as `transaction` does: a stale plan, a serialization failure or a deadlock leaves
+    /// nothing of it applied.
     public func query(_ sql: SQL) async throws(DatabaseError) -> [SQLRow] {
         do {
             return try await retryingConflicts {
@@ -112,7 +113,12 @@ public final class PostgresStorage: Database {
                 return try await work()
             } catch DatabaseError.transactionConflict where attempt < Self.conflictAttempts {
                 conflictsRetried.add(1, ordering: .relaxed)
-                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(10 << attempt))))
+                // A request cancelled during the pause gets the conflict (503), not a fault.
+                do {
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 1...(10 << attempt))))
+                } catch {
+                    throw DatabaseError.transactionConflict
+                }
                 attempt += 1
             }
         }
@@ -120,7 +126,7 @@ public final class PostgresStorage: Database {
 
     static let conflictAttempts = 5
 
-    /// Transactions run again after a conflict, since start-up.
+    /// Transactions and single statements run again after a conflict, since start-up.
     public var conflictRetries: Int { conflictsRetried.load(ordering: .relaxed) }
     private let conflictsRetried = Atomic<Int>(0)
 
@@ -195,8 +201,9 @@ public final class PostgresStorage: Database {
         return PostgresQuery(unsafeSQL: text, binds: binds)
     }
 
-    /// Reads the rows, whose cells are decoded when they are read; `statement` names a prepared statement whose column index, made on
-    /// its first result, serves its later ones as long as the names are the same.
+    /// Reads the rows, whose cells are decoded when they are read; `statement` names a
+    /// prepared statement whose column index, made on its first result, serves its later
+    /// ones as long as the names are the same.
     static func collect<Rows: AsyncSequence>(
         _ sequence: Rows, statement: String? = nil
     ) async throws -> [SQLRow] where Rows.Element == PostgresRow {
@@ -254,7 +261,8 @@ struct PostgresSession: DatabaseConnection {
     func query(_ sql: SQL) async throws(DatabaseError) -> [SQLRow] {
         // postgres-nio drops a statement written to a closed channel without failing it, so
         // the caller would wait for ever; this connection may have been closed below, or by
-        // the server, while a transaction still had statements (its ROLLBACK) to send.
+        // the server, while a transaction still had statements (its ROLLBACK) to send. A close
+        // by the server between this check and the write can still lose the statement.
         guard !connection.isClosed else { throw .unavailable("the connection to PostgreSQL was closed") }
         do {
             return try await connection.rows(sql, logger: logger)

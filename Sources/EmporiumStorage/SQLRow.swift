@@ -33,6 +33,10 @@ public struct SQLRow: Sendable {
 
     /// The raw value of a column, or `nil` when the row has no such column.
     public func value(_ column: String) throws(DatabaseError) -> SQLValue? {
+        try value(column, expected: "a value")
+    }
+
+    private func value(_ column: String, expected: @autoclosure () -> String) throws(DatabaseError) -> SQLValue? {
         guard let offset = columns.offset(of: column) else { return nil }
         switch cells {
         case .values(let values):
@@ -41,7 +45,7 @@ public struct SQLRow: Sendable {
             do {
                 return try SQLValue(row[start + offset])
             } catch {
-                throw .decoding(column: column, expected: "a value", found: "\(row[start + offset].dataType)")
+                throw .decoding(column: column, expected: expected(), found: "\(row[start + offset].dataType)")
             }
         }
     }
@@ -49,7 +53,9 @@ public struct SQLRow: Sendable {
     /// The column's value as `T`; a missing column or a value that is not a `T` is a
     /// programming error in the store that issued the query, reported as `DatabaseError`.
     public func decode<T: SQLDecodable>(_ column: String, as type: T.Type = T.self) throws(DatabaseError) -> T {
-        guard let value = try value(column) else { throw .decoding(column: column, expected: "\(T.self)", found: "no such column") }
+        guard let value = try value(column, expected: "\(T.self)") else {
+            throw .decoding(column: column, expected: "\(T.self)", found: "no such column")
+        }
         guard let decoded = T(sqlValue: value) else {
             throw .decoding(column: column, expected: "\(T.self)", found: value.kind)
         }

@@ -25,7 +25,8 @@ final class SQLiteHandle: @unchecked Sendable {
 
     private final class PreparedStatement {
         let pointer: OpaquePointer
-        /// Made on the first row the statement returns; shared by all its rows afterwards.
+        /// Made on the first row the statement returns and shared by its later rows until
+        /// SQLite prepares the statement again.
         var columns: SQLColumnIndex?
         /// How often SQLite had prepared the statement again when `columns` was made: it does
         /// so by itself after a schema change, and a widened `SELECT *` has new columns.
@@ -171,7 +172,6 @@ final class SQLiteHandle: @unchecked Sendable {
             }
         }
     }
-
 
     private static func value(of statement: OpaquePointer, at column: Int32) -> SQLValue {
         switch sqlite_nio_sqlite3_column_type(statement, column) {

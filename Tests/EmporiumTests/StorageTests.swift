@@ -179,6 +179,11 @@ import Testing
             #expect(try second.map { try $0.decode("quantity", as: Int64.self) } == [2, 1])
             #expect(try second.map { try $0.decode("active", as: Bool.self) } == [false, true])
             #expect(try second[0].value("no_such_column") == nil)
+            // A tail of a tail counts its offsets from where its parent starts.
+            let quantities = try rows.map { try $0.columns(from: "second_columns").columns(from: "quantity") }
+            #expect(try quantities.map { try $0.decode("quantity", as: Int64.self) } == [2, 1])
+            #expect(try quantities.map { try $0.decode("active", as: Bool.self) } == [false, true])
+            #expect(try quantities[0].value("id") == nil)
         }
     }
 
