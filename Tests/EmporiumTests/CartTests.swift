@@ -61,6 +61,36 @@ import Testing
         }
     }
 
+    /// The variant being added is read in the same statement as the cart, its columns beside
+    /// every line's: with several lines, each keeps its own and the new one gets the variant's.
+    @Test func aVariantReadWithACartOfSeveralLinesIsTheOneAdded() async throws {
+        try await withApp { app in
+            let fixture = try await CommerceFixture(app, stock: 5)
+            for (sku, price) in [("CUP-2", 700), ("BOWL-3", 1500)] {
+                _ = try await app.createProduct(TestApp.product(handle: sku.lowercased(), sku: sku, eur: price), token: fixture.admin)
+                try await app.receive(5, of: sku, at: fixture.location, token: fixture.admin)
+            }
+            let cart = try await app.newCart()
+            for sku in ["CUP-2", "MUG-1"] {
+                #expect(try await app.cart(cart, .post, "/items", json: #"{"sku":"\#(sku)","quantity":1}"#).status == .ok)
+            }
+            let added = try await app.cart(cart, .post, "/items", json: #"{"sku":"BOWL-3","quantity":2}"#)
+            let lines = try #require(try added.jsonObject()["items"] as? [[String: Any]])
+            let bySKU = Dictionary(uniqueKeysWithValues: lines.map { ($0["sku"] as? String ?? "", $0) })
+            #expect(bySKU.count == 3)
+            #expect(bySKU["BOWL-3"]?["unit_price"] as? Int == 1500 && bySKU["BOWL-3"]?["quantity"] as? Int == 2)
+            #expect(bySKU["CUP-2"]?["unit_price"] as? Int == 700 && bySKU["MUG-1"]?["unit_price"] as? Int == 1000)
+            // The stock read with the cart decides: 5 exist, 2 are in the cart, 4 more is too many.
+            let tooMany = try await app.cart(cart, .post, "/items", json: #"{"sku":"BOWL-3","quantity":4}"#)
+            #expect(tooMany.status == .conflict)
+            #expect((try tooMany.jsonObject()["detail"] as? String ?? "").contains("Only 5 of BOWL-3"))
+            // Someone else's cart is 404 whatever the body: it is not judged before the cart is shown to be theirs.
+            let stranger = TestCart(id: cart.id, secret: "not-the-secret", token: nil)
+            #expect(try await app.cart(stranger, .post, "/items", json: #"{"sku": "#).status == .notFound)
+            #expect(try await app.cart(stranger, .post, "/items", json: #"{"sku":"BOWL-3","quantity":"x"}"#).status == .notFound)
+        }
+    }
+
     @Test func addingMoreThanIsAvailableIs409NamingWhatIsLeft() async throws {
         try await withApp { app in
             _ = try await CommerceFixture(app, stock: 3)

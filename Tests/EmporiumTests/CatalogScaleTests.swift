@@ -81,6 +81,8 @@ import Testing
                 let response = try await client.execute(uri: "/v1/products/\(handle)", method: .get)
                 #expect(response.status == .ok, "\(handle): \(String(buffer: response.body))")
             }
+            // Adding to a cart reads the variant (by SKU or by id) in the same statement as the cart.
+            try await Self.addToANewCart(from: handles[0], client: client)
             let reads = recorder.stop().filter { Self.isRead($0, dialect: database.dialect) }
             let watched = reads.filter { statement in
                 Self.watchedTables.contains { Self.mentions(statement.rendered(for: database.dialect).text, table: $0) }
@@ -96,6 +98,23 @@ import Testing
     }
 
     static let watchedTables = ["variants", "prices", "inventory_levels"]
+
+    static func addToANewCart(from handle: String, client: some TestClientProtocol) async throws {
+        let page = try await client.execute(uri: "/v1/products/\(handle)", method: .get)
+        let product = try JSONSerialization.jsonObject(with: Data(page.body.readableBytesView)) as? [String: Any]
+        let variant = try #require((product?["variants"] as? [[String: Any]])?.first)
+        let sku = try #require(variant["sku"] as? String), id = try #require(variant["id"] as? String)
+        let json: HTTPFields = [.contentType: "application/json"]
+        let created = try await client.execute(uri: "/v1/carts", method: .post, headers: json, body: ByteBuffer(string: #"{"currency":"EUR"}"#))
+        let cart = try JSONSerialization.jsonObject(with: Data(created.body.readableBytesView)) as? [String: Any]
+        let cartID = try #require(cart?["id"] as? String), secret = try #require(cart?["secret"] as? String)
+        var headers = json
+        headers[HTTPField.Name("X-Cart-Token")!] = secret
+        for body in [#"{"sku":"\#(sku)","quantity":1}"#, #"{"variant_id":"\#(id)","quantity":1}"#] {
+            let added = try await client.execute(uri: "/v1/carts/\(cartID)/items", method: .post, headers: headers, body: ByteBuffer(string: body))
+            #expect(added.status == .ok, "\(body): \(String(buffer: added.body))")
+        }
+    }
 
     /// Tables with planner statistics taken by an explicit ANALYZE.
     static func analyzedTables(on db: any SQLExecutor) async throws -> Set<String> {

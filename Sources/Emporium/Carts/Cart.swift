@@ -32,6 +32,9 @@ struct Cart: Sendable, Equatable {
     /// The pricing settings' generation, read in the same statement as the cart
     /// (`PricingSettings`). Nil when not read.
     var settingsGeneration: Int64? = nil
+    /// The variant a line is being added for, read in the same statement as the cart
+    /// (`CartStore.find(_:adding:on:)`). Nil when not read.
+    var variantAsRead: CartStore.VariantAsRead? = nil
 }
 
 /// A line of a cart. Title, SKU and unit price are copied when the line is added, so that the

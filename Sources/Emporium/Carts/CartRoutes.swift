@@ -25,9 +25,14 @@ struct CartRoutes {
             CartAnswer(try await service.priced(try await owned(request, context)))
         }
         routes.on(.post, "/v1/carts/:id/items", access: .anonymous) { request, context in
-            let cart = try await owned(request, context)
-            let item = Self.item(try await request.decodeStrictJSON(as: ItemInput.self, context: context).value)
-            return try await change(cart, .addItem(item), request)
+            // The body names the variant, which is read with the cart; a body that is refused
+            // is answered only once the caller has been shown to own the cart, as on other routes.
+            let input: Result<ItemInput, any Error>
+            do { input = .success(try await request.decodeStrictJSON(as: ItemInput.self, context: context).value) }
+            catch { input = .failure(error) }
+            let item = try? input.get()
+            let cart = try await owned(request, context, adding: item.map { Self.item($0).variant })
+            return try await change(cart, .addItem(Self.item(try input.get())), request)
         }
         routes.on(.patch, "/v1/carts/:id/items/:item_id", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
@@ -99,11 +104,16 @@ struct CartRoutes {
         return SecretToken.digest(token) == hash
     }
 
-    /// The cart the request names, read once for the whole request.
-    private func owned(_ request: Request, _ context: AppRequestContext) async throws -> Cart {
+    /// The cart the request names, read once for the whole request (with the variant of a line
+    /// to add, when `adding` names one).
+    private func owned(
+        _ request: Request, _ context: AppRequestContext, adding key: CartStore.VariantKey? = nil
+    ) async throws -> Cart {
         let id: ID<Cart> = try context.pathID(notFound: "There is no such cart.")
         let user = try await caller(request)
-        guard let cart = try await service.find(id), owns(cart, user: user, request: request) else { throw CartService.notFound }
+        guard let cart = try await service.find(id, adding: key), owns(cart, user: user, request: request) else {
+            throw CartService.notFound
+        }
         return cart
     }
 

@@ -64,8 +64,9 @@ struct CartService: Sendable {
 
     // MARK: Reading
 
-    func find(_ id: ID<Cart>) async throws -> Cart? {
-        try await store.find(id, on: database)
+    /// The cart; `adding` reads the variant of a line about to be added in the same statement.
+    func find(_ id: ID<Cart>, adding key: CartStore.VariantKey? = nil) async throws -> Cart? {
+        try await store.find(id, adding: key, on: database)
     }
 
     func priced(_ cart: Cart) async throws -> PricedCart {
@@ -228,7 +229,12 @@ struct CartService: Sendable {
     /// added to what the cart already holds of it.
     private func newLine(_ item: NewItem, cart: Cart, items: [CartItem], on db: any SQLExecutor) async throws -> CartItem {
         let pointer = if case .id = item.variant { "/variant_id" } else { "/sku" }
-        guard let variant = try await store.variant(item.variant, currency: cart.currency, on: db), variant.forSale else {
+        let variant = if let read = cart.variantAsRead, read.key == item.variant {
+            read.variant
+        } else {
+            try await store.variant(item.variant, currency: cart.currency, on: db)
+        }
+        guard let variant, variant.forSale else {
             throw Problem.validation([.init(pointer: pointer, detail: "names no variant for sale")])
         }
         guard let price = variant.price else {

@@ -105,9 +105,10 @@ struct CartStore: Sendable {
         try await db.execute("UPDATE carts SET version = version + 1, updated_at = \(now) WHERE id = \(id)")
     }
 
-    /// The cart with its lines (`itemsAsRead`).
-    func find(_ id: ID<Cart>, on db: any SQLExecutor) async throws -> Cart? {
-        try await findWithItems("c.id = \(id)", on: db)
+    /// The cart with its lines (`itemsAsRead`) and, when `adding` names one, the variant an
+    /// added line would copy (`variantAsRead`).
+    func find(_ id: ID<Cart>, adding key: VariantKey? = nil, on db: any SQLExecutor) async throws -> Cart? {
+        try await findWithItems("c.id = \(id)", adding: key, on: db)
     }
 
     /// The customer's open cart with its lines (`itemsAsRead`).
@@ -117,12 +118,21 @@ struct CartStore: Sendable {
 
     /// A cart and its lines in one statement: a row per line, the cart's columns first and the
     /// line's after the `item_columns` marker. Nearly every cart request reads both, and on
-    /// PostgreSQL two statements were two round trips.
-    private func findWithItems(_ match: SQL, on db: any SQLExecutor) async throws -> Cart? {
+    /// PostgreSQL two statements were two round trips. Adding a line needs the variant too
+    /// (its price in the cart's currency and its stock): its columns, after the
+    /// `variant_columns` marker, repeat on every row, all NULL when the key matches nothing.
+    private func findWithItems(_ match: SQL, adding key: VariantKey? = nil, on db: any SQLExecutor) async throws -> Cart? {
+        let (variantColumns, variantJoin): (SQL, SQL) = if let key {
+            ("NULL AS variant_columns, sv.*, svp.amount,", """
+                LEFT JOIN (\(Self.saleVariants(key))) sv ON TRUE
+                LEFT JOIN prices svp ON svp.variant_id = sv.id AND svp.currency = c.currency
+                """)
+        } else { ("", "") }
         let rows = try await db.query("""
             SELECT c.*, (SELECT generation FROM settings_generation WHERE id = 1) AS settings_generation,
-                   NULL AS item_columns, \(Self.itemColumns)
+                   \(variantColumns) NULL AS item_columns, \(Self.itemColumns)
             FROM carts c
+            \(variantJoin)
             LEFT JOIN cart_items i ON i.cart_id = c.id
             LEFT JOIN variants v ON v.id = i.variant_id
             LEFT JOIN products p ON p.id = v.product_id
@@ -132,6 +142,11 @@ struct CartStore: Sendable {
         guard let first = rows.first else { return nil }
         var cart = try decode(first)
         cart.settingsGeneration = try first.decode("settings_generation", as: Int64?.self)
+        if let key {
+            let columns = try first.columns(from: "variant_columns")
+            let found = try columns.decode("id", as: String?.self) != nil
+            cart.variantAsRead = VariantAsRead(key: key, variant: found ? try Self.decodeSaleVariant(columns) : nil)
+        }
         cart.itemsAsRead = try rows.compactMap { row in
             let columns = try row.columns(from: "item_columns")
             // A cart without lines is one row whose line columns are all NULL.
@@ -173,7 +188,7 @@ struct CartStore: Sendable {
 
     /// A variant as a cart line needs it: nil when no variant matches, `price` nil when it has
     /// no price in `currency`, `forSale` false when its product is not active.
-    struct SaleVariant: Sendable {
+    struct SaleVariant: Sendable, Equatable {
         let id: ID<Variant>
         let sku: String
         let title: String
@@ -186,24 +201,40 @@ struct CartStore: Sendable {
         let available: Int64
     }
 
-    enum VariantKey: Sendable {
+    enum VariantKey: Sendable, Equatable {
         case id(String)
         case sku(String)
     }
 
+    /// The variant `key` names, read with a cart: `variant` nil when none matches.
+    struct VariantAsRead: Sendable, Equatable {
+        let key: VariantKey
+        let variant: SaleVariant?
+    }
+
     func variant(_ key: VariantKey, currency: Currency, on db: any SQLExecutor) async throws -> SaleVariant? {
+        try await db.queryFirst("""
+            SELECT sv.*, pr.amount FROM (\(Self.saleVariants(key))) sv
+            LEFT JOIN prices pr ON pr.variant_id = sv.id AND pr.currency = \(currency.code)
+            """).map(Self.decodeSaleVariant)
+    }
+
+    /// The variant `key` names with its product's title and status and its stock, without its
+    /// price (which depends on the currency), for `decodeSaleVariant` once `amount` is joined.
+    private static func saleVariants(_ key: VariantKey) -> SQL {
         let selector: SQL = switch key {
         case .id(let id): "v.id = \(id)"
         case .sku(let sku): "v.sku = \(sku)"
         }
-        guard let row = try await db.queryFirst("""
-            SELECT v.id, v.sku, v.title AS variant_title, v.backorder, v.product_id, v.weight_grams, p.title, p.status, pr.amount,
+        return """
+            SELECT v.id, v.sku, v.title AS variant_title, v.backorder, v.product_id, v.weight_grams, p.title, p.status,
                 \(InventoryStore.available(ofVariantColumn: "v.id")) AS available
             FROM variants v JOIN products p ON p.id = v.product_id
-            LEFT JOIN prices pr ON pr.variant_id = v.id AND pr.currency = \(currency.code)
             WHERE \(selector)
-            """)
-        else { return nil }
+            """
+    }
+
+    private static func decodeSaleVariant(_ row: SQLRow) throws -> SaleVariant {
         let productTitle: String = try row.decode("title")
         let variantTitle: String = try row.decode("variant_title")
         return SaleVariant(
