@@ -93,19 +93,25 @@ extension SQL {
             length += part.utf8.count
             words += part.split { !($0.isLetter || $0.isNumber || $0 == "_" || $0 == "." || $0 == "\"") }
         }
-        guard let verb = words.first?.uppercased() else { return "SQL" }
-        func after(_ keyword: String, from start: Int = 1) -> Substring? {
+        guard var verb = words.first?.uppercased() else { return "SQL" }
+        func after(_ keyword: String, from start: Int) -> Substring? {
             guard start < words.count,
                 let index = words[start...].firstIndex(where: { $0.uppercased() == keyword }),
                 index + 1 < words.count
             else { return nil }
             return words[index + 1]
         }
+        var start = 1
+        // A data-modifying CTE is named after its first write, which is what it is for.
+        if verb == "WITH", let write = words.firstIndex(where: { ["INSERT", "UPDATE", "DELETE"].contains($0.uppercased()) }) {
+            verb = words[write].uppercased()
+            start = write + 1
+        }
         let table: Substring? =
             switch verb {
-            case "INSERT": after("INTO")
-            case "UPDATE": words.count > 1 ? words[1] : nil
-            case "SELECT", "DELETE", "WITH": after("FROM")
+            case "INSERT": after("INTO", from: start)
+            case "UPDATE": start < words.count ? words[start] : nil
+            case "SELECT", "DELETE", "WITH": after("FROM", from: start)
             default: nil
             }
         guard let table, let first = table.first, first.isLetter || first == "_" || first == "\"" else { return verb }

@@ -83,6 +83,8 @@ extension TestApp {
             #expect(mail.contains("Message-ID: <\(events[1].id)@emporium.invalid>"))
             #expect(mail.contains("multipart/alternative") && mail.contains("Content-Type: text/html"))
             #expect(mail.contains("Total: 29.63 EUR"))
+            // The lines are read with the order, in the same statement.
+            #expect(mail.contains("(\(fixture.sku))"))
             #expect(try await app.jobStates("mail.order_confirmation") == ["done"])
         }
     }

@@ -130,6 +130,14 @@ import Testing
         #expect(("DELETE FROM carts WHERE id = \(email)" as SQL).statementName == "DELETE carts")
         #expect(("SELECT 1" as SQL).statementName == "SELECT")
         #expect(("  select count(*) AS n from \"events\"" as SQL).statementName == "SELECT events")
+        #expect(("WITH recent AS (SELECT id FROM orders) SELECT * FROM recent" as SQL).statementName == "WITH orders")
+        // A data-modifying CTE is named by its first write.
+        #expect(("WITH o AS (INSERT INTO orders (id) VALUES (\(email))) INSERT INTO order_lines (id) VALUES (\(email))" as SQL)
+            .statementName == "INSERT orders")
+        #expect(("WITH bumped AS (UPDATE carts SET version = version + 1 RETURNING version) SELECT version FROM bumped" as SQL)
+            .statementName == "UPDATE carts")
+        #expect(("WITH gone AS (DELETE FROM jobs WHERE id = \(email) RETURNING id) SELECT count(*) FROM gone" as SQL)
+            .statementName == "DELETE jobs")
     }
 }
 

@@ -84,10 +84,9 @@ struct OrderNotifications: EventConsumer {
         guard let template = Self.templates[payload.eventType]?.template else {
             throw JobFailure.permanent("no message for event \(payload.eventType)")
         }
-        guard let id = ID<Order>(payload.orderID), let (order, sealed) = try await orders.findWithMailAccessToken(id, on: database) else {
+        guard let id = ID<Order>(payload.orderID), let (order, lines, sealed) = try await orders.findForMail(id, on: database) else {
             throw JobFailure.permanent("order \(payload.orderID) no longer exists")
         }
-        let lines = try await orders.lines(of: order.id, on: database)
         // Only the confirmation links to the order; the token goes once it has been sent.
         let accessToken = try sealed.flatMap { payload.eventType == "order.placed" ? try orders.openMailAccessToken($0, of: order.id) : nil }
         let currency = order.currency

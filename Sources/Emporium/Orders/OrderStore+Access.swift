@@ -17,12 +17,22 @@ extension OrderStore {
         return try await find(id, on: db)
     }
 
-    /// The order with the sealed access token for its confirmation e-mail, while it is kept:
-    /// one read for the mail job, which opens the token (`openMailAccessToken`) only for the
-    /// confirmation.
-    func findWithMailAccessToken(_ id: ID<Order>, on db: any SQLExecutor) async throws -> (order: Order, sealedToken: String?)? {
-        guard let row = try await db.queryFirst("SELECT * FROM orders WHERE id = \(id)") else { return nil }
-        return (try decode(row), try row.decode("access_token_sealed"))
+    /// What an e-mail about the order shows: the order, its lines and, while it is kept, the
+    /// sealed access token, which the mail job opens (`openMailAccessToken`) only for the
+    /// confirmation. One read: a row per line, the line's columns after the `line_columns` marker.
+    func findForMail(_ id: ID<Order>, on db: any SQLExecutor) async throws -> (order: Order, lines: [OrderLine], sealedToken: String?)? {
+        let rows = try await db.query("""
+            SELECT o.*, NULL AS line_columns, l.* FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id
+            WHERE o.id = \(id) ORDER BY l.position
+            """)
+        guard let first = rows.first else { return nil }
+        let lines = try rows.compactMap { row -> OrderLine? in
+            let columns = try row.columns(from: "line_columns")
+            // An order without lines is one row whose line columns are all NULL.
+            guard try columns.decode("id", as: String?.self) != nil else { return nil }
+            return try Self.decodeLine(columns)
+        }
+        return (try decode(first), lines, try first.decode("access_token_sealed"))
     }
 
     func openMailAccessToken(_ sealed: String, of id: ID<Order>) throws -> String {

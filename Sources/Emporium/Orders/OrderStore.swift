@@ -29,7 +29,7 @@ struct OrderStore: Sendable {
         let sealed = try cipher.seal(CatalogStore.json(order.shippingAddress), context: Self.addressContext(order.id.description))
         let accessHash = accessToken.map(SecretToken.digest)
         let accessSealed = try accessToken.map { try cipher.seal($0, context: Self.accessContext(order.id)) }
-        try await db.execute("""
+        let insertOrder: SQL = """
             INSERT INTO orders (id, number, cart_id, user_id, email, currency, status, subtotal, discount, shipping, tax, total,
                                 tax_included, discount_id, discount_code, shipping_method_id, shipping_method_name,
                                 shipping_address, shipping_country, shipping_region, reservation_expires_at, version,
@@ -40,19 +40,28 @@ struct OrderStore: Sendable {
                     \(order.shippingMethodName), \(sealed), \(order.shippingAddress.country), \(order.shippingAddress.region),
                     \(order.reservationExpiresAt), 1, \(order.createdAt), \(order.updatedAt), \(checkoutKey),
                     \(accessHash), \(accessSealed))
-            """)
-        // One statement for all lines: a checkout's round trips are its cost.
+            """
+        guard !lines.isEmpty else { return try await db.execute(insertOrder) }
+        // All lines in one statement: a checkout's round trips are its cost.
         let values = lines.map { line -> SQL in
             """
             (\(line.id), \(order.id), \(line.position), \(line.variantID), \(line.productID), \(line.sku), \(line.title),
              \(line.quantity), \(line.unitPrice), \(line.subtotal), \(line.discount), \(line.tax), \(line.reservedLocationID), 0)
             """
         }
-        try await db.execute("""
+        let insertLines: SQL = """
             INSERT INTO order_lines (id, order_id, position, variant_id, product_id, sku, title, quantity, unit_price, subtotal,
                                      discount, tax, reserved_location_id, fulfilled_quantity)
             VALUES \(SQL.joined(values, separator: ", "))
-            """)
+            """
+        // On PostgreSQL the order and its lines are one statement (a data-modifying CTE; the
+        // lines' foreign key to the order is checked when the statement ends, the order in
+        // place). SQLite has no such CTEs, and no round trips to save.
+        guard db.dialect == .postgres else {
+            try await db.execute(insertOrder)
+            return try await db.execute(insertLines)
+        }
+        try await db.execute("WITH inserted_order AS (\(insertOrder)) \(insertLines)")
     }
 
     func find(_ id: ID<Order>, on db: any SQLExecutor) async throws -> Order? {
