@@ -82,39 +82,66 @@ public struct DatabaseStatistics: Sendable, Equatable {
 
 extension SQL {
     /// A short name for traces and the slow-query log: the statement's first keyword and the
-    /// table it works on, e.g. `SELECT products` or `INSERT orders`. Made from the statement's
-    /// text alone, never from its bound values.
+    /// table it works on, e.g. `SELECT products` or `INSERT orders`. A statement with
+    /// data-modifying CTEs is named by its writes in order (`INSERT orders; INSERT order_lines`),
+    /// since its first keyword, `WITH`, says nothing. Made from the statement's text alone,
+    /// never from its bound values.
     public var statementName: String {
-        var words: [Substring] = []
-        var length = 0
-        for case .text(let part) in fragments {
-            // A statement names its verb and table early; long texts need not be read whole.
-            guard length < 600 else { break }
-            length += part.utf8.count
-            words += part.split { !($0.isLetter || $0.isNumber || $0 == "_" || $0 == "." || $0 == "\"") }
-        }
-        guard var verb = words.first?.uppercased() else { return "SQL" }
-        func after(_ keyword: String, from start: Int) -> Substring? {
-            guard start < words.count,
-                let index = words[start...].firstIndex(where: { $0.uppercased() == keyword }),
-                index + 1 < words.count
-            else { return nil }
-            return words[index + 1]
-        }
-        var start = 1
-        // A data-modifying CTE is named after its first write, which is what it is for.
-        if verb == "WITH", let write = words.firstIndex(where: { ["INSERT", "UPDATE", "DELETE"].contains($0.uppercased()) }) {
-            verb = words[write].uppercased()
-            start = write + 1
-        }
-        let table: Substring? =
-            switch verb {
-            case "INSERT": after("INTO", from: start)
-            case "UPDATE": start < words.count ? words[start] : nil
-            case "SELECT", "DELETE", "WITH": after("FROM", from: start)
-            default: nil
+        let words = nameWords()
+        guard let verb = words.first?.text.uppercased() else { return "SQL" }
+        func name(_ verb: String, at index: Int) -> String {
+            func after(_ keyword: String) -> Substring? {
+                guard let found = words[(index + 1)...].firstIndex(where: { $0.text.uppercased() == keyword }),
+                    found + 1 < words.count
+                else { return nil }
+                return words[found + 1].text
             }
-        guard let table, let first = table.first, first.isLetter || first == "_" || first == "\"" else { return verb }
-        return verb + " " + table.filter { $0 != "\"" }
+            let table: Substring? =
+                switch verb {
+                case "INSERT": after("INTO")
+                case "UPDATE": index + 1 < words.count ? words[index + 1].text : nil
+                case "SELECT", "DELETE", "WITH": after("FROM")
+                default: nil
+                }
+            guard let table, let first = table.first, first.isLetter || first == "_" || first == "\"" else { return verb }
+            return verb + " " + table.filter { $0 != "\"" }
+        }
+        guard verb == "WITH" else { return name(verb, at: 0) }
+        let writeVerbs: Set<String> = ["INSERT", "UPDATE", "DELETE"]
+        // A CTE's body opens right after its `AS (`; the main statement is the first verb outside
+        // every parenthesis. Other verbs (`DO UPDATE`, `FOR UPDATE`) are clauses, not writes.
+        let main = words.indices.dropFirst().first { words[$0].depth == 0 && (writeVerbs.contains(words[$0].text.uppercased()) || words[$0].text.uppercased() == "SELECT") }
+        let writes = words.indices.filter { index in
+            guard writeVerbs.contains(words[index].text.uppercased()) else { return false }
+            if index == main { return true }
+            return words[index].depth == 1 && ["AS", "MATERIALIZED"].contains(words[index - 1].text.uppercased())
+        }
+        guard !writes.isEmpty else { return name(verb, at: 0) }
+        return writes.map { name(words[$0].text.uppercased(), at: $0) }.joined(separator: "; ")
+    }
+
+    /// The words of the statement's text with how deep in parentheses each stands. A statement
+    /// names its verbs and tables early; long texts (many rows of VALUES) are not read whole.
+    private func nameWords() -> [(text: Substring, depth: Int)] {
+        var words: [(text: Substring, depth: Int)] = []
+        var length = 0
+        var depth = 0
+        for case .text(let part) in fragments {
+            guard length < 2_000 else { break }
+            length += part.utf8.count
+            var wordStart: String.Index?
+            for index in part.indices {
+                let character = part[index]
+                if character.isLetter || character.isNumber || character == "_" || character == "." || character == "\"" {
+                    if wordStart == nil { wordStart = index }
+                    continue
+                }
+                if let start = wordStart { words.append((part[start..<index], depth)) }
+                wordStart = nil
+                if character == "(" { depth += 1 } else if character == ")" { depth -= 1 }
+            }
+            if let start = wordStart { words.append((part[start...], depth)) }
+        }
+        return words
     }
 }

@@ -71,6 +71,13 @@ public struct SQLRow: Sendable {
         }
         return SQLRow(columns: columns.suffix(from: offset), cells: cells, start: start + offset)
     }
+
+    /// `columns(from:)` for a table reached by a LEFT JOIN: nil when the join matched nothing,
+    /// which leaves the table's `id` NULL (a cart without lines is one row of the cart).
+    public func joined(from marker: String) throws(DatabaseError) -> SQLRow? {
+        let columns = try columns(from: marker)
+        return try columns.decode("id", as: String?.self) == nil ? nil : columns
+    }
 }
 
 /// Column names to offsets, shared by all rows of one result.

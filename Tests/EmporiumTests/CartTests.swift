@@ -80,7 +80,7 @@ import Testing
             #expect(bySKU.count == 3)
             #expect(bySKU["BOWL-3"]?["unit_price"] as? Int == 1500 && bySKU["BOWL-3"]?["quantity"] as? Int == 2)
             #expect(bySKU["CUP-2"]?["unit_price"] as? Int == 700 && bySKU["MUG-1"]?["unit_price"] as? Int == 1000)
-            // The stock read with the cart decides: 5 exist, 2 are in the cart, 4 more is too many.
+            // What is already in the cart counts: 5 exist, 2 are in the cart, 4 more is too many.
             let tooMany = try await app.cart(cart, .post, "/items", json: #"{"sku":"BOWL-3","quantity":4}"#)
             #expect(tooMany.status == .conflict)
             #expect((try tooMany.jsonObject()["detail"] as? String ?? "").contains("Only 5 of BOWL-3"))
@@ -88,6 +88,49 @@ import Testing
             let stranger = TestCart(id: cart.id, secret: "not-the-secret", token: nil)
             #expect(try await app.cart(stranger, .post, "/items", json: #"{"sku": "#).status == .notFound)
             #expect(try await app.cart(stranger, .post, "/items", json: #"{"sku":"BOWL-3","quantity":"x"}"#).status == .notFound)
+            let missing = TestCart(id: UUID().uuidString.lowercased(), secret: cart.secret, token: nil)
+            #expect(try await app.cart(missing, .post, "/items", json: #"{"sku": "#).status == .notFound)
+            // The owner hears what is wrong with the body.
+            #expect(try await app.cart(cart, .post, "/items", json: #"{"sku": "#).status == .badRequest)
+            // A well-formed id of no variant, and a variant of a product not for sale, name nothing to add.
+            try expectInvalid(
+                try await app.cart(cart, .post, "/items", json: #"{"variant_id":"\#(UUID().uuidString.lowercased())","quantity":1}"#),
+                at: "/variant_id")
+            _ = try await app.createProduct(TestApp.product(handle: "plate-4", status: "draft", sku: "PLATE-4"), token: fixture.admin)
+            try expectInvalid(try await app.cart(cart, .post, "/items", json: #"{"sku":"PLATE-4","quantity":1}"#), at: "/sku")
+        }
+    }
+
+    /// Adds to one cart at once: most plans lose their version to another add and are made
+    /// again from a fresh read of the cart, which carries no variant, so the variant is read
+    /// on its own (or under the writer); every add lands, each line at its own price.
+    @Test func concurrentAddsToOneCartAllLandAtTheirPrices() async throws {
+        try await withApp { app in
+            let fixture = try await CommerceFixture(app, stock: 50)
+            let skus = ["MUG-1": 1000, "CUP-2": 700, "BOWL-3": 1500, "JUG-4": 2200]
+            for (sku, price) in skus where sku != fixture.sku {
+                _ = try await app.createProduct(TestApp.product(handle: sku.lowercased(), sku: sku, eur: price), token: fixture.admin)
+                try await app.receive(50, of: sku, at: fixture.location, token: fixture.admin)
+            }
+            let cart = try await app.newCart()
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for round in 0..<3 {
+                    for sku in skus.keys {
+                        group.addTask {
+                            try await app.cart(cart, .post, "/items", json: #"{"sku":"\#(sku)","quantity":\#(round + 1)}"#).status
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == .ok }, "\(statuses)")
+            let lines = try #require(try await app.cart(cart, .get).jsonObject()["items"] as? [[String: Any]])
+            #expect(lines.count == skus.count)
+            for line in lines {
+                let sku = line["sku"] as? String ?? ""
+                #expect(line["quantity"] as? Int == 1 + 2 + 3, "\(sku)")
+                #expect(line["unit_price"] as? Int == skus[sku], "\(sku)")
+            }
         }
     }
 

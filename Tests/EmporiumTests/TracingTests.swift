@@ -131,13 +131,21 @@ import Testing
         #expect(("SELECT 1" as SQL).statementName == "SELECT")
         #expect(("  select count(*) AS n from \"events\"" as SQL).statementName == "SELECT events")
         #expect(("WITH recent AS (SELECT id FROM orders) SELECT * FROM recent" as SQL).statementName == "WITH orders")
-        // A data-modifying CTE is named by its first write.
+        #expect(("WITH due AS (SELECT id FROM jobs WHERE state = 'pending' FOR UPDATE SKIP LOCKED) SELECT * FROM due" as SQL)
+            .statementName == "WITH jobs")
+        // Data-modifying CTEs are named by their writes, the CTEs' and the main statement's.
         #expect(("WITH o AS (INSERT INTO orders (id) VALUES (\(email))) INSERT INTO order_lines (id) VALUES (\(email))" as SQL)
-            .statementName == "INSERT orders")
+            .statementName == "INSERT orders; INSERT order_lines")
         #expect(("WITH bumped AS (UPDATE carts SET version = version + 1 RETURNING version) SELECT version FROM bumped" as SQL)
             .statementName == "UPDATE carts")
-        #expect(("WITH gone AS (DELETE FROM jobs WHERE id = \(email) RETURNING id) SELECT count(*) FROM gone" as SQL)
+        #expect(("WITH gone AS MATERIALIZED (DELETE FROM jobs WHERE id = \(email) RETURNING id) SELECT count(*) FROM gone" as SQL)
             .statementName == "DELETE jobs")
+        let event: SQL = """
+            WITH sequence AS (INSERT INTO outbox_sequences (id, last) VALUES (\(email), 1)
+                ON CONFLICT (id) DO UPDATE SET last = outbox_sequences.last + 1 RETURNING last)
+            INSERT INTO outbox (id, seq) SELECT \(email), last FROM sequence ON CONFLICT (id) DO UPDATE SET seq = excluded.seq
+            """
+        #expect(event.statementName == "INSERT outbox_sequences; INSERT outbox")
     }
 }
 

@@ -229,6 +229,8 @@ struct CartService: Sendable {
     /// added to what the cart already holds of it.
     private func newLine(_ item: NewItem, cart: Cart, items: [CartItem], on db: any SQLExecutor) async throws -> CartItem {
         let pointer = if case .id = item.variant { "/variant_id" } else { "/sku" }
+        // Read with the cart when the route asked for it; a cart read again after a conflict
+        // carries none, so price and stock are then read afresh.
         let variant = if let read = cart.variantAsRead, read.key == item.variant {
             read.variant
         } else {

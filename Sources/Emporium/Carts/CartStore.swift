@@ -143,16 +143,9 @@ struct CartStore: Sendable {
         var cart = try decode(first)
         cart.settingsGeneration = try first.decode("settings_generation", as: Int64?.self)
         if let key {
-            let columns = try first.columns(from: "variant_columns")
-            let found = try columns.decode("id", as: String?.self) != nil
-            cart.variantAsRead = VariantAsRead(key: key, variant: found ? try Self.decodeSaleVariant(columns) : nil)
+            cart.variantAsRead = VariantAsRead(key: key, variant: try first.joined(from: "variant_columns").map(Self.decodeSaleVariant))
         }
-        cart.itemsAsRead = try rows.compactMap { row in
-            let columns = try row.columns(from: "item_columns")
-            // A cart without lines is one row whose line columns are all NULL.
-            guard try columns.decode("id", as: String?.self) != nil else { return nil }
-            return try Self.decodeItem(columns)
-        }
+        cart.itemsAsRead = try rows.compactMap { row in try row.joined(from: "item_columns").map(Self.decodeItem) }
         return cart
     }
 
@@ -212,6 +205,8 @@ struct CartStore: Sendable {
         let variant: SaleVariant?
     }
 
+    /// The variant on its own, for a change planned again from a cart read without it. Its
+    /// price is joined as in `findWithItems`, where the currency is the cart's own column.
     func variant(_ key: VariantKey, currency: Currency, on db: any SQLExecutor) async throws -> SaleVariant? {
         try await db.queryFirst("""
             SELECT sv.*, pr.amount FROM (\(Self.saleVariants(key))) sv

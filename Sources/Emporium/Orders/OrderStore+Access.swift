@@ -26,12 +26,7 @@ extension OrderStore {
             WHERE o.id = \(id) ORDER BY l.position
             """)
         guard let first = rows.first else { return nil }
-        let lines = try rows.compactMap { row -> OrderLine? in
-            let columns = try row.columns(from: "line_columns")
-            // An order without lines is one row whose line columns are all NULL.
-            guard try columns.decode("id", as: String?.self) != nil else { return nil }
-            return try Self.decodeLine(columns)
-        }
+        let lines = try rows.compactMap { row in try row.joined(from: "line_columns").map(Self.decodeLine) }
         return (try decode(first), lines, try first.decode("access_token_sealed"))
     }
 

@@ -41,6 +41,7 @@ struct OrderStore: Sendable {
                     \(order.reservationExpiresAt), 1, \(order.createdAt), \(order.updatedAt), \(checkoutKey),
                     \(accessHash), \(accessSealed))
             """
+        // Checkout refuses an empty cart; an order without lines would still be an order.
         guard !lines.isEmpty else { return try await db.execute(insertOrder) }
         // All lines in one statement: a checkout's round trips are its cost.
         let values = lines.map { line -> SQL in
