@@ -122,6 +122,8 @@ extension SQL {
 
     /// The words of the statement's text with how deep in parentheses each stands. A statement
     /// names its verbs and tables early; long texts (many rows of VALUES) are not read whole.
+    /// Read as bytes, since every traced statement is named: separators are ASCII, and any
+    /// other byte (of a non-ASCII identifier) belongs to a word.
     private func nameWords() -> [(text: Substring, depth: Int)] {
         var words: [(text: Substring, depth: Int)] = []
         var length = 0
@@ -130,15 +132,18 @@ extension SQL {
             guard length < 2_000 else { break }
             length += part.utf8.count
             var wordStart: String.Index?
-            for index in part.indices {
-                let character = part[index]
-                if character.isLetter || character.isNumber || character == "_" || character == "." || character == "\"" {
+            for index in part.utf8.indices {
+                let byte = part.utf8[index]
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                    UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "\""), 0x80...:
                     if wordStart == nil { wordStart = index }
                     continue
+                default:
+                    if let start = wordStart { words.append((part[start..<index], depth)) }
+                    wordStart = nil
+                    if byte == UInt8(ascii: "(") { depth += 1 } else if byte == UInt8(ascii: ")") { depth -= 1 }
                 }
-                if let start = wordStart { words.append((part[start..<index], depth)) }
-                wordStart = nil
-                if character == "(" { depth += 1 } else if character == ")" { depth -= 1 }
             }
             if let start = wordStart { words.append((part[start...], depth)) }
         }

@@ -130,6 +130,7 @@ import Testing
         #expect(("DELETE FROM carts WHERE id = \(email)" as SQL).statementName == "DELETE carts")
         #expect(("SELECT 1" as SQL).statementName == "SELECT")
         #expect(("  select count(*) AS n from \"events\"" as SQL).statementName == "SELECT events")
+        #expect(("SELECT * FROM \"größen\"(x) WHERE a = \(email)" as SQL).statementName == "SELECT größen")
         #expect(("WITH recent AS (SELECT id FROM orders) SELECT * FROM recent" as SQL).statementName == "WITH orders")
         #expect(("WITH due AS (SELECT id FROM jobs WHERE state = 'pending' FOR UPDATE SKIP LOCKED) SELECT * FROM due" as SQL)
             .statementName == "WITH jobs")

@@ -27,12 +27,11 @@ struct CartRoutes {
         routes.on(.post, "/v1/carts/:id/items", access: .anonymous) { request, context in
             // The body names the variant, which is read with the cart; a body that is refused
             // is answered only once the caller has been shown to own the cart, as on other routes.
-            let input: Result<ItemInput, any Error>
-            do { input = .success(try await request.decodeStrictJSON(as: ItemInput.self, context: context).value) }
-            catch { input = .failure(error) }
-            let item = try? input.get()
-            let cart = try await owned(request, context, adding: item.map { Self.item($0).variant })
-            return try await change(cart, .addItem(Self.item(try input.get())), request)
+            let item: Result<CartService.NewItem, any Error>
+            do { item = .success(Self.item(try await request.decodeStrictJSON(as: ItemInput.self, context: context).value)) }
+            catch { item = .failure(error) }
+            let cart = try await owned(request, context, adding: try? item.get().variant)
+            return try await change(cart, .addItem(try item.get()), request)
         }
         routes.on(.patch, "/v1/carts/:id/items/:item_id", access: .anonymous) { request, context in
             let cart = try await owned(request, context)
