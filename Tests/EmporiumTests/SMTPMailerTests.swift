@@ -4,12 +4,18 @@ import Foundation
 import Logging
 import Testing
 
-@Suite struct MailLineEndingTests {
+@Suite struct MailMessageFormatTests {
     @Test func everyLineEndingBecomesCRLFOnce() {
         #expect(MailMessage.crlf("a\nb\r\nc\n") == "a\r\nb\r\nc\r\n")
         #expect(MailMessage.crlf("\r\r\n\n") == "\r\r\n\r\n")
         #expect(MailMessage.crlf("no ending, ünïcode ✓") == "no ending, ünïcode ✓")
         #expect(MailMessage.crlf("") == "")
+    }
+
+    @Test func theDateHeaderIsRFC5322InUTC() {
+        #expect(MailMessage.dateHeader(Date(timeIntervalSince1970: 1_796_209_550.9)) == "Wed, 02 Dec 2026 11:05:50 +0000")
+        #expect(MailMessage.dateHeader(Date(timeIntervalSince1970: 0)) == "Thu, 01 Jan 1970 00:00:00 +0000")
+        #expect(MailMessage.dateHeader(Date(timeIntervalSince1970: 1_709_251_199)) == "Thu, 29 Feb 2024 23:59:59 +0000")
     }
 }
 

@@ -1,5 +1,11 @@
 public import EmporiumCore
 public import Foundation
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// An e-mail to send: a plain-text body and, optionally, an HTML alternative.
 public struct MailMessage: Sendable, Equatable {
@@ -70,12 +76,17 @@ public struct MailMessage: Sendable, Equatable {
         return "=?utf-8?B?" + Data(value.utf8).base64EncodedString() + "?="
     }
 
+    /// RFC 5322's date in UTC (`Wed, 02 Dec 2026 11:05:50 +0000`), from the calendar fields
+    /// directly: a `DateFormatter` made per message cost more than rendering the message.
     static func dateHeader(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
-        return formatter.string(from: date)
+        var time = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) +0000"
     }
 }
 
@@ -101,12 +112,17 @@ public struct FileMailer: Mailer {
     }
 
     public func send(_ message: MailMessage) async throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let id = ids.makeUUID().lowercasedString
         let date = clock.now()
         let text = message.rendered(from: sender, date: date, fallbackID: "\(id)@emporium.invalid")
-        let path = (folder as NSString).appendingPathComponent("\(Timestamp.string(from: date))-\(id).eml")
-        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+        let (folder, path) = (folder, (folder as NSString).appendingPathComponent("\(Timestamp.string(from: date))-\(id).eml"))
+        // The file is written whole and synced before the job counts the message as sent, so
+        // it blocks for a disk flush: on a thread of the I/O pool, not one that serves requests.
+        let written = try await NIOThreadPool.singleton.runIfActive {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            return FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+        }
+        guard written else {
             throw MailerError(description: "cannot write mail to \(folder): check that the folder (--mail-folder) is writable")
         }
     }
