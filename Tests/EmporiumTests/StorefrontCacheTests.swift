@@ -98,6 +98,26 @@ extension TestApp {
         }
     }
 
+    @Test func aCheckoutThatLeavesTheStockBandAloneKeepsTheCachedPage() async throws {
+        try await withApp { app in
+            let fixture = try await CommerceFixture(app, stock: 23)
+            let page = "/v1/products/mug-1"
+            let changes = { try await app.database.queryFirst("SELECT COUNT(*) AS n FROM catalog_changes")?.decode("n", as: Int64.self) }
+            #expect(try await app.get(page, token: nil).text.contains(#""20+""#))
+            let logged = try await changes()
+            // 23 → 20: still "20+", so nothing is announced and the cached page stays.
+            #expect(try await app.checkout(try await app.readyCart(fixture, quantity: 3)).status == .created)
+            #expect(try await changes() == logged, "a checkout that moved no stock band was announced")
+            let before = try await app.cacheFigures("detail")
+            #expect(try await app.get(page, token: nil).text.contains(#""20+""#))
+            #expect(try await app.cacheFigures("detail").hits == before.hits + 1)
+            // 20 → 19 crosses into "5-19": announced, and the page shows it.
+            #expect(try await app.checkout(try await app.readyCart(fixture, quantity: 1)).status == .created)
+            #expect(try await changes() == logged.map { $0 + 1 })
+            #expect(try await app.eventually(page, contains: #""5-19""#), "the stock band stayed at 20+ after the checkout")
+        }
+    }
+
     @Test(arguments: [
         "/v1/products?colour=red", "/v1/products?limit=5&limit=6", "/v1/products?sort=title&utm_source=x",
         "/v1/products/mug?v=2", "/v1/categories?depth=1", "/v1/products?cursor=%00%01junk",

@@ -5,7 +5,7 @@ import Hummingbird
 /// How the API shows a variant: admins see stock settings, the storefront sees availability.
 struct VariantResponse: Codable, Sendable {
     /// A band rather than the exact count: shops rarely want to publish their stock.
-    struct Availability: Codable, Sendable {
+    struct Availability: Codable, Sendable, Equatable {
         let status: String
         let quantity: String?
     }

@@ -31,8 +31,8 @@ extension InventoryStore {
         let result = try await apply(
             change, variant: variant.id, location: location, reason: reason, reference: reference, actor: actor, at: now, on: db)
         guard case .applied(_, let movement) = result else { return result }
-        if movement.onHandDelta < 0 {
-            try await noteLowStock(of: variant.id, sku: variant.sku, taken: -movement.onHandDelta, at: movement.createdAt, on: db)
+        if movement.onHandDelta < 0, let after = try await stockFigures(of: variant.id, on: db) {
+            try await noteLowStock(of: variant.id, sku: variant.sku, taken: -movement.onHandDelta, after: after, at: movement.createdAt, on: db)
         }
         try await CatalogChanges.stockChanged(variantIDs: [variant.id], on: db)
         return result

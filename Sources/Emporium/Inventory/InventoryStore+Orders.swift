@@ -11,8 +11,8 @@ import Foundation
 /// so two transactions that take rows in one order wait for each other but never deadlock
 /// (Saleor's `checkout/lock_objects.py` follows the same rule).
 ///
-/// Each method also tells the storefront caches which variants' stock changed, in the same
-/// transaction, so no caller can forget it.
+/// Each method also tells the storefront caches which variants' stock changed (a reservation:
+/// whose stock band it moved), in the same transaction, so no caller can forget it.
 extension InventoryStore {
     /// A quantity of one variant an order wants reserved.
     struct StockRequest: Sendable {
@@ -47,32 +47,34 @@ extension InventoryStore {
     /// free stock. Returns where each variant was reserved, and the requests that could not
     /// be: the caller rolls the transaction back when there are any. Also records
     /// `inventory.low_stock` for variants whose reservation crossed their threshold.
+    ///
+    /// Storefront caches are told only of variants whose stock band (what a product page
+    /// shows: in stock, low, out, the quantity band) the reservation moved. Most checkouts move
+    /// none, and announcing each one cost every checkout a log row (and on PostgreSQL a
+    /// notification) and every node the cached pages of the products sold.
     func reserve(
         _ requests: [StockRequest], reference: String, at now: Date, on db: any SQLExecutor
     ) async throws -> (locations: [ID<Variant>: ID<StockLocation>], shortages: [Shortage]) {
         var locations: [ID<Variant>: ID<StockLocation>] = [:]
         var shortages: [Shortage] = []
+        var bandsMoved: [ID<Variant>] = []
         // Variant order (see the lock order above); within a variant, locations in id order.
         for (index, request) in requests.enumerated().sorted(by: { $0.element.variantID < $1.element.variantID }) {
-            let location: ID<StockLocation>?
+            var location: ID<StockLocation>?
+            var figures: StockFigures?
             if db.dialect == .postgres {
                 switch try await reserveInOneStatement(request, reference: reference, at: now, on: db) {
                 case .reserved(let at, let available, let threshold):
-                    locations[request.variantID] = at
-                    if let available {
-                        try await noteLowStock(
-                            of: request.variantID, sku: request.sku, taken: request.quantity, available: available,
-                            threshold: threshold, at: now, on: db)
-                    } else {
-                        // Stocked elsewhere too: the low-stock figure needs a read of its own.
-                        try await noteLowStock(of: request.variantID, sku: request.sku, taken: request.quantity, at: now, on: db)
-                    }
-                    continue
+                    location = at
+                    // Stocked elsewhere too: the variant's figures need a read of their own.
+                    figures = available.map { StockFigures(available: $0, threshold: threshold) }
                 case .notAtFirstLocation:
                     location = try await reserveAtEachLocation(request, at: now, on: db)
+                    if let location { try await recordReservation(request, at: location, reference: reference, now: now, on: db) }
                 }
             } else {
                 location = try await reserveAtOneLocation(request, at: now, on: db)
+                if let location { try await recordReservation(request, at: location, reference: reference, now: now, on: db) }
             }
             guard let location else {
                 if request.backorder { continue }
@@ -81,15 +83,23 @@ extension InventoryStore {
                 continue
             }
             locations[request.variantID] = location
-            try await record(
-                InventoryMovement(
-                    id: ids.make(), variantID: request.variantID, locationID: location, onHandDelta: 0,
-                    reservedDelta: request.quantity, reason: "reserved", reference: reference, actor: nil, createdAt: now),
-                on: db)
-            try await noteLowStock(of: request.variantID, sku: request.sku, taken: request.quantity, at: now, on: db)
+            if figures == nil { figures = try await stockFigures(of: request.variantID, on: db) }
+            guard let after = figures else { continue }
+            try await noteLowStock(of: request.variantID, sku: request.sku, taken: request.quantity, after: after, at: now, on: db)
+            if after.bandMoved(by: request.quantity) { bandsMoved.append(request.variantID) }
         }
-        try await CatalogChanges.stockChanged(variantIDs: locations.keys, on: db)
+        try await CatalogChanges.stockChanged(variantIDs: bandsMoved, on: db)
         return (locations, shortages)
+    }
+
+    private func recordReservation(
+        _ request: StockRequest, at location: ID<StockLocation>, reference: String, now: Date, on db: any SQLExecutor
+    ) async throws {
+        try await record(
+            InventoryMovement(
+                id: ids.make(), variantID: request.variantID, locationID: location, onHandDelta: 0,
+                reservedDelta: request.quantity, reason: "reserved", reference: reference, actor: nil, createdAt: now),
+            on: db)
     }
 
     /// The UPDATE that reserves a request at the first location (by id) with enough free stock,

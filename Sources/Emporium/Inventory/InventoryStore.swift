@@ -147,28 +147,36 @@ struct InventoryStore: Sendable {
             """).map(Self.decodeLevel)
     }
 
-    /// Records `inventory.low_stock` when taking `taken` units just brought the variant's
-    /// available stock to or below its threshold (it was above before), so one crossing makes
-    /// one event.
-    func noteLowStock(
-        of variant: ID<Variant>, sku: String, taken: Int64, at now: Date, on db: any SQLExecutor
-    ) async throws {
-        guard let row = try await db.queryFirst("""
+    /// A variant's available stock over all locations, beside its low-stock threshold.
+    struct StockFigures: Sendable {
+        let available: Int64
+        let threshold: Int64
+
+        /// Whether taking `taken` units, which left these figures, changed what a storefront
+        /// shows of the variant. The back-order setting only renames "out of stock", which
+        /// both sides then share, so it cannot decide this.
+        func bandMoved(by taken: Int64) -> Bool {
+            VariantResponse.availability(available: available, threshold: threshold, backorder: .deny)
+                != VariantResponse.availability(available: available + taken, threshold: threshold, backorder: .deny)
+        }
+    }
+
+    /// The variant's figures as they are now; nil for an unknown variant.
+    func stockFigures(of variant: ID<Variant>, on db: any SQLExecutor) async throws -> StockFigures? {
+        try await db.queryFirst("""
             SELECT v.low_stock_threshold AS threshold, CAST(COALESCE(SUM(l.on_hand - l.reserved), 0) AS BIGINT) AS available
             FROM variants v LEFT JOIN inventory_levels l ON l.variant_id = v.id
             WHERE v.id = \(variant) GROUP BY v.low_stock_threshold
-            """)
-        else { return }
-        try await noteLowStock(
-            of: variant, sku: sku, taken: taken, available: try row.decode("available"), threshold: try row.decode("threshold"),
-            at: now, on: db)
+            """).map { row in StockFigures(available: try row.decode("available"), threshold: try row.decode("threshold")) }
     }
 
-    /// The same, with the variant's available stock (after taking) and threshold read already.
+    /// Records `inventory.low_stock` when taking `taken` units just brought the variant's
+    /// available stock to or below its threshold (it was above before), so one crossing makes
+    /// one event. `after` are the variant's figures once taken.
     func noteLowStock(
-        of variant: ID<Variant>, sku: String, taken: Int64, available: Int64, threshold: Int64, at now: Date,
-        on db: any SQLExecutor
+        of variant: ID<Variant>, sku: String, taken: Int64, after: StockFigures, at now: Date, on db: any SQLExecutor
     ) async throws {
+        let (available, threshold) = (after.available, after.threshold)
         guard available <= threshold, available + taken > threshold else { return }
         struct Payload: Encodable {
             let variantID: String
