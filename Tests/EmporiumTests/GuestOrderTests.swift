@@ -3,6 +3,7 @@ import EmporiumStorage
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import NIOCore
 import Testing
 
 extension TestApp {
@@ -18,6 +19,16 @@ extension TestApp {
 /// the confirmation e-mail; nobody else's, and nothing with a wrong token.
 @Suite struct GuestOrderTests {
     static let encrypted: @Sendable (inout AppConfiguration) -> Void = { $0.encryptionKeyFile = TestDatabase.encryptionKeyFile }
+
+    /// The token is put in front of the kept answer's members, which are encoded once.
+    @Test func theShownAnswerIsTheKeptOneWithTheSecretInFront() throws {
+        let answer = try Idempotency.Stored(status: .created, kept: ["id": "o1", "total": "5"], showing: "access_token", "t/\"1")
+        #expect(String(buffer: answer.body) == #"{"id":"o1","total":"5"}"#)
+        #expect(String(buffer: try #require(answer.shown)) == #"{"access_token":"t/\"1","id":"o1","total":"5"}"#)
+        let empty = try Idempotency.Stored(status: .created, kept: [String: String](), showing: "access_token", "t")
+        #expect(String(buffer: try #require(empty.shown)) == #"{"access_token":"t"}"#)
+        #expect(throws: EncodingError.self) { try Idempotency.Stored(status: .created, kept: ["a"], showing: "access_token", "t") }
+    }
 
     func guestCheckout(_ app: TestApp, _ fixture: CommerceFixture, key: String = UUID().uuidString) async throws -> (id: String, token: String) {
         let cart = try await app.readyCart(fixture)

@@ -126,9 +126,8 @@ struct CheckoutService: Sendable {
         guard let accessToken else { return try Idempotency.Stored(status: .created, json: answer) }
         // Shown to this request only: a replay of the key gets the order without it, so the
         // token is nowhere at rest in clear.
-        var shown = answer
-        shown.accessToken = accessToken
-        return try Idempotency.Stored(status: .created, kept: answer, shown: shown)
+        return try Idempotency.Stored(
+            status: .created, kept: answer, showing: OrderResponse.CodingKeys.accessToken.rawValue, accessToken)
     }
 
     private static func declined(_ order: Order, code: String) -> Idempotency.Stored {

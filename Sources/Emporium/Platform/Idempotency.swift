@@ -55,10 +55,20 @@ struct Idempotency: Sendable {
             self.init(status: status, body: ByteBuffer(bytes: try Self.encoder.encode(value)))
         }
 
-        /// An answer whose first sending shows `shown` while repeats get `kept`.
-        init(status: HTTPResponse.Status, kept: some Encodable, shown: some Encodable) throws {
-            self.init(status: status, body: ByteBuffer(bytes: try Self.encoder.encode(kept)))
-            self.shown = ByteBuffer(bytes: try Self.encoder.encode(shown))
+        /// An answer whose first sending shows one member more than repeats get (a secret
+        /// shown once): `kept` (a JSON object) is encoded once and the member is put in front
+        /// of its own members, rather than encoding the whole answer a second time.
+        init(status: HTTPResponse.Status, kept: some Encodable, showing name: String, _ value: String) throws {
+            let body = try Self.encoder.encode(kept)
+            self.init(status: status, body: ByteBuffer(bytes: body))
+            var shown = Array(try Self.encoder.encode([name: value]))
+            guard shown.last == UInt8(ascii: "}"), body.first == UInt8(ascii: "{") else {
+                throw EncodingError.invalidValue(kept, .init(codingPath: [], debugDescription: "not a JSON object"))
+            }
+            shown.removeLast()
+            if body.count > 2 { shown.append(UInt8(ascii: ",")) }
+            shown.append(contentsOf: body.dropFirst())
+            self.shown = ByteBuffer(bytes: shown)
         }
 
         /// An answer that is a problem (a declined payment): stored and replayed like a success.
