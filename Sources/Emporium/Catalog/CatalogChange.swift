@@ -116,7 +116,8 @@ enum CatalogChanges {
     }
 
     /// The hook for stock writes: call it in the transaction that changes the available stock
-    /// of `variantIDs` (reservations, releases, shipments, adjustments, counts). Every node's
+    /// of `variantIDs` (releases, shipments, adjustments, counts; reservations only where they
+    /// may have moved a stock band, see `InventoryStore.reserve`). Every node's
     /// storefront cache then drops the answers showing those variants' stock bands: on this
     /// node and others within a second of the commit.
     static func stockChanged(variantIDs: some Sequence<ID<Variant>>, on db: any SQLExecutor) async throws {

@@ -49,15 +49,20 @@ extension InventoryStore {
     /// `inventory.low_stock` for variants whose reservation crossed their threshold.
     ///
     /// Storefront caches are told only of variants whose stock band (what a product page
-    /// shows: in stock, low, out, the quantity band) the reservation moved. Most checkouts move
-    /// none, and announcing each one cost every checkout a log row (and on PostgreSQL a
-    /// notification) and every node the cached pages of the products sold.
+    /// shows: in stock, low, out, the quantity band) the reservation moved, where the figures
+    /// read are certain: on SQLite, whose writer runs one transaction at a time, and on
+    /// PostgreSQL for a variant stocked at one location, whose row lock puts its writers in
+    /// turn. Most checkouts move no band, and announcing each one cost every checkout a log
+    /// row (and on PostgreSQL a notification) and every node the cached pages of the products
+    /// sold. On PostgreSQL, a variant stocked at several locations is always announced: a
+    /// reservation committing meanwhile at another location is not in the figures read, so
+    /// both could see no move while together they moved the band.
     func reserve(
         _ requests: [StockRequest], reference: String, at now: Date, on db: any SQLExecutor
     ) async throws -> (locations: [ID<Variant>: ID<StockLocation>], shortages: [Shortage]) {
         var locations: [ID<Variant>: ID<StockLocation>] = [:]
         var shortages: [Shortage] = []
-        var bandsMoved: [ID<Variant>] = []
+        var announced: [ID<Variant>] = []
         // Variant order (see the lock order above); within a variant, locations in id order.
         for (index, request) in requests.enumerated().sorted(by: { $0.element.variantID < $1.element.variantID }) {
             var location: ID<StockLocation>?
@@ -66,7 +71,7 @@ extension InventoryStore {
                 switch try await reserveInOneStatement(request, reference: reference, at: now, on: db) {
                 case .reserved(let at, let available, let threshold):
                     location = at
-                    // Stocked elsewhere too: the variant's figures need a read of their own.
+                    // nil when stocked elsewhere too: then the figures need a read of their own.
                     figures = available.map { StockFigures(available: $0, threshold: threshold) }
                 case .notAtFirstLocation:
                     location = try await reserveAtEachLocation(request, at: now, on: db)
@@ -83,12 +88,13 @@ extension InventoryStore {
                 continue
             }
             locations[request.variantID] = location
+            let certain = figures != nil || db.dialect == .sqlite
             if figures == nil { figures = try await stockFigures(of: request.variantID, on: db) }
             guard let after = figures else { continue }
             try await noteLowStock(of: request.variantID, sku: request.sku, taken: request.quantity, after: after, at: now, on: db)
-            if after.bandMoved(by: request.quantity) { bandsMoved.append(request.variantID) }
+            if !certain || after.bandMoved(by: request.quantity) { announced.append(request.variantID) }
         }
-        try await CatalogChanges.stockChanged(variantIDs: bandsMoved, on: db)
+        try await CatalogChanges.stockChanged(variantIDs: announced, on: db)
         return (locations, shortages)
     }
 

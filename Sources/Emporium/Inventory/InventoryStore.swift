@@ -164,9 +164,8 @@ struct InventoryStore: Sendable {
     /// The variant's figures as they are now; nil for an unknown variant.
     func stockFigures(of variant: ID<Variant>, on db: any SQLExecutor) async throws -> StockFigures? {
         try await db.queryFirst("""
-            SELECT v.low_stock_threshold AS threshold, CAST(COALESCE(SUM(l.on_hand - l.reserved), 0) AS BIGINT) AS available
-            FROM variants v LEFT JOIN inventory_levels l ON l.variant_id = v.id
-            WHERE v.id = \(variant) GROUP BY v.low_stock_threshold
+            SELECT low_stock_threshold AS threshold, \(Self.available(ofVariantColumn: "\(variant)")) AS available
+            FROM variants WHERE id = \(variant)
             """).map { row in StockFigures(available: try row.decode("available"), threshold: try row.decode("threshold")) }
     }
 
