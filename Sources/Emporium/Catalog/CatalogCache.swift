@@ -8,9 +8,9 @@ import Synchronization
 /// Rendered storefront answers (body and ETag) held in memory, each with what it depends on,
 /// so that a change drops only the answers it touches: a price change the product's detail and
 /// the list pages; a checkout the answers showing the variants whose stock band it moved; a
-/// cart change or a login nothing at all. Changes arrive from `CatalogService` at once after its commit and
-/// from the change log (`CatalogChangeFeed`) for everything else, this node's stock writes and
-/// other nodes' and processes' writes included.
+/// cart change or a login nothing at all. Changes arrive from `CatalogService` at once after
+/// its commit and from the change log (`CatalogChangeFeed`) for everything else, this node's
+/// stock writes and other nodes' and processes' writes included.
 ///
 /// A bounded LRU in segments (product pages, lists, searches, the category tree), each with its
 /// own share of the capacity, so that a storm of distinct product handles or searches evicts

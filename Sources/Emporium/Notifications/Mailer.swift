@@ -115,7 +115,7 @@ public struct FileMailer: Mailer {
         let id = ids.makeUUID().lowercasedString
         let date = clock.now()
         let text = message.rendered(from: sender, date: date, fallbackID: "\(id)@emporium.invalid")
-        let (folder, path) = (folder, (folder as NSString).appendingPathComponent("\(Timestamp.string(from: date))-\(id).eml"))
+        let path = (folder as NSString).appendingPathComponent("\(Timestamp.string(from: date))-\(id).eml")
         // The file is written whole and synced before the job counts the message as sent, so
         // it blocks for a disk flush: on a thread of the I/O pool, not one that serves requests.
         let written = try await NIOThreadPool.singleton.runIfActive {

@@ -57,7 +57,8 @@ struct Idempotency: Sendable {
 
         /// An answer whose first sending shows one member more than repeats get (a secret
         /// shown once): `kept` (a JSON object) is encoded once and the member is put in front
-        /// of its own members, rather than encoding the whole answer a second time.
+        /// of its own members, rather than encoding the whole answer a second time. Keys are
+        /// sorted, so `name` should sort before the answer's own (`access_token` does).
         init(status: HTTPResponse.Status, kept: some Encodable, showing name: String, _ value: String) throws {
             let body = try Self.encoder.encode(kept)
             self.init(status: status, body: ByteBuffer(bytes: body))
