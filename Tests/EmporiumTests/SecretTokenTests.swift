@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Emporium
@@ -19,5 +20,21 @@ import Testing
             #expect(Set(characters.map { $0[place] }).count >= 48, "place \(place)")
         }
         #expect(Set(characters.map { $0[42] }).count == 16)
+    }
+
+    /// The shared encoder agrees with Foundation's base64 rewritten to base64url, at every
+    /// length's remainder, and its output is what the canonical decoder accepts.
+    @Test func base64URLEncodingIsFoundationsInTheURLAlphabet() {
+        var generator = SystemRandomNumberGenerator()
+        for count in 0...40 {
+            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let expected = Data(bytes).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+            let encoded = CanonicalBase64URL.encode(bytes)
+            #expect(encoded == expected, "\(count) bytes")
+            #expect(CanonicalBase64URL.decode(Array(encoded.utf8)) == bytes, "\(count) bytes")
+        }
+        #expect(CanonicalBase64URL.encode([0xFB, 0xFF]) == "-_8")
     }
 }

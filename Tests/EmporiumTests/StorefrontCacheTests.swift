@@ -143,6 +143,30 @@ extension TestApp {
         }
     }
 
+    /// Checkouts at once, which between them move the band (or, split over two locations, sell
+    /// out): however they interleave, the page ends showing the band of what is left.
+    @Test(arguments: [[5], [2, 3]])
+    func concurrentCheckoutsLeaveThePageAtTheBandOfWhatIsLeft(stocked: [Int]) async throws {
+        try await withApp { app in
+            let fixture = try await CommerceFixture(app, stock: stocked[0])
+            for units in stocked.dropFirst() {
+                let other = try await app.send(
+                    .post, "/v1/admin/inventory/locations", token: fixture.admin, json: #"{"code":"other","name":"Other"}"#)
+                try await app.receive(units, of: fixture.sku, at: try #require(try other.jsonObject()["id"] as? String), token: fixture.admin)
+            }
+            let page = "/v1/products/mug-1"
+            #expect(try await app.eventually(page, contains: #""5-19""#))
+            var carts: [TestCart] = []
+            for _ in 0..<5 { carts.append(try await app.readyCart(fixture, quantity: 1)) }
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for cart in carts { group.addTask { try await app.checkout(cart).status } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == .created }, "\(statuses)")
+            #expect(try await app.eventually(page, contains: #""out_of_stock""#), "the page kept a stock band after the last unit sold")
+        }
+    }
+
     @Test(arguments: [
         "/v1/products?colour=red", "/v1/products?limit=5&limit=6", "/v1/products?sort=title&utm_source=x",
         "/v1/products/mug?v=2", "/v1/categories?depth=1", "/v1/products?cursor=%00%01junk",

@@ -5,13 +5,31 @@
 /// spelling, or a cache keyed by its text (and anything that counts or blocks tokens by text)
 /// can be walked around; this decoder refuses every spelling but the canonical one.
 enum CanonicalBase64URL {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
     private static let values: [UInt8] = {
         var table = [UInt8](repeating: 0xFF, count: 256)
-        for (index, character) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8.enumerated() {
-            table[Int(character)] = UInt8(index)
-        }
+        for (index, character) in alphabet.enumerated() { table[Int(character)] = UInt8(index) }
         return table
     }()
+
+    /// `bytes` in the canonical spelling: unpadded base64url, unused low bits zero. Made from
+    /// the alphabet directly, not by rewriting Foundation's base64 through NSString.
+    static func encode(_ bytes: some Sequence<UInt8>) -> String {
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.underestimatedCount * 4 / 3 + 3)
+        var buffer: UInt32 = 0
+        var bits = 0
+        for byte in bytes {
+            buffer = (buffer << 8) | UInt32(byte)
+            bits += 8
+            while bits >= 6 {
+                bits -= 6
+                text.append(alphabet[Int((buffer >> UInt32(bits)) & 0x3F)])
+            }
+        }
+        if bits > 0 { text.append(alphabet[Int((buffer << UInt32(6 - bits)) & 0x3F)]) }
+        return String(decoding: text, as: UTF8.self)
+    }
 
     /// The bytes `text` encodes, or `nil` unless it is canonical unpadded base64url.
     static func decode(_ text: some Collection<UInt8>) -> [UInt8]? {

@@ -13,16 +13,7 @@ enum SecretToken {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(32)
         for _ in 0..<4 { withUnsafeBytes(of: generator.next().littleEndian) { bytes.append(contentsOf: $0) } }
-        // base64url in one pass over the bytes: three `replacingOccurrences` went through
-        // NSString and cost more than the random draws.
-        let base64 = Data(bytes).base64EncodedString().utf8
-        return String(decoding: base64.lazy.filter { $0 != UInt8(ascii: "=") }.map { byte in
-            switch byte {
-            case UInt8(ascii: "+"): UInt8(ascii: "-")
-            case UInt8(ascii: "/"): UInt8(ascii: "_")
-            default: byte
-            }
-        }, as: UTF8.self)
+        return CanonicalBase64URL.encode(bytes)
     }
 
     static func digest(_ token: String) -> String {

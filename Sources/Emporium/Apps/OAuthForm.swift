@@ -65,9 +65,7 @@ enum PKCE {
     }
 
     static func challenge(for verifier: String) -> String {
-        Data(SHA256.hash(data: Data(verifier.utf8))).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        CanonicalBase64URL.encode(SHA256.hash(data: Data(verifier.utf8)))
     }
 
     static func matches(verifier: String, challenge: String) -> Bool {

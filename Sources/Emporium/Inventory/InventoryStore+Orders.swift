@@ -67,19 +67,19 @@ extension InventoryStore {
         for (index, request) in requests.enumerated().sorted(by: { $0.element.variantID < $1.element.variantID }) {
             var location: ID<StockLocation>?
             var figures: StockFigures?
+            /// Whether the reserving statement wrote the ledger row too.
+            var recorded = false
             if db.dialect == .postgres {
                 switch try await reserveInOneStatement(request, reference: reference, at: now, on: db) {
                 case .reserved(let at, let available, let threshold):
-                    location = at
+                    (location, recorded) = (at, true)
                     // nil when stocked elsewhere too: then the figures need a read of their own.
                     figures = available.map { StockFigures(available: $0, threshold: threshold) }
                 case .notAtFirstLocation:
                     location = try await reserveAtEachLocation(request, at: now, on: db)
-                    if let location { try await recordReservation(request, at: location, reference: reference, now: now, on: db) }
                 }
             } else {
                 location = try await reserveAtOneLocation(request, at: now, on: db)
-                if let location { try await recordReservation(request, at: location, reference: reference, now: now, on: db) }
             }
             guard let location else {
                 if request.backorder { continue }
@@ -88,6 +88,13 @@ extension InventoryStore {
                 continue
             }
             locations[request.variantID] = location
+            if !recorded {
+                try await record(
+                    InventoryMovement(
+                        id: ids.make(), variantID: request.variantID, locationID: location, onHandDelta: 0,
+                        reservedDelta: request.quantity, reason: "reserved", reference: reference, actor: nil, createdAt: now),
+                    on: db)
+            }
             let certain = figures != nil || db.dialect == .sqlite
             if figures == nil { figures = try await stockFigures(of: request.variantID, on: db) }
             guard let after = figures else { continue }
@@ -96,16 +103,6 @@ extension InventoryStore {
         }
         try await CatalogChanges.stockChanged(variantIDs: announced, on: db)
         return (locations, shortages)
-    }
-
-    private func recordReservation(
-        _ request: StockRequest, at location: ID<StockLocation>, reference: String, now: Date, on db: any SQLExecutor
-    ) async throws {
-        try await record(
-            InventoryMovement(
-                id: ids.make(), variantID: request.variantID, locationID: location, onHandDelta: 0,
-                reservedDelta: request.quantity, reason: "reserved", reference: reference, actor: nil, createdAt: now),
-            on: db)
     }
 
     /// The UPDATE that reserves a request at the first location (by id) with enough free stock,

@@ -48,9 +48,7 @@ struct PageRequest: Sendable {
     }
 
     static func encode(_ id: String) -> String {
-        Data(id.utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        CanonicalBase64URL.encode(id.utf8)
     }
 
     static func decode(_ cursor: String) -> String? {
@@ -97,10 +95,7 @@ struct Page<Item: Encodable & Sendable>: ResponseEncodable {
 /// to the expected number of short strings is refused.
 enum KeysetCursor {
     static func encode(_ values: [String]) -> String {
-        let data = (try? JSONEncoder().encode(values)) ?? Data()
-        return data.base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        CanonicalBase64URL.encode((try? JSONEncoder().encode(values)) ?? Data())
     }
 
     static func decode(_ cursor: String, count: Int) -> [String]? {
