@@ -36,7 +36,8 @@ public struct SQLRow: Sendable {
         try value(column, expected: "a value")
     }
 
-    private func value(_ column: String, expected: @autoclosure () -> String) throws(DatabaseError) -> SQLValue? {
+    @usableFromInline
+    func value(_ column: String, expected: @autoclosure () -> String) throws(DatabaseError) -> SQLValue? {
         guard let offset = columns.offset(of: column) else { return nil }
         switch cells {
         case .values(let values):
@@ -52,6 +53,9 @@ public struct SQLRow: Sendable {
 
     /// The column's value as `T`; a missing column or a value that is not a `T` is a
     /// programming error in the store that issued the query, reported as `DatabaseError`.
+    /// Inlinable so that each caller gets a copy for its `T`: unspecialized, every read looked
+    /// up `T`'s type metadata at run time, a tenth of the CPU of reading a product page.
+    @inlinable
     public func decode<T: SQLDecodable>(_ column: String, as type: T.Type = T.self) throws(DatabaseError) -> T {
         guard let value = try value(column, expected: "\(T.self)") else {
             throw .decoding(column: column, expected: "\(T.self)", found: "no such column")
@@ -101,6 +105,7 @@ final class SQLColumnIndex: Sendable {
 
 extension SQLValue {
     /// The kind of value, for error messages that must not echo the data itself.
+    @usableFromInline
     var kind: String {
         switch self {
         case .null: "NULL"

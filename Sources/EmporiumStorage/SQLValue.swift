@@ -24,6 +24,7 @@ public protocol SQLDecodable {
 
 extension Int64: SQLBindable, SQLDecodable {
     public var sqlValue: SQLValue { .integer(self) }
+    @inlinable
     public init?(sqlValue: SQLValue) {
         switch sqlValue {
         case .integer(let value): self = value
@@ -35,6 +36,7 @@ extension Int64: SQLBindable, SQLDecodable {
 
 extension Int: SQLBindable, SQLDecodable {
     public var sqlValue: SQLValue { .integer(Int64(self)) }
+    @inlinable
     public init?(sqlValue: SQLValue) {
         guard let value = Int64(sqlValue: sqlValue) else { return nil }
         self = Int(value)
@@ -43,6 +45,7 @@ extension Int: SQLBindable, SQLDecodable {
 
 extension Double: SQLBindable, SQLDecodable {
     public var sqlValue: SQLValue { .real(self) }
+    @inlinable
     public init?(sqlValue: SQLValue) {
         switch sqlValue {
         case .real(let value): self = value
@@ -54,6 +57,7 @@ extension Double: SQLBindable, SQLDecodable {
 
 extension String: SQLBindable, SQLDecodable {
     public var sqlValue: SQLValue { .text(self) }
+    @inlinable
     public init?(sqlValue: SQLValue) {
         guard case .text(let value) = sqlValue else { return nil }
         self = value
@@ -62,6 +66,7 @@ extension String: SQLBindable, SQLDecodable {
 
 extension Bool: SQLBindable, SQLDecodable {
     public var sqlValue: SQLValue { .bool(self) }
+    @inlinable
     public init?(sqlValue: SQLValue) {
         switch sqlValue {
         case .bool(let value): self = value
@@ -75,6 +80,7 @@ extension Bool: SQLBindable, SQLDecodable {
 extension Date: SQLBindable, SQLDecodable {
     /// Stored as `Timestamp` text so that both engines compare and sort it the same way.
     public var sqlValue: SQLValue { .text(Timestamp.string(from: self)) }
+    @inlinable
     public init?(sqlValue: SQLValue) {
         guard case .text(let text) = sqlValue, let date = Timestamp.date(from: text) else { return nil }
         self = date
@@ -83,6 +89,7 @@ extension Date: SQLBindable, SQLDecodable {
 
 extension ID: SQLBindable, SQLDecodable {
     public var sqlValue: SQLValue { .text(description) }
+    @inlinable
     public init?(sqlValue: SQLValue) {
         guard case .text(let text) = sqlValue, let id = ID(text) else { return nil }
         self = id
@@ -95,6 +102,7 @@ extension Optional: SQLBindable where Wrapped: SQLBindable {
 
 extension Optional: SQLDecodable where Wrapped: SQLDecodable {
     /// NULL decodes to `nil`; any other value must decode as `Wrapped`.
+    @inlinable
     public init?(sqlValue: SQLValue) {
         if case .null = sqlValue {
             self = .none
