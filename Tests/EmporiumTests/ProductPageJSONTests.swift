@@ -44,7 +44,7 @@ import Testing
 
     @Test func theHandWrittenPageIsByteForByteFoundations() throws {
         for response in Self.responses() {
-            let written = try response.storefrontJSON()
+            let written = response.storefrontJSON()
             let foundation = Array(try JSONText.encoder.encode(response))
             #expect(String(decoding: written, as: UTF8.self) == String(decoding: foundation, as: UTF8.self))
             #expect(written == foundation)

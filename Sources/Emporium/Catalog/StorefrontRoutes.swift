@@ -63,7 +63,7 @@ struct StorefrontRoutes {
         } else {
             let read = try await compute()
             let body: [UInt8] = if let product = read.body as? ProductResponse {
-                try product.storefrontJSON()
+                product.storefrontJSON()
             } else {
                 try JSONText.foundation(read.body)
             }

@@ -39,7 +39,10 @@ struct LineResponse: Encodable, Sendable {
         case unitPrice = "unit_price"
         case fulfilledQuantity = "fulfilled_quantity"
     }
+}
 
+extension LineResponse {
+    /// Outside the type, so that the memberwise initializer stays (tests build answers with it).
     init(_ item: CartItem, priced line: PriceBreakdown.Line) {
         id = item.id.description
         variantID = item.variantID.description
