@@ -18,7 +18,7 @@ extension Request {
         let data = try await jsonBody(context: context)
         // The shape only, scalars unread: a number no type can hold (1e400, 500 digits) in an
         // unknown member must not hide that member (or the body's other members).
-        let sent = (try? JSONDecoder().decode(JSONShape.self, from: data))?.tree
+        let sent = JSONShape.read(data)?.tree
         let value = try Self.decodeBody(T.self, from: data) { value in
             let known = try? MemberTreeEncoder.tree(of: value)
             guard StrictBody<T>.hasUnknown(sent: sent, known: known) else { return [] }
@@ -121,50 +121,6 @@ struct StrictBody<T: Sendable>: Sendable {
                 findUnknown(sent: element, known: counterpart, path: path + "/\(index)", into: &errors)
             }
         }
-    }
-}
-
-/// A JSON document's objects, arrays and nulls, with every other value left unread as a
-/// placeholder: enough to name members, and it cannot fail on a value out of any type's range.
-enum JSONShape: Decodable {
-    case object([String: JSONShape])
-    case array([JSONShape])
-    case null
-    case scalar
-
-    init(from decoder: any Decoder) throws {
-        if let object = try? decoder.container(keyedBy: MemberKey.self) {
-            var members: [String: JSONShape] = [:]
-            for key in object.allKeys {
-                members[key.stringValue] = try object.decode(JSONShape.self, forKey: key)
-            }
-            self = .object(members)
-        } else if var array = try? decoder.unkeyedContainer() {
-            var elements: [JSONShape] = []
-            while !array.isAtEnd {
-                elements.append(try array.decode(JSONShape.self))
-            }
-            self = .array(elements)
-        } else {
-            self = try decoder.singleValueContainer().decodeNil() ? .null : .scalar
-        }
-    }
-
-    /// As `JSONSerialization` would give it, with `true` standing in for every scalar.
-    var tree: Any {
-        switch self {
-        case .object(let members): members.mapValues(\.tree)
-        case .array(let elements): elements.map(\.tree)
-        case .null: NSNull()
-        case .scalar: true
-        }
-    }
-
-    private struct MemberKey: CodingKey {
-        let stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
     }
 }
 
