@@ -102,50 +102,48 @@ enum JSONShape: Equatable, Decodable {
         }
 
         private mutating func object(depth: Int) -> JSONShape? {
-            index += 1
             var members: [String: JSONShape] = [:]
-            skipWhitespace()
-            if current == UInt8(ascii: "}") {
-                index += 1
-                return .object(members)
-            }
-            while true {
-                skipWhitespace()
-                guard current == UInt8(ascii: "\""), let key = string(keeping: true) else { return nil }
-                skipWhitespace()
-                guard current == UInt8(ascii: ":") else { return nil }
-                index += 1
-                guard let member = value(depth: depth) else { return nil }
+            let read = items(closedBy: UInt8(ascii: "}")) { reader in
+                reader.skipWhitespace()
+                guard reader.current == UInt8(ascii: "\""), let key = reader.string(keeping: true) else { return false }
+                reader.skipWhitespace()
+                guard reader.current == UInt8(ascii: ":") else { return false }
+                reader.index += 1
+                guard let member = reader.value(depth: depth) else { return false }
                 if members[key] == nil { members[key] = member }
-                skipWhitespace()
-                switch current {
-                case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "}"):
-                    index += 1
-                    return .object(members)
-                default: return nil
-                }
+                return true
             }
+            return read ? .object(members) : nil
         }
 
         private mutating func array(depth: Int) -> JSONShape? {
-            index += 1
             var elements: [JSONShape] = []
+            let read = items(closedBy: UInt8(ascii: "]")) { reader in
+                guard let element = reader.value(depth: depth) else { return false }
+                elements.append(element)
+                return true
+            }
+            return read ? .array(elements) : nil
+        }
+
+        /// The members or elements after the opening bracket at `index`, each read by `item`,
+        /// separated by commas up to `closer`; false as soon as one does not read.
+        private mutating func items(closedBy closer: UInt8, _ item: (inout Reader) -> Bool) -> Bool {
+            index += 1
             skipWhitespace()
-            if current == UInt8(ascii: "]") {
+            if current == closer {
                 index += 1
-                return .array(elements)
+                return true
             }
             while true {
-                guard let element = value(depth: depth) else { return nil }
-                elements.append(element)
+                guard item(&self) else { return false }
                 skipWhitespace()
                 switch current {
                 case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "]"):
+                case closer:
                     index += 1
-                    return .array(elements)
-                default: return nil
+                    return true
+                default: return false
                 }
             }
         }
