@@ -16,8 +16,10 @@ enum JSONShape: Equatable, Decodable {
     case null
     case scalar
 
-    /// The shape of `data`, or nil when Foundation's decoder does not read it either (the
-    /// body's decoder then says what is wrong).
+    /// The shape of `data`, or nil when neither reader reads it (the body's decoder then says
+    /// what is wrong). The hand reader does not check numbers, so it gives a shape for a few
+    /// texts the decoder refuses (`[+1]`); the body's decoder refuses those, and the shape is
+    /// never used without it.
     static func read(_ data: Data) -> JSONShape? {
         readStrict(data) ?? (try? JSONDecoder().decode(JSONShape.self, from: data))
     }

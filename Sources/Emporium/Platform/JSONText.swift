@@ -10,7 +10,8 @@ struct JSONText {
 
     init() { bytes.reserveCapacity(1024) }
 
-    /// An object's members; the caller writes them in key order.
+    /// An object's members, in the order the caller writes them: product pages in key order,
+    /// as the storefront's sorted-keys encoder wrote them (their ETag is a digest of the bytes).
     struct Object {
         fileprivate var text: JSONText
         private var first = true
