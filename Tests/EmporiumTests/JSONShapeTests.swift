@@ -50,6 +50,14 @@ import Testing
         }
     }
 
+    /// Foundation's decoder cannot make a container of an object with such a name, so its shape
+    /// of this body is a scalar; the hand reader leaves the body to it.
+    @Test func aMemberNameThatIsNotUTF8IsLeftToTheDecoder() {
+        let data = Data(#"{"a":{"#.utf8) + Data([0xFF]) + Data(#"":1}}"#.utf8)
+        #expect(JSONShape.readStrict(data) == nil)
+        #expect(JSONShape.read(data) == (try? JSONDecoder().decode(JSONShape.self, from: data)))
+    }
+
     @Test func escapedMemberNamesAreReadAsTheirText() throws {
         let shape = try #require(JSONShape.read(Data(#"{"a\"b":1,"\u00e9":null,"\ud83d\uded2":[],"v":"\"\u2603"}"#.utf8)))
         #expect(shape == .object(["a\"b": .scalar, "é": .null, "🛒": .array([]), "v": .scalar]))

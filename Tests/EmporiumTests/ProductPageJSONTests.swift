@@ -30,7 +30,11 @@ import Testing
         let full = variant(awkward, dimensions: .init(length: 100, width: 20, height: 3), barcode: "4006381333931")
         let partial = variant("Plain", dimensions: .init(length: nil, width: 7, height: nil), barcode: nil)
         let plain = variant("", dimensions: nil, barcode: nil)
-        let attributes = ["material": awkward, "Zeta": "z", "alpha": "a", "_x": "1", "10": "ten", "9": "nine", "ä": "umlaut"]
+        // "e\u{301}" (decomposed) sorts before "f" by its bytes, after it by `String`'s `<`.
+        let attributes = [
+            "material": awkward, "Zeta": "z", "alpha": "a", "_x": "1", "10": "ten", "9": "nine", "ä": "umlaut",
+            "e\u{301}": "decomposed", "f": "f",
+        ]
         return [
             ProductResponse(product(awkward, attributes: attributes, variants: []), variants: []),
             ProductResponse(

@@ -7,9 +7,12 @@ extension ProductResponse {
     func storefrontJSON() -> [UInt8] {
         var out = JSONText()
         out.object { object in
-            // Foundation's sorted keys are in `String`'s order (`ProductPageJSONTests` holds the two alike).
+            // In the order of Foundation's sorted keys: by UTF-8 bytes, not by `String`'s `<`,
+            // which compares the composed forms ("e\u{301}" sorts before "f" by its bytes).
             object.nested("attributes") { object in
-                for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { object.string(key, value) }
+                for (key, value) in attributes.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+                    object.string(key, value)
+                }
             }
             object.string("category_id", orNull: categoryID)
             object.string("created_at", createdAt)

@@ -24,7 +24,7 @@ enum JSONShape: Equatable, Decodable {
         readStrict(data) ?? (try? JSONDecoder().decode(JSONShape.self, from: data))
     }
 
-    /// The shape of strict JSON whose member names have no escapes, or nil for anything else
+    /// The shape of strict JSON whose member names are UTF-8 without escapes, or nil for anything else
     /// and for nesting deeper than `maximumDepth`. A member named twice keeps its first value,
     /// as Foundation's decoder does.
     static func readStrict(_ data: Data) -> JSONShape? {
@@ -160,7 +160,8 @@ enum JSONShape: Equatable, Decodable {
                 case UInt8(ascii: "\""):
                     let body = UnsafeBufferPointer(rebasing: bytes[start..<index])
                     index += 1
-                    return keeping ? String(decoding: body, as: UTF8.self) : ""
+                    // A name that is not UTF-8 is left to the decoder, which refuses it.
+                    return keeping ? String(validating: body, as: UTF8.self) : ""
                 case UInt8(ascii: "\\"):
                     guard !keeping else { return nil }
                     index += 2
