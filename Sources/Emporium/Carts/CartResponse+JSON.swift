@@ -10,19 +10,11 @@ extension CartRoutes.CartResponse {
             object.string("status", status)
             object.string("currency", currency)
             object.string("email", orNull: email)
-            if let shippingAddress {
-                object.nested("shipping_address") { shippingAddress.write(to: &$0) }
-            } else {
-                object.raw("shipping_address", JSONText.null)
-            }
-            if let shippingMethod {
-                object.nested("shipping_method") { method in
-                    method.string("id", shippingMethod.id)
-                    method.string("name", shippingMethod.name)
-                    method.int("amount", shippingMethod.amount)
-                }
-            } else {
-                object.raw("shipping_method", JSONText.null)
+            object.nested("shipping_address", orNull: shippingAddress) { address, object in address.write(to: &object) }
+            object.nested("shipping_method", orNull: shippingMethod) { method, object in
+                object.string("id", method.id)
+                object.string("name", method.name)
+                object.int("amount", method.amount)
             }
             object.string("discount_code", orNull: discountCode)
             object.string("discount_problem", orNull: discountProblem)

@@ -24,9 +24,9 @@ enum JSONShape: Equatable, Decodable {
         readStrict(data) ?? (try? JSONDecoder().decode(JSONShape.self, from: data))
     }
 
-    /// The shape of strict JSON whose member names are UTF-8 without escapes, or nil for anything else
-    /// and for nesting deeper than `maximumDepth`. A member named twice keeps its first value,
-    /// as Foundation's decoder does.
+    /// The shape of strict JSON whose member names are UTF-8 without escapes, or nil for
+    /// anything else and for nesting deeper than `maximumDepth`. A member named twice keeps its
+    /// first value, as Foundation's decoder does.
     static func readStrict(_ data: Data) -> JSONShape? {
         data.withUnsafeBytes { raw in
             var reader = Reader(bytes: raw.bindMemory(to: UInt8.self))

@@ -55,6 +55,12 @@ struct JSONText {
             text.object(body)
         }
 
+        /// `value`'s object, or `null` when there is none.
+        mutating func nested<Value>(_ name: String, orNull value: Value?, _ body: (Value, inout Object) -> Void) {
+            guard let value else { return raw(name, JSONText.null) }
+            nested(name) { body(value, &$0) }
+        }
+
         mutating func array<Element>(_ name: String, _ elements: [Element], _ write: (Element, inout JSONText) -> Void) {
             key(name)
             text.bytes.append(UInt8(ascii: "["))
