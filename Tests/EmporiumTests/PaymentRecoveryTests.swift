@@ -28,6 +28,20 @@ import Testing
         }
     }
 
+    @Test func aPaymentSettledByItsRequestLeavesNoFollowUpBehind() async throws {
+        try await withApp { app in
+            let fixture = try await CommerceFixture(app)
+            // Each follow-up is queued with its order; the request that learns the outcome
+            // withdraws it in the transaction that records that outcome.
+            #expect(try await app.checkout(try await app.readyCart(fixture), token: "tok_visa").status == .created)
+            #expect(try await app.checkout(try await app.readyCart(fixture), token: "tok_chargeDeclined").status.code == 402)
+            #expect(try await app.jobStates("payment.reconcile") == [])
+            // No answer: the follow-up stays, to find out later.
+            #expect(try await app.checkout(try await app.readyCart(fixture), token: "tok_timeout").status == .gatewayTimeout)
+            #expect(try await app.jobStates("payment.reconcile") == ["pending"])
+        }
+    }
+
     @Test func aChargeNobodyRetriedIsRecordedByItsFollowUpJob() async throws {
         let provider = TestPaymentProvider()
         try await withApp(paymentProviders: [provider]) { app in

@@ -31,6 +31,12 @@ struct JobStore: Sendable {
         return inserted != nil
     }
 
+    /// Deletes the job with `uniqueKey` if it has not started: a follow-up whose cause was
+    /// settled by the request itself. A running one is left to finish (it finds nothing to do).
+    func withdraw(uniqueKey: String, on db: any SQLExecutor) async throws {
+        try await db.execute("DELETE FROM jobs WHERE unique_key = \(uniqueKey) AND state = 'pending'")
+    }
+
     /// The payload of the job with `uniqueKey` while it is pending or running, if there is one.
     func unfinishedPayload(uniqueKey: String, on db: any SQLExecutor) async throws -> String? {
         try await db.queryFirst("""

@@ -58,6 +58,7 @@ extension OrderService {
             try await store.lock(order.id, on: db)
             guard let settled = try await payments.recordAuthorization(payment.id, reference: reference, captured: captured, at: now, on: db)
             else { return .nothing }
+            try await settledPayment(payment.id, on: db)
             if let placed = try await store.transitioned(
                 order.id, from: .pending, through: events, at: now, extra: ", placed_at = \(now), reservation_expires_at = NULL",
                 on: db)
@@ -124,7 +125,7 @@ extension OrderService {
             // Cancelled before the provider confirmed anything: the payment has failed, and a
             // later look gives back an authorization that lands after all.
             try await database.transaction { db in
-                if try await payments.recordPaymentFailure(of: order.id, code: "not_authorized", at: clock.now(), on: db) {
+                if try await payments.recordPaymentFailure(of: order.id, code: "not_authorized", at: clock.now(), on: db) != nil {
                     try await follow(Self.releaseKind, id: payment.id.description, on: db, delay: 2 * Self.followUpDelay)
                 }
             }

@@ -98,15 +98,24 @@ struct OrderService: Sendable {
         }
         // Re-armed when it already ran: a follow-up must run again whenever its cause returns.
         try await jobs.enqueue(
-            try JobRequest(kind: kind, payload: Target(id: id, amount: amount), uniqueKey: "\(kind):\(id)",
+            try JobRequest(kind: kind, payload: Target(id: id, amount: amount), uniqueKey: Self.followUpKey(kind, id: id),
                            runAt: clock.now().addingTimeInterval(delay)),
             maxAttempts: 30, rearm: true, at: clock.now(), on: db)
     }
+
+    /// The follow-up's key: one job per kind and target.
+    static func followUpKey(_ kind: String, id: String) -> String { "\(kind):\(id)" }
 
     /// Queues the follow-up that makes sure a new order's payment ends authorized or failed,
     /// in the transaction that creates the order.
     func followPayment(_ payment: Payment, on db: any SQLExecutor) async throws {
         try await follow(Self.reconcileKind, id: payment.id.description, on: db)
+    }
+
+    /// Withdraws the payment's reconcile follow-up once its outcome is recorded in the same
+    /// transaction: otherwise every order ran it a minute later only to find nothing pending.
+    func settledPayment(_ payment: ID<Payment>, on db: any SQLExecutor) async throws {
+        try await jobs.withdraw(uniqueKey: Self.followUpKey(Self.reconcileKind, id: payment.description), on: db)
     }
 
     // MARK: Stock
@@ -139,16 +148,19 @@ struct OrderService: Sendable {
             on: db)
         else {
             // Cancelled otherwise meanwhile: a payment still pending has failed all the same.
-            if try await payments.recordPaymentFailure(of: order.id, code: failureCode ?? reason, at: now, on: db),
-                failureCode == nil, let payment = try await payments.payment(of: order.id, on: db)
-            {
-                try await follow(Self.releaseKind, id: payment.id.description, on: db, delay: 2 * Self.followUpDelay)
+            if let failed = try await payments.recordPaymentFailure(of: order.id, code: failureCode ?? reason, at: now, on: db) {
+                try await settledPayment(failed, on: db)
+                if failureCode == nil {
+                    try await follow(Self.releaseKind, id: failed.description, on: db, delay: 2 * Self.followUpDelay)
+                }
             }
             return false
         }
         try await releaseStock(of: order, on: db)
         try await discounts.release(order: order.id, on: db)
-        _ = try await payments.recordPaymentFailure(of: order.id, code: failureCode ?? reason, at: now, on: db)
+        if let failed = try await payments.recordPaymentFailure(of: order.id, code: failureCode ?? reason, at: now, on: db) {
+            try await settledPayment(failed, on: db)
+        }
         if failureCode == nil, let payment = try await payments.payment(of: order.id, on: db) {
             // Given up without an answer from the provider: should the authorization still land
             // (a slow provider, a request in flight), a later look gives the money back.

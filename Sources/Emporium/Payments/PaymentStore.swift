@@ -55,11 +55,11 @@ struct PaymentStore: Sendable {
     }
 
     /// Marks a pending payment failed; false when it was no longer pending.
-    func recordPaymentFailure(of order: ID<Order>, code: String, at now: Date, on db: any SQLExecutor) async throws -> Bool {
+    func recordPaymentFailure(of order: ID<Order>, code: String, at now: Date, on db: any SQLExecutor) async throws -> ID<Payment>? {
         try await db.queryFirst("""
             UPDATE payments SET status = 'failed', failure_code = \(code), updated_at = \(now)
             WHERE order_id = \(order) AND status = 'pending' RETURNING id
-            """) != nil
+            """)?.decode("id")
     }
 
     /// Takes `amount` from the payment's refundable balance and records a pending refund for
