@@ -112,7 +112,14 @@ struct JobRunner: Service {
             guard let kind = kinds[job.kind] else { throw JobFailure.permanent("no handler for jobs of kind \(job.kind)") }
             do {
                 try await withLeaseKept(job) { try await kind.handle(job) }
-                try await store.complete(job, worker: settings.worker, at: clock.now(), on: database)
+                if let finish = kind.finish {
+                    try await database.transaction { db in
+                        try await store.complete(job, worker: settings.worker, at: clock.now(), on: db)
+                        try await finish(job, db)
+                    }
+                } else {
+                    try await store.complete(job, worker: settings.worker, at: clock.now(), on: database)
+                }
                 outcome = "succeeded"
             } catch let failure as JobFailure {
                 outcome = try await record(failure, of: job, kind: kind, log: log)

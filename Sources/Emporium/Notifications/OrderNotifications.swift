@@ -74,8 +74,15 @@ struct OrderNotifications: EventConsumer {
     }
 
     var jobKinds: [JobKind] {
-        [Self.confirmation, Self.paymentFailed, Self.shipped].map { kind in
-            JobKind(kind, maxAttempts: 12) { job in try await send(job) }
+        let orders = orders
+        // Only the confirmation links to the order: once it has gone, the sealed copy of the
+        // token has done its work and only the digest stays.
+        let forgetToken: @Sendable (Job, any SQLExecutor) async throws -> Void = { job, db in
+            guard let id = ID<Order>(try job.decode(Payload.self).orderID) else { return }
+            try await orders.forgetMailAccessToken(of: id, on: db)
+        }
+        return [Self.confirmation, Self.paymentFailed, Self.shipped].map { kind in
+            JobKind(kind, maxAttempts: 12, finish: kind == Self.confirmation ? forgetToken : nil) { job in try await send(job) }
         }
     }
 
@@ -114,7 +121,5 @@ struct OrderNotifications: EventConsumer {
             "order_link": accessToken.map { "\(orderURL)/\(order.id)?token=\($0)" } ?? false,
         ]
         try await sender.send(template, to: order.email, key: payload.eventID, values: values)
-        // Sent: the sealed copy has done its work; only the digest stays.
-        if accessToken != nil { try await orders.forgetMailAccessToken(of: order.id, on: database) }
     }
 }
