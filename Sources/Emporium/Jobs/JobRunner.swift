@@ -40,11 +40,17 @@ struct JobRunner: Service {
         await gate.wait()
         let running = RunningJobs()
         var lastMaintenance: ContinuousClock.Instant?
+        // The last claim took all it asked for: more jobs are probably due.
+        var backlog = false
+        let batch = max(1, settings.concurrency / 2)
         await withDiscardingTaskGroup { group in
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 var claimed = 0
-                // Every slot busy: look again soon, without touching the database meanwhile.
-                if running.count.load(ordering: .relaxed) >= settings.concurrency {
+                // Every slot busy, or a backlog and fewer than a batch free: look again soon,
+                // without touching the database meanwhile. Under a backlog each claim then takes
+                // a batch of jobs in one write instead of one job per write as slots free up.
+                let busy = running.count.load(ordering: .relaxed)
+                if busy >= settings.concurrency || (backlog && busy > 0 && settings.concurrency - busy < batch) {
                     try? await Task.sleep(for: .milliseconds(5))
                     continue
                 }
@@ -56,7 +62,9 @@ struct JobRunner: Service {
                     try await relay.publishAll()
                     let free = settings.concurrency - running.count.load(ordering: .relaxed)
                     if free > 0 {
-                        for job in try await claim(limit: free) {
+                        let jobs = try await claim(limit: free)
+                        backlog = jobs.count == free
+                        for job in jobs {
                             claimed += 1
                             running.count.add(1, ordering: .relaxed)
                             group.addTask {

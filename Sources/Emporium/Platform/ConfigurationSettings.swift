@@ -269,7 +269,7 @@ extension ConfigurationSetting {
     }
 
     public static let workers = ConfigurationSetting(
-        name: "workers", defaultValue: "4",
+        name: "workers", defaultValue: "16",
         summary: "Background jobs (e-mail, webhooks, payment follow-ups, housekeeping) this process runs at once; 0 runs none, leaving them to emporium worker."
     ) { configuration, text throws(ConfigurationError) in
         configuration.workers = try integer("workers", text, in: 0...64)
