@@ -73,6 +73,16 @@ import Testing
             _ = try AppConfiguration(flags: [setting.name: setting.defaultValue], environment: [:])
         }
     }
+
+    /// The default each setting documents (`--help`, the README's table) is the one a server
+    /// without the setting runs with.
+    @Test func theDocumentedDefaultIsTheDefault() throws {
+        let unset = String(describing: try AppConfiguration(flags: [:], environment: [:]))
+        for setting in ConfigurationSetting.all {
+            let documented = String(describing: try AppConfiguration(flags: [setting.name: setting.defaultValue], environment: [:]))
+            #expect(documented == unset, "--\(setting.name) \(setting.defaultValue)")
+        }
+    }
 }
 
 @Suite struct DatabaseURLTests {

@@ -88,7 +88,7 @@ public struct AppConfiguration: Sendable {
     public var carrierBreakerCoolDown: Duration = .seconds(30)
     /// Background jobs this process runs at once; 0 runs none (another process runs
     /// `emporium worker`).
-    public var workers = 4
+    public var workers = 16
     /// This node's name among the nodes sharing a database (claims and job leases carry it);
     /// empty means `HOST:PORT`.
     public var nodeID = ""
