@@ -276,6 +276,8 @@ extension TestApp {
         try await withApp { app in
             let fixture = try await CommerceFixture(app)
             _ = try await app.placeOrder(fixture)
+            // No answer from the provider: this payment's follow-up stays queued.
+            #expect(try await app.checkout(try await app.readyCart(fixture), token: "tok_timeout").status == .gatewayTimeout)
             let before = try await app.send(.get, "/metrics", token: nil).text
             #expect(before.contains("emporium_outbox_unpublished"))
             try await app.jobs.drain()
@@ -283,7 +285,7 @@ extension TestApp {
             #expect(after.contains(#"emporium_jobs_total{kind="mail.order_confirmation",outcome="succeeded"} 1"#))
             #expect(after.contains(#"emporium_mail_total{template="order_confirmation",outcome="sent"} 1"#))
             // The paid order's payment follow-up was withdrawn when the payment was recorded.
-            #expect(after.contains(#"emporium_jobs_queued{kind="payment.reconcile"} 0"#))
+            #expect(after.contains(#"emporium_jobs_queued{kind="payment.reconcile"} 1"#))
             #expect(after.contains("emporium_outbox_unpublished 0"))
         }
     }

@@ -40,29 +40,49 @@ struct JobRunner: Service {
         await gate.wait()
         let running = RunningJobs()
         var lastMaintenance: ContinuousClock.Instant?
+        var lastUpkeep = ContinuousClock.now
+        var lastClaim = ContinuousClock.now
         // The last claim took all it asked for: more jobs are probably due.
         var backlog = false
         let batch = max(1, settings.concurrency / 2)
+        /// Takes back lost leases and queues periodic jobs (every 5 s), and relays the outbox.
+        func upkeep() async throws {
+            lastUpkeep = .now
+            if lastMaintenance.map({ ContinuousClock.now - $0 > .seconds(5) }) ?? true {
+                lastMaintenance = .now
+                try await maintain()
+            }
+            try await relay.publishAll()
+        }
         await withDiscardingTaskGroup { group in
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 var claimed = 0
-                // Every slot busy, or a backlog and fewer than a batch free: look again soon,
-                // without touching the database meanwhile. Under a backlog each claim then takes
-                // a batch of jobs in one write instead of one job per write as slots free up.
+                // Every slot busy, or a backlog with fewer than a batch of slots free (for at
+                // most 20 ms): look again soon. Under a backlog a claim then takes a batch of
+                // jobs in one write instead of one job per write as slots free up. The relay
+                // and the upkeep still run meanwhile, at the idle poll's pace, so slow jobs
+                // holding every slot do not hold back events.
                 let busy = running.count.load(ordering: .relaxed)
-                if busy >= settings.concurrency || (backlog && busy > 0 && settings.concurrency - busy < batch) {
+                let gathering = backlog && busy > 0 && settings.concurrency - busy < batch
+                    && ContinuousClock.now - lastClaim < .milliseconds(20)
+                if busy >= settings.concurrency || gathering {
+                    if ContinuousClock.now - lastUpkeep > settings.pollInterval {
+                    do {
+                        try await upkeep()
+                    } catch {
+                        if Task.isCancelled { break }
+                        logger.warning("The job runner could not reach the database; retrying", metadata: ["error": "\(error)"])
+                    }
+                }
                     try? await Task.sleep(for: .milliseconds(5))
                     continue
                 }
                 do {
-                    if lastMaintenance.map({ ContinuousClock.now - $0 > .seconds(5) }) ?? true {
-                        lastMaintenance = .now
-                        try await maintain()
-                    }
-                    try await relay.publishAll()
+                    try await upkeep()
                     let free = settings.concurrency - running.count.load(ordering: .relaxed)
                     if free > 0 {
                         let jobs = try await claim(limit: free)
+                        lastClaim = .now
                         backlog = jobs.count == free
                         for job in jobs {
                             claimed += 1
@@ -122,8 +142,11 @@ struct JobRunner: Service {
                 try await withLeaseKept(job) { try await kind.handle(job) }
                 if let finish = kind.finish {
                     try await database.transaction { db in
-                        try await store.complete(job, worker: settings.worker, at: clock.now(), on: db)
-                        try await finish(job, db)
+                        // Only while this worker still holds the job: one that took it over
+                        // after the lease ran out finishes it instead.
+                        if try await store.complete(job, worker: settings.worker, at: clock.now(), on: db) {
+                            try await finish(job, db)
+                        }
                     }
                 } else {
                     try await store.complete(job, worker: settings.worker, at: clock.now(), on: database)

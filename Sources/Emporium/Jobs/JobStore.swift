@@ -81,13 +81,15 @@ struct JobStore: Sendable {
             """) != nil
     }
 
-    /// Marks a job done, if this worker still holds it.
-    func complete(_ job: Job, worker: String, at now: Date, on db: any SQLExecutor) async throws {
-        try await db.execute("""
+    /// Marks a job done, if this worker still holds it; false when it no longer did.
+    @discardableResult
+    func complete(_ job: Job, worker: String, at now: Date, on db: any SQLExecutor) async throws -> Bool {
+        try await db.queryFirst("""
             UPDATE jobs SET state = 'done', finished_at = \(now), updated_at = \(now), locked_by = NULL, locked_until = NULL,
                 last_error = NULL
             WHERE id = \(job.id) AND state = 'running' AND locked_by = \(worker)
-            """)
+            RETURNING id
+            """) != nil
     }
 
     /// Records a failed try: back to pending at `retryAt`, or dead when there is none.

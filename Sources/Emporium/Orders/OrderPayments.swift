@@ -125,7 +125,8 @@ extension OrderService {
             // Cancelled before the provider confirmed anything: the payment has failed, and a
             // later look gives back an authorization that lands after all.
             try await database.transaction { db in
-                if try await payments.recordPaymentFailure(of: order.id, code: "not_authorized", at: clock.now(), on: db) != nil {
+                if let failed = try await payments.recordPaymentFailure(of: order.id, code: "not_authorized", at: clock.now(), on: db) {
+                    try await settledPayment(failed, on: db)
                     try await follow(Self.releaseKind, id: payment.id.description, on: db, delay: 2 * Self.followUpDelay)
                 }
             }

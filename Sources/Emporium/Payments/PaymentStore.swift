@@ -54,7 +54,7 @@ struct PaymentStore: Sendable {
             """) != nil
     }
 
-    /// Marks a pending payment failed; false when it was no longer pending.
+    /// Marks a pending payment failed: its id, or nil when it was no longer pending.
     func recordPaymentFailure(of order: ID<Order>, code: String, at now: Date, on db: any SQLExecutor) async throws -> ID<Payment>? {
         try await db.queryFirst("""
             UPDATE payments SET status = 'failed', failure_code = \(code), updated_at = \(now)
