@@ -104,11 +104,20 @@ placed_orders() {
         python3 -c 'import json, sys; print(sum(b["orders"] for b in json.load(sys.stdin)["buckets"]))'
 }
 
+# How many order confirmations the server has sent so far, from /metrics.
+sent_confirmations() {
+    curl -fsS "http://127.0.0.1:$PORT/metrics" |
+        awk '/^emporium_mail_total\{.*template="order_confirmation"/ && /outcome="sent"/ {n += $NF} END {printf "%d", n}'
+}
+
 # checkout_journeys SECONDS CONNECTIONS THREADS: runs checkout-journey.lua; sets ORDERS (per
-# second), ORDERS_TOTAL, JOURNEY_AVG (mean ms), JOURNEY_P50, JOURNEY_P99 and JOURNEY_RPS. Any
-# answer that is not 2xx fails the run.
+# second), ORDERS_TOTAL, JOURNEY_AVG (mean ms), JOURNEY_P50, JOURNEY_P99, JOURNEY_RPS and
+# CONFIRMED (order confirmations sent per second meanwhile: below ORDERS, the background work
+# falls behind and the figure counts work the server has not done yet). Any answer that is not
+# 2xx fails the run.
 checkout_journeys() {
-    local duration=$1 clients=$2 threads=$3 before after output
+    local duration=$1 clients=$2 threads=$3 before after output mailed
+    mailed=$(sent_confirmations)
     before=$(placed_orders)
     output=$(BENCH_SKUS=$skus BENCH_SHIPPING_METHOD=$METHOD wrk -t"$threads" -c"$clients" -d"${duration}s" \
         --latency -s Benchmarks/checkout-journey.lua "http://127.0.0.1:$PORT/" 2>"$work/journey-errors")
@@ -120,6 +129,7 @@ checkout_journeys() {
         exit 1
     fi
     ORDERS=$(python3 -c "print(round(($after - $before) / $duration))")
+    CONFIRMED=$(python3 -c "print(round(($(sent_confirmations) - $mailed) / $duration))")
     ORDERS_TOTAL=$((after - before))
     JOURNEY_AVG=$(echo "$output" | awk '$1 == "Latency" {print $2; exit}' | to_ms)
     JOURNEY_RPS=$(echo "$output" | awk '/Requests\/sec/ {printf "%.0f", $2}')
