@@ -284,7 +284,7 @@ extension TestApp {
             let after = try await app.send(.get, "/metrics", token: nil).text
             #expect(after.contains(#"emporium_jobs_total{kind="mail.order_confirmation",outcome="succeeded"} 1"#))
             #expect(after.contains(#"emporium_mail_total{template="order_confirmation",outcome="sent"} 1"#))
-            // The paid order's payment follow-up was withdrawn when the payment was recorded.
+            // The timed-out payment's follow-up; the paid order's went when its payment was recorded.
             #expect(after.contains(#"emporium_jobs_queued{kind="payment.reconcile"} 1"#))
             #expect(after.contains("emporium_outbox_unpublished 0"))
         }

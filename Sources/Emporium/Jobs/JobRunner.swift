@@ -67,13 +67,13 @@ struct JobRunner: Service {
                     && ContinuousClock.now - lastClaim < .milliseconds(20)
                 if busy >= settings.concurrency || gathering {
                     if ContinuousClock.now - lastUpkeep > settings.pollInterval {
-                    do {
-                        try await upkeep()
-                    } catch {
-                        if Task.isCancelled { break }
-                        logger.warning("The job runner could not reach the database; retrying", metadata: ["error": "\(error)"])
+                        do {
+                            try await upkeep()
+                        } catch {
+                            if Task.isCancelled { break }
+                            logger.warning("The job runner could not reach the database; retrying", metadata: ["error": "\(error)"])
+                        }
                     }
-                }
                     try? await Task.sleep(for: .milliseconds(5))
                     continue
                 }
